@@ -1,0 +1,1 @@
+"""Storage backends: memory, sqlite, file, postgres. Each is imported only when used."""

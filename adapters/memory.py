@@ -1,0 +1,380 @@
+"""The in-process reference backend: dicts behind one lock.
+
+Used by the services' unit tests and as the executable reading of the
+contract. Nothing is shared between processes or kept after ``close()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol, Self, TypeVar
+
+from auth_store import validation as v
+from auth_store.adapter import Adapter
+from auth_store.clock import now as clock_now
+from auth_store.errors import ConflictError, NotFoundError, ValidationError
+from auth_store.models import (
+    Account,
+    Authenticator,
+    Credential,
+    Model,
+    Session,
+    User,
+    VerificationToken,
+)
+from auth_store.records import collection_of
+
+__all__ = ["MemoryAdapter"]
+
+T = TypeVar("T")
+
+
+def _copy(obj: T) -> T:
+    return copy.deepcopy(obj)
+
+
+class _Owned(Protocol):
+    user_id: str
+
+
+K = TypeVar("K")
+R = TypeVar("R", bound=_Owned)
+
+
+def _drop_owned_by(records: dict[K, R], user_id: str) -> None:
+    for key in [k for k, record in records.items() if record.user_id == user_id]:
+        del records[key]
+
+
+class MemoryAdapter(Adapter):
+    """A store held in this process's memory."""
+
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._users: dict[str, User] = {}
+        self._user_by_email: dict[str, str] = {}
+        self._accounts: dict[tuple[str, str], Account] = {}
+        self._sessions: dict[str, Session] = {}
+        self._tokens: dict[tuple[str, str], VerificationToken] = {}
+        self._authenticators: dict[str, Authenticator] = {}
+        self._credentials: dict[str, Credential] = {}
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """``memory://`` (takes no options)."""
+        return cls()
+
+    # -- users --------------------------------------------------------------
+
+    def create_user(self, user: User) -> User:
+        user = v.prepare_user(user)
+        assert user.id is not None
+        with self._lock:
+            if user.id in self._users:
+                raise ConflictError("a user with this id exists")
+            if user.email in self._user_by_email:
+                raise ConflictError("a user with this e-mail exists")
+            self._users[user.id] = user
+            self._user_by_email[user.email] = user.id
+            return _copy(user)
+
+    def get_user(self, id: str) -> User | None:
+        v.validate_id(id)
+        with self._lock:
+            return _copy(self._users.get(id))
+
+    def get_user_by_email(self, email: str) -> User | None:
+        email = v.normalize_email(email)
+        with self._lock:
+            user_id = self._user_by_email.get(email)
+            return _copy(self._users[user_id]) if user_id else None
+
+    def get_user_by_account(self, provider: str, provider_account_id: str) -> User | None:
+        key = (
+            v.check_text(provider, "provider"),
+            v.check_text(provider_account_id, "provider_account_id"),
+        )
+        with self._lock:
+            account = self._accounts.get(key)
+            return _copy(self._users.get(account.user_id)) if account else None
+
+    def update_user(self, id: str, **changes: Any) -> User:
+        v.validate_id(id)
+        changes = v.prepare_user_changes(changes)
+        with self._lock:
+            user = self._users.get(id)
+            if user is None:
+                raise NotFoundError("no user with this id")
+            updated = replace(user, **changes)
+            if updated.email != user.email:
+                if updated.email in self._user_by_email:
+                    raise ConflictError("a user with this e-mail exists")
+                del self._user_by_email[user.email]
+                self._user_by_email[updated.email] = id
+            self._users[id] = updated
+            return _copy(updated)
+
+    def delete_user(self, id: str) -> User | None:
+        v.validate_id(id)
+        with self._lock:
+            user = self._users.pop(id, None)
+            if user is None:
+                return None
+            del self._user_by_email[user.email]
+            _drop_owned_by(self._accounts, id)
+            _drop_owned_by(self._sessions, id)
+            _drop_owned_by(self._authenticators, id)
+            _drop_owned_by(self._credentials, id)
+            return user
+
+    # -- accounts -----------------------------------------------------------
+
+    def link_account(self, account: Account) -> Account:
+        account = v.prepare_account(account)
+        key = (account.provider, account.provider_account_id)
+        with self._lock:
+            if account.user_id not in self._users:
+                raise NotFoundError("no user with this id")
+            if key in self._accounts:
+                raise ConflictError("this provider account is already linked")
+            if any(a.id == account.id for a in self._accounts.values()):
+                raise ConflictError("an account with this id exists")
+            self._accounts[key] = account
+            return _copy(account)
+
+    def unlink_account(self, provider: str, provider_account_id: str) -> Account | None:
+        key = (
+            v.check_text(provider, "provider"),
+            v.check_text(provider_account_id, "provider_account_id"),
+        )
+        with self._lock:
+            return self._accounts.pop(key, None)
+
+    def get_account(self, provider: str, provider_account_id: str) -> Account | None:
+        key = (
+            v.check_text(provider, "provider"),
+            v.check_text(provider_account_id, "provider_account_id"),
+        )
+        with self._lock:
+            return _copy(self._accounts.get(key))
+
+    # -- sessions -----------------------------------------------------------
+
+    def create_session(self, session: Session) -> Session:
+        session = v.prepare_session(session)
+        with self._lock:
+            if session.user_id not in self._users:
+                raise NotFoundError("no user with this id")
+            if session.session_token in self._sessions:
+                raise ConflictError("this session token exists")
+            if any(s.id == session.id for s in self._sessions.values()):
+                raise ConflictError("a session with this id exists")
+            self._sessions[session.session_token] = session
+            return _copy(session)
+
+    def get_session_and_user(self, session_token: str) -> tuple[Session, User] | None:
+        v.check_text(session_token, "session_token")
+        with self._lock:
+            session = self._sessions.get(session_token)
+            if session is None:
+                return None
+            user = self._users[session.user_id]
+            return _copy(session), _copy(user)
+
+    def update_session(self, session_token: str, **changes: Any) -> Session | None:
+        v.check_text(session_token, "session_token")
+        changes = v.prepare_session_changes(changes)
+        with self._lock:
+            session = self._sessions.get(session_token)
+            if session is None:
+                return None
+            if "user_id" in changes and changes["user_id"] not in self._users:
+                raise NotFoundError("no user with this id")
+            updated = replace(session, **changes)
+            self._sessions[session_token] = updated
+            return _copy(updated)
+
+    def delete_session(self, session_token: str) -> Session | None:
+        v.check_text(session_token, "session_token")
+        with self._lock:
+            return self._sessions.pop(session_token, None)
+
+    def list_sessions(self, user_id: str) -> list[Session]:
+        v.validate_id(user_id, "user_id")
+        with self._lock:
+            found = [_copy(s) for s in self._sessions.values() if s.user_id == user_id]
+        return sorted(found, key=lambda s: (s.expires, s.id or ""))
+
+    def delete_sessions(self, user_id: str) -> int:
+        v.validate_id(user_id, "user_id")
+        with self._lock:
+            tokens = [t for t, s in self._sessions.items() if s.user_id == user_id]
+            for token in tokens:
+                del self._sessions[token]
+            return len(tokens)
+
+    # -- verification tokens ------------------------------------------------
+
+    def create_verification_token(self, vt: VerificationToken) -> VerificationToken:
+        vt = v.prepare_verification_token(vt)
+        with self._lock:
+            if (vt.identifier, vt.token) in self._tokens:
+                raise ConflictError("this verification token exists")
+            self._tokens[(vt.identifier, vt.token)] = vt
+            return _copy(vt)
+
+    def use_verification_token(self, identifier: str, token: str) -> VerificationToken | None:
+        key = (v.check_text(identifier, "identifier"), v.check_text(token, "token"))
+        with self._lock:
+            return self._tokens.pop(key, None)
+
+    # -- authenticators -----------------------------------------------------
+
+    def create_authenticator(self, authenticator: Authenticator) -> Authenticator:
+        authenticator = v.prepare_authenticator(authenticator)
+        with self._lock:
+            if authenticator.user_id not in self._users:
+                raise NotFoundError("no user with this id")
+            if authenticator.credential_id in self._authenticators:
+                raise ConflictError("this credential id exists")
+            self._authenticators[authenticator.credential_id] = authenticator
+            return _copy(authenticator)
+
+    def get_authenticator(self, credential_id: str) -> Authenticator | None:
+        v.check_text(credential_id, "credential_id")
+        with self._lock:
+            return _copy(self._authenticators.get(credential_id))
+
+    def list_authenticators_by_user_id(self, user_id: str) -> list[Authenticator]:
+        v.validate_id(user_id, "user_id")
+        with self._lock:
+            return [_copy(a) for a in self._authenticators.values() if a.user_id == user_id]
+
+    def update_authenticator_counter(self, credential_id: str, counter: int) -> Authenticator:
+        v.check_text(credential_id, "credential_id")
+        counter = v.check_int(counter, "counter")
+        with self._lock:
+            found = self._authenticators.get(credential_id)
+            if found is None:
+                raise NotFoundError("no authenticator with this credential id")
+            updated = replace(found, counter=counter)
+            self._authenticators[credential_id] = updated
+            return _copy(updated)
+
+    # -- credentials --------------------------------------------------------
+
+    def create_credential(self, credential: Credential) -> Credential:
+        credential = v.prepare_credential(credential)
+        assert credential.id is not None
+        with self._lock:
+            if credential.user_id not in self._users:
+                raise NotFoundError("no user with this id")
+            if credential.id in self._credentials:
+                raise ConflictError("a credential with this id exists")
+            self._credentials[credential.id] = credential
+            return _copy(credential)
+
+    def get_credential(self, id: str) -> Credential | None:
+        v.validate_id(id)
+        with self._lock:
+            return _copy(self._credentials.get(id))
+
+    def list_credentials(self, user_id: str, type: str | None = None) -> list[Credential]:
+        v.validate_id(user_id, "user_id")
+        if type is not None:
+            v.check_text(type, "type")
+        with self._lock:
+            found = [
+                _copy(c)
+                for c in self._credentials.values()
+                if c.user_id == user_id and (type is None or c.type == type)
+            ]
+        return sorted(found, key=lambda c: (c.created_at or clock_now(), c.id or ""))
+
+    def update_credential(
+        self, id: str, data: dict[str, Any], *, expected_version: int
+    ) -> Credential | None:
+        v.validate_id(id)
+        data, expected_version = v.prepare_credential_data(data, expected_version)
+        with self._lock:
+            found = self._credentials.get(id)
+            if found is None or found.version != expected_version:
+                return None
+            updated = replace(found, data=data, version=found.version + 1, updated_at=clock_now())
+            self._credentials[id] = updated
+            return _copy(updated)
+
+    def delete_credential(self, id: str) -> Credential | None:
+        v.validate_id(id)
+        with self._lock:
+            return self._credentials.pop(id, None)
+
+    # -- housekeeping -------------------------------------------------------
+
+    def purge_expired(self, now: datetime | None = None) -> dict[str, int]:
+        cutoff = v.check_now(now)
+        with self._lock:
+            sessions = [t for t, s in self._sessions.items() if s.expires < cutoff]
+            for token in sessions:
+                del self._sessions[token]
+            tokens = [k for k, t in self._tokens.items() if t.expires < cutoff]
+            for key in tokens:
+                del self._tokens[key]
+        return {"sessions": len(sessions), "verification_tokens": len(tokens)}
+
+    def export(self) -> Iterator[Model]:
+        with self._lock:
+            snapshot: list[Model] = [
+                *self._users.values(),
+                *self._accounts.values(),
+                *self._sessions.values(),
+                *self._tokens.values(),
+                *self._authenticators.values(),
+                *self._credentials.values(),
+            ]
+            snapshot = _copy(snapshot)
+        yield from snapshot
+
+    def import_records(self, records: Iterable[Model]) -> dict[str, int]:
+        counts = dict.fromkeys(self.counts(), 0)
+        for record in records:
+            collection = collection_of(record)
+            if isinstance(record, User):
+                self.create_user(record)
+            elif isinstance(record, Account):
+                self.link_account(record)
+            elif isinstance(record, Session):
+                self.create_session(record)
+            elif isinstance(record, VerificationToken):
+                self.create_verification_token(record)
+            elif isinstance(record, Authenticator):
+                self.create_authenticator(record)
+            elif isinstance(record, Credential):
+                self._import_credential(record)
+            counts[collection] += 1
+        return counts
+
+    def _import_credential(self, credential: Credential) -> None:
+        if credential.created_at is None or credential.updated_at is None:
+            raise ValidationError("an imported credential needs created_at and updated_at")
+        self.create_credential(credential)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "users": len(self._users),
+                "accounts": len(self._accounts),
+                "sessions": len(self._sessions),
+                "verification_tokens": len(self._tokens),
+                "authenticators": len(self._authenticators),
+                "credentials": len(self._credentials),
+            }
+
+    def health(self) -> dict[str, Any]:
+        return {"backend": self.backend, "ok": True, "counts": self.counts()}

@@ -1,0 +1,45 @@
+"""auth-store: one authentication store for Python apps.
+
+The Auth.js adapter model (users, accounts, sessions, verification tokens,
+WebAuthn authenticators) plus a credential store for secrets, on memory,
+JSON files, SQLite or Postgres::
+
+    import auth_store
+    store = auth_store.connect("sqlite:///auth.db")
+"""
+
+from __future__ import annotations
+
+from .adapter import Adapter
+from .connect import connect
+from .errors import (
+    AuthStoreError,
+    ConfigurationError,
+    ConflictError,
+    DecryptionError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from .models import Account, Authenticator, Credential, Session, User, VerificationToken
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Account",
+    "Adapter",
+    "AuthStoreError",
+    "Authenticator",
+    "ConfigurationError",
+    "ConflictError",
+    "Credential",
+    "DecryptionError",
+    "NotFoundError",
+    "Session",
+    "StorageError",
+    "User",
+    "ValidationError",
+    "VerificationToken",
+    "__version__",
+    "connect",
+]

@@ -1,0 +1,1 @@
+"""Framework integrations (Flask, FastAPI); each imports its framework only when used."""

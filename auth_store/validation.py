@@ -1,0 +1,277 @@
+"""Validation shared by every backend, written once.
+
+Each ``prepare_*`` function checks a model's fields, normalises what the
+contract normalises (e-mails, datetimes to UTC) and returns a new instance
+with a generated id where none was given. Backends store what these return
+and never see unchecked input, which is what keeps ids from naming paths and
+driver errors from escaping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+import uuid
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from . import clock
+from .errors import ValidationError
+from .models import Account, Authenticator, Credential, Session, User, VerificationToken
+
+__all__ = [
+    "ACCOUNT_TYPES",
+    "check_aware",
+    "new_id",
+    "normalize_email",
+    "prepare_account",
+    "prepare_authenticator",
+    "prepare_credential",
+    "prepare_session",
+    "prepare_session_changes",
+    "prepare_user",
+    "prepare_user_changes",
+    "prepare_verification_token",
+    "validate_id",
+]
+
+ACCOUNT_TYPES = frozenset({"oauth", "oidc", "email", "webauthn"})
+_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_MAX_TEXT = 64 * 1024  # tokens (id_token JWTs) can be long; anything past this is abuse
+
+
+def new_id() -> str:
+    """A fresh random id (a UUID4 in its canonical text form)."""
+    return str(uuid.uuid4())
+
+
+def validate_id(value: object, what: str = "id") -> str:
+    """Return ``value`` if it is a valid id, else raise ``ValidationError``.
+
+    An id is 1-128 characters of ``[A-Za-z0-9_.-]`` and not ``.`` or ``..``,
+    so no id can name a path outside a store.
+    """
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value) or value in {".", ".."}:
+        shown = repr(value)[:40] if isinstance(value, str) else type(value).__name__
+        raise ValidationError(
+            f"{what} must be 1-128 characters of [A-Za-z0-9_.-] and not '.' or '..', got {shown}"
+        )
+    return value
+
+
+def normalize_email(email: object) -> str:
+    """NFKC-normalise, trim and lower-case an e-mail address."""
+    if not isinstance(email, str):
+        raise ValidationError(f"email must be a string, got {type(email).__name__}")
+    normal = unicodedata.normalize("NFKC", email).strip().lower()
+    if not normal or len(normal) > 320 or "@" not in normal:
+        raise ValidationError("email must be a non-empty address containing '@'")
+    if any(unicodedata.category(ch).startswith("C") for ch in normal):
+        raise ValidationError("email must not contain control characters")
+    return normal
+
+
+def check_aware(value: object, what: str) -> datetime:
+    """Return ``value`` converted to UTC; a naive datetime is a ``ValidationError``."""
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValidationError(f"{what} must be timezone-aware (naive datetimes are ambiguous)")
+    return value.astimezone(UTC)
+
+
+def _optional_aware(value: object, what: str) -> datetime | None:
+    return None if value is None else check_aware(value, what)
+
+
+def _text(value: object, what: str, *, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
+    if "\x00" in value:
+        raise ValidationError(f"{what} must not contain NUL bytes")
+    if len(value) > _MAX_TEXT:
+        raise ValidationError(f"{what} is longer than {_MAX_TEXT} characters")
+    return value
+
+
+def _required_text(value: object, what: str) -> str:
+    text: str = _text(value, what)
+    if not text:
+        raise ValidationError(f"{what} must not be empty")
+    return text
+
+
+def _int(value: object, what: str, *, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{what} must be an int, got {type(value).__name__}")
+    if not -(2**63) <= value < 2**63:
+        raise ValidationError(f"{what} is out of the 64-bit range")
+    return value
+
+
+def _json_dict(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a dict, got {type(value).__name__}")
+    try:
+        # Round-trip through JSON: what the caller keeps can't alias what is stored,
+        # and anything JSON cannot carry is refused here rather than by a driver.
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from None
+    copied: dict[str, Any] = json.loads(text)
+    if any(not isinstance(key, str) for key in value):
+        raise ValidationError(f"{what} keys must be strings")
+    return copied
+
+
+def _id_or_new(value: object, what: str = "id") -> str:
+    return new_id() if value is None else validate_id(value, what)
+
+
+def _check_type(obj: object, cls: type) -> None:
+    if type(obj) is not cls:
+        raise ValidationError(f"expected a {cls.__name__}, got {type(obj).__name__}")
+
+
+def prepare_user(user: User) -> User:
+    """Check a user and return a normalised copy with an id."""
+    _check_type(user, User)
+    return User(
+        id=_id_or_new(user.id),
+        email=normalize_email(user.email),
+        email_verified=_optional_aware(user.email_verified, "email_verified"),
+        name=_text(user.name, "name", optional=True),
+        image=_text(user.image, "image", optional=True),
+        extra=_json_dict(user.extra, "extra"),
+    )
+
+
+_USER_CHANGEABLE = frozenset(f.name for f in fields(User)) - {"id"}
+
+
+def prepare_user_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Check the keyword changes given to ``update_user``."""
+    unknown = set(changes) - _USER_CHANGEABLE
+    if unknown:
+        raise ValidationError(f"cannot update user field(s): {', '.join(sorted(unknown))}")
+    probe = prepare_user(replace(User(email="probe@invalid"), **changes))
+    return {name: getattr(probe, name) for name in changes}
+
+
+def prepare_account(account: Account) -> Account:
+    """Check an account and return a copy with an id."""
+    _check_type(account, Account)
+    if account.type not in ACCOUNT_TYPES:
+        raise ValidationError(f"account type must be one of {sorted(ACCOUNT_TYPES)}")
+    return Account(
+        id=_id_or_new(account.id),
+        user_id=validate_id(account.user_id, "user_id"),
+        type=account.type,
+        provider=_required_text(account.provider, "provider"),
+        provider_account_id=_required_text(account.provider_account_id, "provider_account_id"),
+        refresh_token=_text(account.refresh_token, "refresh_token", optional=True),
+        access_token=_text(account.access_token, "access_token", optional=True),
+        expires_at=_int(account.expires_at, "expires_at", optional=True),
+        token_type=_text(account.token_type, "token_type", optional=True),
+        scope=_text(account.scope, "scope", optional=True),
+        id_token=_text(account.id_token, "id_token", optional=True),
+        session_state=_text(account.session_state, "session_state", optional=True),
+        extra=_json_dict(account.extra, "extra"),
+    )
+
+
+def prepare_session(session: Session) -> Session:
+    """Check a session and return a copy with an id and a UTC expiry."""
+    _check_type(session, Session)
+    return Session(
+        id=_id_or_new(session.id),
+        session_token=_required_text(session.session_token, "session_token"),
+        user_id=validate_id(session.user_id, "user_id"),
+        expires=check_aware(session.expires, "expires"),
+    )
+
+
+def prepare_session_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Check the keyword changes given to ``update_session`` (``expires``, ``user_id``)."""
+    unknown = set(changes) - {"expires", "user_id"}
+    if unknown:
+        raise ValidationError(f"cannot update session field(s): {', '.join(sorted(unknown))}")
+    checked: dict[str, Any] = {}
+    if "expires" in changes:
+        checked["expires"] = check_aware(changes["expires"], "expires")
+    if "user_id" in changes:
+        checked["user_id"] = validate_id(changes["user_id"], "user_id")
+    return checked
+
+
+def prepare_verification_token(vt: VerificationToken) -> VerificationToken:
+    """Check a verification token and return a copy with a UTC expiry."""
+    _check_type(vt, VerificationToken)
+    return VerificationToken(
+        identifier=_required_text(vt.identifier, "identifier"),
+        token=_required_text(vt.token, "token"),
+        expires=check_aware(vt.expires, "expires"),
+    )
+
+
+def prepare_authenticator(a: Authenticator) -> Authenticator:
+    """Check a WebAuthn authenticator and return a copy."""
+    _check_type(a, Authenticator)
+    if not isinstance(a.credential_backed_up, bool):
+        raise ValidationError("credential_backed_up must be a bool")
+    return Authenticator(
+        credential_id=_required_text(a.credential_id, "credential_id"),
+        user_id=validate_id(a.user_id, "user_id"),
+        provider_account_id=_required_text(a.provider_account_id, "provider_account_id"),
+        credential_public_key=_required_text(a.credential_public_key, "credential_public_key"),
+        counter=_int(a.counter, "counter"),
+        credential_device_type=_required_text(a.credential_device_type, "credential_device_type"),
+        credential_backed_up=a.credential_backed_up,
+        transports=_text(a.transports, "transports", optional=True),
+    )
+
+
+def prepare_credential(c: Credential) -> Credential:
+    """Check a credential; generate its id and timestamps (now) where absent."""
+    _check_type(c, Credential)
+    stamp = clock.now()
+    version = _int(c.version, "version")
+    if version < 1:
+        raise ValidationError("version must be at least 1")
+    created = _optional_aware(c.created_at, "created_at") or stamp
+    return Credential(
+        id=_id_or_new(c.id),
+        user_id=validate_id(c.user_id, "user_id"),
+        type=_required_text(c.type, "type"),
+        data=_json_dict(c.data, "data"),
+        version=version,
+        created_at=created,
+        updated_at=_optional_aware(c.updated_at, "updated_at") or created,
+    )
+
+
+def prepare_credential_data(data: object, expected_version: object) -> tuple[dict[str, Any], int]:
+    """Check the arguments of ``update_credential``."""
+    return _json_dict(data, "data"), _int(expected_version, "expected_version")
+
+
+def check_text(value: object, what: str) -> str:
+    """Check a lookup key (token, provider, identifier): a non-empty string without NUL."""
+    return _required_text(value, what)
+
+
+def check_int(value: object, what: str) -> int:
+    """Check an integer argument (not a bool)."""
+    result: int = _int(value, what)
+    return result
+
+
+def check_now(now: object) -> datetime:
+    """``purge_expired``'s ``now``: aware, or the current time when None."""
+    return clock.now() if now is None else check_aware(now, "now")
