@@ -39,6 +39,7 @@ __all__ = [
 
 ACCOUNT_TYPES = frozenset({"oauth", "oidc", "email", "webauthn"})
 _ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _MAX_TEXT = 64 * 1024  # tokens (id_token JWTs) can be long; anything past this is abuse
 
 
@@ -65,10 +66,16 @@ def normalize_email(email: object) -> str:
     """NFKC-normalise, trim and lower-case an e-mail address."""
     if not isinstance(email, str):
         raise ValidationError(f"email must be a string, got {type(email).__name__}")
-    normal = unicodedata.normalize("NFKC", email).strip().lower()
+    if email.isascii():
+        # The common case, on every lookup: NFKC leaves printable ASCII unchanged.
+        normal = email.strip().lower()
+        printable = normal.isprintable()
+    else:
+        normal = unicodedata.normalize("NFKC", email).strip().lower()
+        printable = not any(unicodedata.category(ch).startswith("C") for ch in normal)
     if not normal or len(normal) > 320 or "@" not in normal:
         raise ValidationError("email must be a non-empty address containing '@'")
-    if any(unicodedata.category(ch).startswith("C") for ch in normal):
+    if not printable:
         raise ValidationError("email must not contain control characters")
     return normal
 
@@ -79,7 +86,10 @@ def check_aware(value: object, what: str) -> datetime:
         raise ValidationError(f"{what} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValidationError(f"{what} must be timezone-aware (naive datetimes are ambiguous)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"{what} is out of range once converted to UTC") from None
 
 
 def _optional_aware(value: object, what: str) -> datetime | None:
@@ -93,6 +103,8 @@ def _text(value: object, what: str, *, optional: bool = False) -> Any:
         raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
     if "\x00" in value:
         raise ValidationError(f"{what} must not contain NUL bytes")
+    if not value.isascii() and _SURROGATE_RE.search(value):
+        raise ValidationError(f"{what} must be valid Unicode (no lone surrogates)")
     if len(value) > _MAX_TEXT:
         raise ValidationError(f"{what} is longer than {_MAX_TEXT} characters")
     return value
@@ -121,9 +133,11 @@ def _json_dict(value: object, what: str) -> dict[str, Any]:
     try:
         # Round-trip through JSON: what the caller keeps can't alias what is stored,
         # and anything JSON cannot carry is refused here rather than by a driver.
-        text = json.dumps(value, allow_nan=False)
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from None
+    if not text.isascii() and _SURROGATE_RE.search(text):
+        raise ValidationError(f"{what} must be valid Unicode (no lone surrogates)")
     copied: dict[str, Any] = json.loads(text)
     if any(not isinstance(key, str) for key in value):
         raise ValidationError(f"{what} keys must be strings")

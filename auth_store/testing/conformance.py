@@ -1,60 +1,50 @@
-"""``AdapterConformance``: the contract of ``auth_store.Adapter`` as pytest cases."""
+"""``AdapterConformance``: the contract of ``auth_store.Adapter`` as pytest cases.
+
+Subclass it once per adapter and override the hooks::
+
+    class TestMyAdapter(AdapterConformance):
+        multiprocess = True          # False if the store lives in one process
+
+        def new_url(self, tmp_path):  # a fresh, empty store per call
+            return f"sqlite:///{tmp_path}/auth.db"
+
+        def raw(self, adapter, url):  # a RawStorage reading what was really written
+            return SQLiteRaw(url)
+
+Every test gets a fresh, empty store (fixture ``adapter``) and depends on no
+other test. The cases come in groups (``AuthJsCases``, ``SemanticsCases``,
+``HousekeepingCases``, ``RaceCases``) that this one class combines.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
-import pytest
+from ._authjs import AuthJsCases
+from ._base import BAD_IDS, RawStorage, raw_values
+from ._housekeeping import HousekeepingCases
+from ._races import RaceCases
+from ._semantics import SemanticsCases
 
-import auth_store
-from auth_store.adapter import Adapter
-
-
-class RawStorage(Protocol):
-    """A backdoor into what a store really wrote, for checks the API can't make."""
-
-    def records(self, collection: str) -> list[dict[str, Any]]:
-        """Every stored record of ``collection`` as raw as the storage keeps it."""
-        ...
-
-    def dump(self) -> bytes:
-        """Every byte the store holds (files, rows), for "no plaintext here" checks."""
-        ...
+__all__ = ["BAD_IDS", "AdapterConformance", "RawStorage", "raw_values"]
 
 
-class AdapterConformance:
+class AdapterConformance(AuthJsCases, SemanticsCases, HousekeepingCases, RaceCases):
     """Base class of the conformance suite; subclass it once per adapter.
 
-    Override ``new_url`` (a URL naming a fresh, empty store; called once per
-    test) and, for backdoor checks, ``raw``. Set ``multiprocess = False`` for
-    stores that live in one process (memory).
+    Hooks: ``new_url(tmp_path)`` (required: a URL naming a fresh, empty store
+    in or under the given empty directory), ``raw(adapter, url)`` (required: a
+    ``RawStorage`` backdoor), ``open(url)`` (optional: defaults to
+    ``auth_store.connect``). Class attributes: ``multiprocess`` (default True;
+    set False for stores that live in one process, which leaves the
+    process cases out of the subclass), ``race_threads``, ``race_processes``
+    and ``race_timeout``.
     """
 
-    #: Whether several processes can open the same URL and share the store.
-    multiprocess: ClassVar[bool] = True
-
-    def new_url(self, tmp_path: Path) -> str:
-        """A URL naming a new, empty store that no other test uses."""
-        raise NotImplementedError
-
-    def open(self, url: str) -> Adapter:
-        """Open a store by URL (``auth_store.connect`` unless overridden)."""
-        return auth_store.connect(url)
-
-    def raw(self, adapter: Adapter, url: str) -> RawStorage:
-        """A reader of the raw storage behind ``adapter``."""
-        raise NotImplementedError
-
-    @pytest.fixture
-    def url(self, tmp_path: Path) -> str:
-        return self.new_url(tmp_path)
-
-    @pytest.fixture
-    def adapter(self, url: str) -> Iterator[Adapter]:
-        store = self.open(url)
-        try:
-            yield store
-        finally:
-            store.close()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.multiprocess:
+            # Drop (rather than skip) cases that can't apply: pytest collects only callables.
+            for name in dir(cls):
+                if getattr(getattr(cls, name), "needs_processes", False):
+                    setattr(cls, name, None)

@@ -1,0 +1,29 @@
+"""The SQL layer SQLite and Postgres share: statements, row mapping, method bodies, migrations.
+
+A backend provides a ``Dialect`` subclass (placeholders, value conversion,
+error classification) and subclasses ``SQLAdapter`` with four I/O hooks; see
+``base``'s docstring. Nothing here imports a database driver.
+"""
+
+from __future__ import annotations
+
+from .base import CONFLICTS, CONSTRAINT_KEYS, Cursor, Executor, SQLAdapter, translate_error
+from .dialect import Dialect, Fault, FaultKind
+from .migrations import Migration, MigrationStatus, load_migrations
+from .statements import TABLES
+
+__all__ = [
+    "CONFLICTS",
+    "CONSTRAINT_KEYS",
+    "TABLES",
+    "Cursor",
+    "Dialect",
+    "Executor",
+    "Fault",
+    "FaultKind",
+    "Migration",
+    "MigrationStatus",
+    "SQLAdapter",
+    "load_migrations",
+    "translate_error",
+]
