@@ -19,6 +19,7 @@ from .errors import (
     DecryptionError,
     NotFoundError,
     StorageError,
+    TooManyAttemptsError,
     ValidationError,
 )
 from .models import Account, Authenticator, Credential, Session, User, VerificationToken
@@ -37,6 +38,7 @@ __all__ = [
     "NotFoundError",
     "Session",
     "StorageError",
+    "TooManyAttemptsError",
     "User",
     "ValidationError",
     "VerificationToken",

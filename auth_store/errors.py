@@ -14,6 +14,7 @@ __all__ = [
     "DecryptionError",
     "NotFoundError",
     "StorageError",
+    "TooManyAttemptsError",
     "ValidationError",
 ]
 
@@ -39,11 +40,33 @@ class StorageError(AuthStoreError):
 
 
 class DecryptionError(AuthStoreError):
-    """A ciphertext could not be decrypted (unknown key, tampered, or moved)."""
+    """A ciphertext could not be decrypted (unknown key, tampered, or moved).
+
+    ``reason`` names the case: ``malformed``, ``unsupported_version``,
+    ``unknown_key``, ``wrong_context`` (bound to another record or field) or
+    ``tampered``.
+    """
+
+    def __init__(self, message: str = "cannot decrypt", *, reason: str = "unknown") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ConfigurationError(AuthStoreError):
     """The store or a service is configured wrongly (bad URL, missing key)."""
+
+
+class TooManyAttemptsError(AuthStoreError):
+    """Too many consecutive failed checks: retry after ``retry_after`` seconds.
+
+    ``retry_after`` is ``None`` when the account is locked until an explicit reset.
+    """
+
+    def __init__(
+        self, message: str = "too many attempts", *, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 for _cls in (
@@ -54,5 +77,6 @@ for _cls in (
     StorageError,
     DecryptionError,
     ConfigurationError,
+    TooManyAttemptsError,
 ):
     _cls.__module__ = "auth_store"

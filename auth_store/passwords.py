@@ -1,0 +1,300 @@
+"""Password hashes: argon2id through libpass, bcrypt imports, policy, equal-time misses.
+
+One credential of type ``password`` per user holds ``{"hash": "$argon2id$..."}``.
+Hashes written by other systems (bcrypt ``$2a$``/``$2b$``/``$2y$``, argon2 with
+other parameters) can be imported; they verify as they are and are rehashed
+with the current parameters on the next successful check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from passlib.context import CryptContext
+
+from ._slots import change_slot, slot_id
+from .adapter import Adapter
+from .attempts import AttemptLimiter
+from .errors import ValidationError
+from .models import Credential, User
+from .validation import validate_id
+
+__all__ = [
+    "ARGON2_MEMORY_COST",
+    "ARGON2_PARALLELISM",
+    "ARGON2_TIME_COST",
+    "CREDENTIAL_TYPE",
+    "PasswordPolicy",
+    "PasswordPolicyError",
+    "PasswordService",
+    "make_context",
+]
+
+log = logging.getLogger(__name__)
+
+#: OWASP's minimum for argon2id (Password Storage Cheat Sheet): 19 MiB, 2 passes, 1 lane.
+ARGON2_MEMORY_COST = 19 * 1024  # KiB
+ARGON2_TIME_COST = 2
+ARGON2_PARALLELISM = 1
+
+CREDENTIAL_TYPE = "password"
+KIND = "password"  # the AttemptLimiter kind
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+_BCRYPT_MAX_BYTES = 72
+
+
+def make_context(
+    *,
+    memory_cost: int = ARGON2_MEMORY_COST,
+    time_cost: int = ARGON2_TIME_COST,
+    parallelism: int = ARGON2_PARALLELISM,
+) -> CryptContext:
+    """The libpass context: argon2id with these parameters hashes; bcrypt only verifies.
+
+    The defaults meet OWASP's minimum; lower values are for tests only.
+    """
+    return CryptContext(
+        schemes=["argon2", "bcrypt"],
+        default="argon2",
+        deprecated=["bcrypt"],
+        argon2__type="ID",
+        argon2__memory_cost=memory_cost,
+        argon2__time_cost=time_cost,
+        argon2__parallelism=parallelism,
+    )
+
+
+class PasswordPolicyError(ValidationError):
+    """A new password breaks the policy; ``reason`` is ``too_short``, ``too_long`` or ``breached``.
+
+    The message never contains the password.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+PasswordPolicyError.__module__ = "auth_store.passwords"
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """Length limits for new passwords, counted in characters (NIST 800-63B).
+
+    No composition rules; ``max_length`` only guards the hasher against abuse.
+    """
+
+    min_length: int = 8
+    max_length: int = 1024
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_length <= self.max_length:
+            raise ValidationError("password policy needs 1 <= min_length <= max_length")
+
+    def check(self, password: str) -> None:
+        """Raise ``PasswordPolicyError`` if ``password`` is not acceptable as a new password."""
+        if not isinstance(password, str):
+            raise ValidationError(f"password must be a string, got {type(password).__name__}")
+        if len(password) < self.min_length:
+            raise PasswordPolicyError(
+                f"password must be at least {self.min_length} characters", reason="too_short"
+            )
+        if len(password) > self.max_length:
+            raise PasswordPolicyError(
+                f"password must be at most {self.max_length} characters", reason="too_long"
+            )
+
+
+class PasswordService:
+    """Set, verify, change and import password hashes stored through an ``Adapter``.
+
+    ``breached_check(password) -> bool`` (optional) returns True for a password
+    known to be breached; such passwords are refused as new passwords. With a
+    ``limiter`` every verification counts against the user's attempt limits
+    and may raise ``TooManyAttemptsError``. ``context`` overrides the libpass
+    context (see ``make_context``).
+    """
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        *,
+        policy: PasswordPolicy | None = None,
+        breached_check: Callable[[str], bool] | None = None,
+        limiter: AttemptLimiter | None = None,
+        context: CryptContext | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.policy = policy or PasswordPolicy()
+        self.breached_check = breached_check
+        self.limiter = limiter
+        self.context = context or make_context()
+
+    # -- new passwords -------------------------------------------------------
+
+    def check_policy(self, password: str) -> None:
+        """Raise ``PasswordPolicyError`` if ``password`` may not be set (length, breached)."""
+        self.policy.check(password)
+        if self.breached_check is not None and self.breached_check(password):
+            raise PasswordPolicyError(
+                "this password appears in a list of breached passwords; choose another",
+                reason="breached",
+            )
+
+    def hash(self, password: str) -> str:
+        """An argon2id hash of ``password`` with the context's parameters (no policy check)."""
+        if not isinstance(password, str):
+            raise ValidationError(f"password must be a string, got {type(password).__name__}")
+        result: str = self.context.hash(password)
+        return result
+
+    def set_password(self, user_id: str, password: str) -> None:
+        """Check the policy, hash and store ``password`` as the user's password.
+
+        Raises ``PasswordPolicyError`` or ``NotFoundError`` (no such user).
+        """
+        validate_id(user_id, "user_id")
+        self.check_policy(password)
+        self._store(user_id, self.hash(password))
+
+    def import_hash(self, user_id: str, hash_string: str) -> None:
+        """Store a hash made elsewhere: argon2 (any variant) or bcrypt ``$2a$/$2b$/$2y$``.
+
+        It verifies as it is and is replaced by an argon2id hash on the next
+        successful ``verify_password``. Raises ``ValidationError`` for anything else.
+        """
+        validate_id(user_id, "user_id")
+        if not isinstance(hash_string, str):
+            raise ValidationError("hash must be a string")
+        scheme = self.context.identify(hash_string)
+        if scheme is None or (scheme == "bcrypt" and not hash_string.startswith(_BCRYPT_PREFIXES)):
+            raise ValidationError("not an argon2 or bcrypt ($2a$, $2b$, $2y$) hash")
+        try:
+            self.context.handler(scheme).from_string(hash_string)
+        except (ValueError, TypeError):
+            raise ValidationError(f"malformed {scheme} hash") from None
+        self._store(user_id, hash_string)
+
+    def _store(self, user_id: str, hash_string: str) -> None:
+        change_slot(
+            self.adapter,
+            user_id=user_id,
+            type=CREDENTIAL_TYPE,
+            id=slot_id(CREDENTIAL_TYPE, user_id),
+            change=lambda _current: {"hash": hash_string},
+        )
+
+    # -- checks --------------------------------------------------------------
+
+    def has_password(self, user_id: str) -> bool:
+        """Whether the user has a password."""
+        return self._credential(user_id) is not None
+
+    def remove_password(self, user_id: str) -> bool:
+        """Delete the user's password; False if there was none."""
+        return self.adapter.delete_credential(slot_id(CREDENTIAL_TYPE, user_id)) is not None
+
+    def verify_password(self, user_id: str, password: str) -> bool:
+        """Whether ``password`` is the user's password.
+
+        A user without a password costs one dummy hash, like a wrong password.
+        On success an outdated hash (bcrypt, other argon2 parameters) is
+        replaced. Never raises for odd input: over-long passwords, bcrypt's
+        72-byte limit and unreadable stored hashes are all just False. With a
+        limiter, raises ``TooManyAttemptsError`` while the user is throttled.
+        """
+        validate_id(user_id, "user_id")
+        if not isinstance(password, str):
+            raise ValidationError(f"password must be a string, got {type(password).__name__}")
+        if self.limiter is not None:
+            self.limiter.begin(user_id, KIND)
+        credential = self._credential(user_id)
+        stored = credential.data.get("hash") if credential is not None else None
+        if credential is None or not isinstance(stored, str):
+            self.dummy_verify()
+            return False
+        ok, new_hash = self._verify(user_id, password, stored)
+        if not ok:
+            return False
+        if self.limiter is not None:
+            self.limiter.record_success(user_id, KIND)
+        if new_hash is not None:
+            # Best effort: if the password changed meanwhile, that change wins.
+            self.adapter.update_credential(
+                credential.id or "", {"hash": new_hash}, expected_version=credential.version
+            )
+        return True
+
+    def verify_password_for_email(self, email: str, password: str) -> User | None:
+        """The user with this e-mail if ``password`` is theirs, else ``None``.
+
+        An unknown e-mail takes as long as a wrong password for a known one.
+        """
+        try:
+            user = self.adapter.get_user_by_email(email)
+        except ValidationError:
+            user = None
+        if user is None or user.id is None:
+            self.dummy_verify()
+            return None
+        return user if self.verify_password(user.id, password) else None
+
+    def change_password(self, user_id: str, old: str, new: str) -> bool:
+        """Replace the password if ``old`` is right; False (nothing changed) if it is not.
+
+        ``new`` is checked against the policy first (``PasswordPolicyError``).
+        """
+        self.check_policy(new)
+        if not self.verify_password(user_id, old):
+            return False
+        self._store(user_id, self.hash(new))
+        return True
+
+    def dummy_verify(self, password: str | None = None) -> None:
+        """Spend the time of one verification against a default hash (for misses).
+
+        ``password`` is accepted so callers can pass what they got; it is not used.
+        """
+        self.context.dummy_verify()
+
+    def needs_rehash(self, user_id: str) -> bool:
+        """Whether the stored hash is outdated (bcrypt, or other argon2 parameters)."""
+        credential = self._credential(user_id)
+        if credential is None:
+            return False
+        stored = credential.data.get("hash")
+        try:
+            return bool(self.context.needs_update(stored))
+        except (ValueError, TypeError):
+            return True
+
+    def _credential(self, user_id: str) -> Credential | None:
+        validate_id(user_id, "user_id")
+        return self.adapter.get_credential(slot_id(CREDENTIAL_TYPE, user_id))
+
+    def _verify(self, user_id: str, password: str, stored: str) -> tuple[bool, str | None]:
+        try:
+            scheme = self.context.identify(stored)
+        except (ValueError, TypeError):
+            scheme = None
+        if scheme is None:
+            log.warning("stored password hash of user %s is not a known format", user_id)
+            self.dummy_verify()
+            return False, None
+        if scheme == "bcrypt" and len(password.encode("utf-8")) > _BCRYPT_MAX_BYTES:
+            # bcrypt would only see the first 72 bytes; a longer password is not that one.
+            self.dummy_verify()
+            return False, None
+        if len(password) > self.policy.max_length:
+            self.dummy_verify()
+            return False, None
+        try:
+            result: tuple[bool, Any] = self.context.verify_and_update(password, stored)
+        except (ValueError, TypeError):
+            log.warning("stored password hash of user %s could not be checked", user_id)
+            return False, None
+        return bool(result[0]), result[1]

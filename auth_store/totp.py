@@ -1,0 +1,309 @@
+"""TOTP (RFC 6238) second factor with pyotp: encrypted secrets, single-use codes.
+
+One credential of type ``totp`` per user holds::
+
+    {"secret": <envelope>, "confirmed": bool, "last_step": int | None,
+     "digits": 6, "period": 30, "algorithm": "SHA1"}
+
+The secret is encrypted with the ``FieldCipher`` (bound to
+``credentials/<credential id>/secret``). An enrollment is pending until a
+first valid code confirms it. A code is accepted within one time step either
+side of now, and each time step at most once: the last accepted step is
+stored and advanced by compare-and-set, so of N concurrent submissions of one
+code exactly one succeeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyotp
+
+from . import clock
+from ._slots import change_slot, slot_id
+from .adapter import Adapter
+from .attempts import AttemptLimiter
+from .crypto import FieldCipher
+from .errors import ConflictError, StorageError, ValidationError
+from .models import Credential
+from .validation import check_text, validate_id
+
+__all__ = [
+    "ALGORITHMS",
+    "CREDENTIAL_TYPE",
+    "TOTPEnrollment",
+    "TOTPService",
+    "hotp_code",
+    "totp_code",
+]
+
+CREDENTIAL_TYPE = "totp"
+KIND = "totp"  # the AttemptLimiter kind
+ALGORITHMS: dict[str, Callable[..., Any]] = {
+    "SHA1": hashlib.sha1,
+    "SHA256": hashlib.sha256,
+    "SHA512": hashlib.sha512,
+}
+_SECRET_FIELD = "secret"  # noqa: S105 - a field name, not a secret
+
+
+def _check_params(digits: int, period: int, algorithm: str) -> None:
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 6 <= digits <= 10:
+        raise ValidationError("TOTP digits must be an int from 6 to 10")
+    if isinstance(period, bool) or not isinstance(period, int) or not 1 <= period <= 300:
+        raise ValidationError("TOTP period must be an int from 1 to 300 seconds")
+    if algorithm not in ALGORITHMS:
+        raise ValidationError(f"TOTP algorithm must be one of {sorted(ALGORITHMS)}")
+
+
+def _otp(secret: str, digits: int, algorithm: str) -> pyotp.HOTP:
+    try:
+        return pyotp.HOTP(secret, digits=digits, digest=ALGORITHMS[algorithm])
+    except (ValueError, TypeError):
+        raise ValidationError("TOTP secret must be base32 of at least 112 bits") from None
+
+
+def hotp_code(secret: str, counter: int, *, digits: int = 6, algorithm: str = "SHA1") -> str:
+    """The HOTP code (RFC 4226) of a base32 ``secret`` at ``counter``."""
+    _check_params(digits, 30, algorithm)
+    return str(_otp(secret, digits, algorithm).at(counter))
+
+
+def _timestamp(at: datetime | float) -> float:
+    return at.timestamp() if isinstance(at, datetime) else float(at)
+
+
+def totp_code(
+    secret: str,
+    at: datetime | float,
+    *,
+    digits: int = 6,
+    period: int = 30,
+    algorithm: str = "SHA1",
+) -> str:
+    """The TOTP code (RFC 6238) of a base32 ``secret`` at an aware datetime or Unix time."""
+    _check_params(digits, period, algorithm)
+    return str(_otp(secret, digits, algorithm).at(int(_timestamp(at) // period)))
+
+
+@dataclass(frozen=True)
+class TOTPEnrollment:
+    """A new enrollment: show ``provisioning_uri`` (as a QR code) or ``secret`` once.
+
+    Both hold the secret and are left out of ``repr``.
+    """
+
+    secret: str = field(repr=False)
+    provisioning_uri: str = field(repr=False)
+    digits: int = 6
+    period: int = 30
+    algorithm: str = "SHA1"
+
+
+class TOTPService:
+    """Enroll, confirm, verify and disable TOTP for users of an ``Adapter``.
+
+    ``window`` is how many time steps either side of now are accepted
+    (default 1). With a ``limiter`` every ``confirm``/``verify`` counts
+    against the user's ``totp`` attempt limit (``TooManyAttemptsError``).
+    """
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        cipher: FieldCipher,
+        *,
+        limiter: AttemptLimiter | None = None,
+        window: int = 1,
+    ) -> None:
+        if not isinstance(cipher, FieldCipher):
+            raise ValidationError("TOTPService needs a FieldCipher")
+        if not 0 <= window <= 10:
+            raise ValidationError("window must be from 0 to 10 steps")
+        self.adapter = adapter
+        self.cipher = cipher
+        self.limiter = limiter
+        self.window = window
+
+    # -- enrollment ----------------------------------------------------------
+
+    def enroll(
+        self,
+        user_id: str,
+        *,
+        issuer: str,
+        account_name: str,
+        digits: int = 6,
+        period: int = 30,
+        algorithm: str = "SHA1",
+    ) -> TOTPEnrollment:
+        """Start (or restart) an enrollment with a new 160-bit secret, pending until ``confirm``.
+
+        Raises ``ConflictError`` if TOTP is already enabled (``disable`` it
+        first) and ``NotFoundError`` if there is no such user.
+        """
+        check_text(issuer, "issuer")
+        check_text(account_name, "account_name")
+        secret = pyotp.random_base32(32)
+        self._store(user_id, secret, digits, period, algorithm, confirmed=False)
+        uri = pyotp.TOTP(
+            secret,
+            digits=digits,
+            digest=ALGORITHMS[algorithm],
+            name=account_name,
+            issuer=issuer,
+            interval=period,
+        ).provisioning_uri()
+        return TOTPEnrollment(
+            secret=secret,
+            provisioning_uri=str(uri),
+            digits=digits,
+            period=period,
+            algorithm=algorithm,
+        )
+
+    def import_secret(
+        self,
+        user_id: str,
+        secret: str,
+        *,
+        digits: int = 6,
+        period: int = 30,
+        algorithm: str = "SHA1",
+    ) -> None:
+        """Store an existing base32 secret (from another system) as enabled."""
+        self._store(user_id, secret, digits, period, algorithm, confirmed=True, replace=True)
+
+    def _store(
+        self,
+        user_id: str,
+        secret: str,
+        digits: int,
+        period: int,
+        algorithm: str,
+        *,
+        confirmed: bool,
+        replace: bool = False,
+    ) -> None:
+        validate_id(user_id, "user_id")
+        _check_params(digits, period, algorithm)
+        if not isinstance(secret, str):
+            raise ValidationError("TOTP secret must be a base32 string")
+        secret = secret.replace(" ", "").upper()
+        _otp(secret, digits, algorithm)  # validates the secret
+        credential_id = self._id(user_id)
+        envelope = self.cipher.encrypt(
+            secret, collection="credentials", record_id=credential_id, field=_SECRET_FIELD
+        )
+
+        def put(current: Credential | None) -> dict[str, Any]:
+            if current is not None and current.data.get("confirmed") and not replace:
+                raise ConflictError("TOTP is already enabled for this user; disable it first")
+            return {
+                _SECRET_FIELD: envelope,
+                "confirmed": confirmed,
+                "last_step": None,
+                "digits": digits,
+                "period": period,
+                "algorithm": algorithm,
+            }
+
+        change_slot(
+            self.adapter, user_id=user_id, type=CREDENTIAL_TYPE, id=credential_id, change=put
+        )
+
+    # -- checks --------------------------------------------------------------
+
+    def confirm(self, user_id: str, code: str) -> bool:
+        """Finish a pending enrollment with a valid code; True turns TOTP on."""
+        return self._check(user_id, code, confirmed=False)
+
+    def verify(self, user_id: str, code: str) -> bool:
+        """Whether ``code`` is valid now for an enabled user and its time step is unused.
+
+        A success uses up the time step. False for users without TOTP enabled.
+        """
+        return self._check(user_id, code, confirmed=True)
+
+    def is_enabled(self, user_id: str) -> bool:
+        """Whether TOTP is on (enrolled and confirmed)."""
+        credential = self.adapter.get_credential(self._id(user_id))
+        return credential is not None and credential.data.get("confirmed") is True
+
+    def is_pending(self, user_id: str) -> bool:
+        """Whether an enrollment waits for its first code."""
+        credential = self.adapter.get_credential(self._id(user_id))
+        return credential is not None and credential.data.get("confirmed") is False
+
+    def disable(self, user_id: str) -> bool:
+        """Turn TOTP off (or drop a pending enrollment); False if there was nothing."""
+        return self.adapter.delete_credential(self._id(user_id)) is not None
+
+    # -- internals -----------------------------------------------------------
+
+    @staticmethod
+    def _id(user_id: str) -> str:
+        validate_id(user_id, "user_id")
+        return slot_id(CREDENTIAL_TYPE, user_id)
+
+    def _check(self, user_id: str, code: str, *, confirmed: bool) -> bool:
+        credential_id = self._id(user_id)
+        if not isinstance(code, str):
+            raise ValidationError(f"code must be a string, got {type(code).__name__}")
+        if self.limiter is not None:
+            self.limiter.begin(user_id, KIND)
+        code = "".join(code.split())
+        accepted = False
+
+        def use_step(current: Credential | None) -> dict[str, Any] | None:
+            # Runs again after a lost race; if the winner used this step, it is taken now.
+            nonlocal accepted
+            accepted = False
+            if current is None or current.data.get("confirmed") is not confirmed:
+                return None
+            step = self._matching_step(current, code)
+            if step is None:
+                return None
+            accepted = True
+            return {**current.data, "confirmed": True, "last_step": step}
+
+        change_slot(
+            self.adapter, user_id=user_id, type=CREDENTIAL_TYPE, id=credential_id, change=use_step
+        )
+        if accepted and self.limiter is not None:
+            self.limiter.record_success(user_id, KIND)
+        return accepted
+
+    def _matching_step(self, credential: Credential, code: str) -> int | None:
+        data = credential.data
+        digits, period, algorithm = data.get("digits"), data.get("period"), data.get("algorithm")
+        if not isinstance(digits, int) or not isinstance(period, int):
+            raise StorageError("stored TOTP parameters are unreadable")
+        if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+            raise StorageError("stored TOTP parameters are unreadable")
+        if len(code) != digits or not code.isascii() or not code.isdigit():
+            return None
+        envelope = data.get(_SECRET_FIELD)
+        if not isinstance(envelope, str):
+            raise StorageError("stored TOTP secret is unreadable")
+        secret = self.cipher.decrypt_str(
+            envelope,
+            collection="credentials",
+            record_id=credential.id or "",
+            field=_SECRET_FIELD,
+        )
+        otp = _otp(secret, digits, algorithm)
+        now_step = int(clock.now().timestamp() // period)
+        last = data.get("last_step")
+        last_step = last if isinstance(last, int) else -1
+        found: int | None = None
+        # Check every step of the window (no early exit) and keep the latest match.
+        for step in range(now_step - self.window, now_step + self.window + 1):
+            if step > last_step and step >= 0 and hmac.compare_digest(str(otp.at(step)), code):
+                found = step
+        return found
