@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[all]'
 	touch $(STAMP)
 
-## Run the demo on the embedded default store.
+## Run the demo: the FastAPI example on the embedded default store, at
+## http://127.0.0.1:$PORT (default 8000); it prints the URL.
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/fastapi_app.py
 
 ## The whole test command: lint, types, tests. .ci/run calls exactly this.
-test: lint typecheck pytest
+test: lint typecheck pytest docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,7 +33,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+## The documentation site, built strictly: a broken link or page fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -1,0 +1,601 @@
+"""The one sign-in flow: every decision the Flask and FastAPI integrations make.
+
+``AuthFlow`` composes the services (passwords, TOTP, backup codes, attempt
+limits, sessions, verification tokens, mail) into the steps a person takes:
+sign up, sign in with a password, a second step with a TOTP or backup code,
+magic links, e-mail verification, password reset and change, sign out. An
+integration turns a request into one call here and the result into a
+response, so both frameworks behave the same.
+
+Rules kept here, once:
+
+- Nothing a stranger can see says whether an account exists: sign-up,
+  magic-link and reset requests answer the same for every address, and a
+  password sign-in fails with one message (and the same cost, see
+  ``PasswordService``) for an unknown address and a wrong password.
+- Every sign-in makes a new session token and ends the one the browser
+  brought (no session fixation).
+- Failed password, TOTP and backup-code checks count towards the account's
+  attempt limit.
+- Until an address is verified its password does not sign in (the account
+  could have been created by someone who does not own the address);
+  verifying it through a magic link drops a password nobody proved to own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from . import clock
+from .adapter import Adapter
+from .api_keys import ApiKeyService
+from .attempts import AttemptLimiter
+from .backup_codes import BackupCodeService
+from .crypto import FieldCipher, Keyring
+from .errors import AuthStoreError, ConfigurationError, TooManyAttemptsError, ValidationError
+from .mail import Mailer, Message
+from .models import User
+from .passwords import KIND as PASSWORD_KIND
+from .passwords import PasswordPolicyError, PasswordService
+from .sessions import ActiveSession, IssuedSession, SessionManager
+from .signing import InvalidSignatureError, Signer
+from .tokens import TokenPurpose, TokenService
+from .totp import TOTPEnrollment, TOTPService
+from .validation import normalize_email
+
+__all__ = [
+    "AuthFlow",
+    "EmailNotVerifiedError",
+    "FlowError",
+    "FlowPaths",
+    "InvalidCodeError",
+    "InvalidCredentialsError",
+    "InvalidLinkError",
+    "Messages",
+    "NotSignedInError",
+    "PasswordRejectedError",
+    "SecondFactorMethod",
+    "SecondFactorRequired",
+    "SignInResult",
+    "SignedIn",
+    "ThrottledError",
+]
+
+T = TypeVar("T")
+
+
+class Messages:
+    """What the flow tells people. The same text whether or not an account exists."""
+
+    SIGN_UP_SENT = "Check your inbox: we sent a link to finish signing up."
+    MAGIC_LINK_SENT = "Check your inbox: if this address can sign in, a sign-in link is on its way."
+    RESET_SENT = "Check your inbox: if an account uses this address, a reset link is on its way."
+    VERIFICATION_SENT = "Check your inbox: we sent a link to verify your address."
+    INVALID_CREDENTIALS = "Wrong e-mail address or password."
+    INVALID_CODE = "That code is not valid. Try again."
+    INVALID_LINK = "This link is invalid, already used or expired. Ask for a new one."
+    SECOND_STEP_EXPIRED = "The sign-in took too long. Please sign in again."
+    NOT_VERIFIED = "Verify your e-mail address first: we sent you a new link."
+    THROTTLED = "Too many attempts. Try again later."
+    NOT_SIGNED_IN = "Please sign in."
+    PASSWORD_CHANGED = "Your password was changed. Other sessions were signed out."  # noqa: S105
+    PASSWORD_RESET = "Your password was reset. Sign in with the new one."  # noqa: S105
+
+
+class FlowError(AuthStoreError):
+    """A step of the flow failed; ``str(error)`` is safe to show to the person."""
+
+    status = 400
+
+
+class InvalidCredentialsError(FlowError):
+    """Unknown e-mail or wrong password (deliberately not told apart)."""
+
+    status = 401
+
+
+class InvalidCodeError(FlowError):
+    """A TOTP or backup code was wrong or already used."""
+
+    status = 401
+
+
+class InvalidLinkError(FlowError):
+    """A verification token, or a pending second step, is unknown, spent or expired."""
+
+
+class EmailNotVerifiedError(FlowError):
+    """The password was right but the address is not verified yet (a new link was sent)."""
+
+    status = 403
+
+
+class NotSignedInError(FlowError):
+    """The step needs a signed-in user."""
+
+    status = 401
+
+
+class PasswordRejectedError(FlowError):
+    """A new password does not meet the policy; the message says why."""
+
+
+class ThrottledError(FlowError):
+    """Too many failed attempts; ``retry_after`` seconds (``None``: locked until reset)."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SecondFactorMethod(StrEnum):
+    """Ways to pass the second step."""
+
+    TOTP = "totp"
+    BACKUP_CODE = "backup_code"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedIn:
+    """A finished sign-in: set ``session.token`` as the session cookie."""
+
+    session: IssuedSession
+    new_user: bool = False
+
+    @property
+    def user(self) -> User:
+        """Who signed in."""
+        return self.session.user
+
+    @property
+    def expires(self) -> datetime:
+        """When the new session expires unless it is extended."""
+        return self.session.expires
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecondFactorRequired:
+    """The first factor passed; send ``pending`` back with a code to finish."""
+
+    pending: str = field(repr=False)
+    methods: tuple[SecondFactorMethod, ...]
+
+
+SignInResult = SignedIn | SecondFactorRequired
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowPaths:
+    """Where the links in e-mails point, relative to ``base_url``.
+
+    Each page must show a button that posts the token back (the confirm
+    step), never consume it on GET.
+    """
+
+    magic_link: str = "/auth/magic-link"
+    verify_email: str = "/auth/verify-email"
+    reset_password: str = "/auth/reset-password"  # noqa: S105 - a path
+
+
+class AuthFlow:
+    """The sign-in flow over one store; see the module docstring for its rules.
+
+    ``signer`` signs cookies and short-lived tokens; its keys also hash
+    verification tokens unless ``token_secret`` is given (use Auth.js's
+    ``AUTH_SECRET`` there to share magic links with an Auth.js app).
+    ``keyring`` encrypts TOTP secrets, API keys and OAuth tokens; without
+    one, TOTP and API keys are unavailable.
+    """
+
+    second_step_max_age = timedelta(minutes=10)
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        *,
+        signer: Signer,
+        mailer: Mailer,
+        base_url: str,
+        keyring: Keyring | None = None,
+        app_name: str = "auth-store",
+        paths: FlowPaths | None = None,
+        token_secret: str | list[str] | None = None,
+        session_max_age: timedelta | None = None,
+        session_update_age: timedelta | None = None,
+        authjs_compat: bool = False,
+        require_verified_email: bool = True,
+        magic_link_sign_up: bool = True,
+        passwords: PasswordService | None = None,
+        limiter: AttemptLimiter | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.signer = signer
+        self.mailer = mailer
+        self.base_url = base_url.rstrip("/")
+        self.app_name = app_name
+        self.paths = paths or FlowPaths()
+        self.require_verified_email = require_verified_email
+        self.magic_link_sign_up = magic_link_sign_up
+        timing: dict[str, Any] = {}
+        if session_max_age is not None:
+            timing["max_age"] = session_max_age
+        if session_update_age is not None:
+            timing["update_age"] = session_update_age
+        self.sessions = SessionManager(adapter, authjs_compat=authjs_compat, **timing)
+        self.tokens = TokenService(adapter, token_secret or list(signer.secret_keys))
+        self.limiter = limiter or AttemptLimiter(adapter)
+        self.passwords = passwords or PasswordService(adapter, limiter=self.limiter)
+        self.keyring = keyring
+        self.cipher = FieldCipher(keyring) if keyring is not None else None
+        self._totp: TOTPService | None = None
+        self._backup_codes: BackupCodeService | None = None
+        self._api_keys: ApiKeyService | None = None
+        if keyring is not None and self.cipher is not None:
+            self._totp = TOTPService(adapter, self.cipher, limiter=self.limiter)
+            self._backup_codes = BackupCodeService(adapter, keyring, limiter=self.limiter)
+            self._api_keys = ApiKeyService(adapter, self.cipher)
+
+    def __repr__(self) -> str:
+        return f"AuthFlow({self.adapter.backend}, base_url={self.base_url!r})"
+
+    @property
+    def totp(self) -> TOTPService:
+        """The TOTP service (``ConfigurationError`` without a keyring)."""
+        if self._totp is None:
+            raise ConfigurationError("TOTP needs a keyring to encrypt its secrets")
+        return self._totp
+
+    @property
+    def backup_codes(self) -> BackupCodeService:
+        """The backup-code service (``ConfigurationError`` without a keyring)."""
+        if self._backup_codes is None:
+            raise ConfigurationError("backup codes need a keyring to key their hashes")
+        return self._backup_codes
+
+    @property
+    def api_keys(self) -> ApiKeyService:
+        """The API-key service (``ConfigurationError`` without a keyring)."""
+        if self._api_keys is None:
+            raise ConfigurationError("API keys need a keyring to encrypt them")
+        return self._api_keys
+
+    @property
+    def totp_available(self) -> bool:
+        """Whether TOTP can be offered (a keyring is configured)."""
+        return self._totp is not None
+
+    # -- reading the session -------------------------------------------------
+
+    def current(self, token: str | None) -> ActiveSession | None:
+        """The live session a client token names (sliding its expiry), or ``None``."""
+        return self.sessions.get(token)
+
+    # -- sign up and e-mail verification ---------------------------------------
+
+    def sign_up(self, email: str, password: str, *, name: str | None = None) -> str:
+        """Create an account and mail a link to verify it; return the message to show.
+
+        For an address that already has an account nothing is created; the
+        owner is mailed instead, and the caller sees the same message.
+        """
+        email = self._email(email)
+        self._check_policy(password)
+        existing = self.adapter.get_user_by_email(email)
+        if existing is not None:
+            # Spend a hash's worth of time so both answers take as long.
+            self.passwords.dummy_verify(password)
+            self._send(
+                email,
+                f"{self.app_name}: someone tried to sign up with your address",
+                "Someone (perhaps you) tried to create an account with this address, "
+                "but you already have one. Sign in, or reset your password here:\n\n"
+                f"{self.base_url}{self.paths.reset_password}\n\n"
+                "If it wasn't you, you can ignore this message.",
+            )
+            return Messages.SIGN_UP_SENT
+        try:
+            user = self.adapter.create_user(User(email=email, name=name or None))
+        except AuthStoreError as exc:
+            if self.adapter.get_user_by_email(email) is not None:  # lost a race: same answer
+                return Messages.SIGN_UP_SENT
+            raise exc
+        assert user.id is not None
+        self.passwords.set_password(user.id, password)
+        self._send_verification(email)
+        return Messages.SIGN_UP_SENT
+
+    def request_email_verification(self, user: User) -> str:
+        """Mail ``user`` a new verification link; return the message to show."""
+        self._send_verification(user.email)
+        return Messages.VERIFICATION_SENT
+
+    def verify_email(
+        self, email: str, token: str, *, previous_token: str | None = None
+    ) -> SignInResult:
+        """Spend a verification link: mark the address verified and sign in."""
+        consumed = self.tokens.consume(email, token, TokenPurpose.VERIFY_EMAIL)
+        if consumed is None:
+            raise InvalidLinkError(Messages.INVALID_LINK)
+        user = self.adapter.get_user_by_email(consumed.email)
+        if user is None:
+            raise InvalidLinkError(Messages.INVALID_LINK)
+        user = self._mark_verified(user, keep_password=True)
+        return self._first_factor_passed(user, previous_token=previous_token)
+
+    # -- password sign-in and the second step ------------------------------------
+
+    def sign_in_password(
+        self, email: str, password: str, *, previous_token: str | None = None
+    ) -> SignInResult:
+        """First factor by password. Unknown address and wrong password fail alike."""
+        try:
+            email = normalize_email(email)
+        except ValidationError:
+            self.passwords.dummy_verify(password)
+            raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS) from None
+        user = self.adapter.get_user_by_email(email)
+        if user is None or user.id is None:
+            self.passwords.dummy_verify(password)
+            raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
+        user_id = user.id
+        if not self._guard(lambda: self.passwords.verify_password(user_id, password)):
+            raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
+        if self.require_verified_email and user.email_verified is None:
+            self._send_verification(user.email)
+            raise EmailNotVerifiedError(Messages.NOT_VERIFIED)
+        return self._first_factor_passed(user, previous_token=previous_token)
+
+    def pending_user(self, pending: str | None) -> User:
+        """The user a pending second step belongs to (``InvalidLinkError`` if stale)."""
+        if not pending:
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
+        try:
+            data = self.signer.loads(
+                pending, purpose="second-factor", max_age=self.second_step_max_age
+            )
+        except InvalidSignatureError:
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED) from None
+        user_id = data.get("u") if isinstance(data, dict) else None
+        user = self.adapter.get_user(user_id) if isinstance(user_id, str) else None
+        if user is None:
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
+        return user
+
+    def verify_second_factor(
+        self, pending: str | None, code: str, *, previous_token: str | None = None
+    ) -> SignedIn:
+        """Finish a sign-in with a TOTP code or a backup code."""
+        user = self.pending_user(pending)
+        if not self.check_second_factor(user, code):
+            raise InvalidCodeError(Messages.INVALID_CODE)
+        return self._start_session(user, previous_token=previous_token)
+
+    def check_second_factor(self, user: User, code: str) -> bool:
+        """Whether ``code`` is a valid TOTP code or an unused backup code (spending it)."""
+        assert user.id is not None
+        user_id = user.id
+        if not isinstance(code, str) or len(code) > 64:
+            return False
+        compact = "".join(code.split())
+        if not compact or self._totp is None or self._backup_codes is None:
+            return False
+        totp, backup_codes = self._totp, self._backup_codes
+        if compact.isdigit() and len(compact) <= 10:
+            return self._guard(lambda: totp.verify(user_id, compact))
+        return self._guard(lambda: backup_codes.consume(user_id, compact))
+
+    # -- magic links ---------------------------------------------------------
+
+    def request_magic_link(self, email: str) -> str:
+        """Mail a sign-in link; return the message to show (the same for every address)."""
+        try:
+            email = normalize_email(email)
+        except ValidationError:
+            return Messages.MAGIC_LINK_SENT
+        if not self.magic_link_sign_up and self.adapter.get_user_by_email(email) is None:
+            return Messages.MAGIC_LINK_SENT
+        issued = self.tokens.issue(email, TokenPurpose.SIGN_IN)
+        self._send(
+            email,
+            f"Sign in to {self.app_name}",
+            "Open this link to sign in:\n\n"
+            f"{issued.link(self.base_url + self.paths.magic_link)}\n\n"
+            f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. "
+            "If you didn't ask for it, ignore this message.",
+        )
+        return Messages.MAGIC_LINK_SENT
+
+    def sign_in_magic_link(
+        self, email: str, token: str, *, previous_token: str | None = None
+    ) -> SignInResult:
+        """Spend a magic link: sign in (creating the user if sign-up by link is on)."""
+        consumed = self.tokens.consume(email, token, TokenPurpose.SIGN_IN)
+        if consumed is None:
+            raise InvalidLinkError(Messages.INVALID_LINK)
+        user = self.adapter.get_user_by_email(consumed.email)
+        new_user = False
+        if user is None:
+            if not self.magic_link_sign_up:
+                raise InvalidLinkError(Messages.INVALID_LINK)
+            user = self.adapter.create_user(User(email=consumed.email, email_verified=clock.now()))
+            new_user = True
+        else:
+            user = self._mark_verified(user, keep_password=False)
+        return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
+
+    # -- password reset and change ---------------------------------------------
+
+    def request_password_reset(self, email: str) -> str:
+        """Mail a reset link if an account uses ``email``; the same message either way."""
+        try:
+            email = normalize_email(email)
+        except ValidationError:
+            return Messages.RESET_SENT
+        user = self.adapter.get_user_by_email(email)
+        if user is None:
+            return Messages.RESET_SENT
+        issued = self.tokens.issue(email, TokenPurpose.RESET_PASSWORD)
+        self._send(
+            email,
+            f"Reset your {self.app_name} password",
+            "Open this link to choose a new password:\n\n"
+            f"{issued.link(self.base_url + self.paths.reset_password)}\n\n"
+            f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. "
+            "If you didn't ask for it, ignore this message: your password stays as it is.",
+        )
+        return Messages.RESET_SENT
+
+    def reset_password(self, email: str, token: str, new_password: str) -> str:
+        """Spend a reset link: set the new password and end every session."""
+        self._check_policy(new_password)
+        consumed = self.tokens.consume(email, token, TokenPurpose.RESET_PASSWORD)
+        if consumed is None:
+            raise InvalidLinkError(Messages.INVALID_LINK)
+        user = self.adapter.get_user_by_email(consumed.email)
+        if user is None or user.id is None:
+            raise InvalidLinkError(Messages.INVALID_LINK)
+        self.passwords.set_password(user.id, new_password)
+        self._mark_verified(user, keep_password=True)
+        self.limiter.reset(user.id, PASSWORD_KIND)
+        self.sessions.revoke_all(user.id)
+        return Messages.PASSWORD_RESET
+
+    def change_password(
+        self, user: User, current_password: str, new_password: str, *, keep_token: str | None
+    ) -> str:
+        """Change a signed-in user's password; end their other sessions."""
+        assert user.id is not None
+        user_id = user.id
+        self._check_policy(new_password)
+        # A user who signed up by link or OAuth has no password yet and may set one.
+        if self.passwords.has_password(user_id) and not self._guard(
+            lambda: self.passwords.verify_password(user_id, current_password)
+        ):
+            raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
+        self.passwords.set_password(user_id, new_password)
+        self.sessions.revoke_all(user_id, except_token=keep_token)
+        return Messages.PASSWORD_CHANGED
+
+    # -- sign out --------------------------------------------------------------
+
+    def sign_out(self, token: str | None) -> None:
+        """End the session a client token names (no error if there is none)."""
+        self.sessions.revoke(token)
+
+    # -- TOTP and backup codes (signed-in user) -----------------------------------
+
+    def start_totp(self, user: User) -> TOTPEnrollment:
+        """Begin TOTP enrolment: a new pending secret and its provisioning URI."""
+        assert user.id is not None
+        return self.totp.enroll(user.id, issuer=self.app_name, account_name=user.email)
+
+    def confirm_totp(self, user: User, code: str) -> list[str]:
+        """Turn TOTP on with a first valid code; return a fresh set of backup codes."""
+        assert user.id is not None
+        user_id = user.id
+        totp = self.totp
+        if not isinstance(code, str) or not self._guard(lambda: totp.confirm(user_id, code)):
+            raise InvalidCodeError(Messages.INVALID_CODE)
+        return self.backup_codes.generate(user_id)
+
+    def disable_totp(self, user: User, code: str) -> None:
+        """Turn TOTP off after a valid TOTP or backup code; void the backup codes."""
+        assert user.id is not None
+        if not self.check_second_factor(user, code):
+            raise InvalidCodeError(Messages.INVALID_CODE)
+        self.totp.disable(user.id)
+        self.backup_codes.clear(user.id)
+
+    def totp_enabled(self, user: User) -> bool:
+        """Whether the user passes a second step at sign-in."""
+        assert user.id is not None
+        return self._totp is not None and self._totp.is_enabled(user.id)
+
+    def regenerate_backup_codes(self, user: User) -> list[str]:
+        """A new set of backup codes (the old set stops working)."""
+        assert user.id is not None
+        return self.backup_codes.generate(user.id)
+
+    # -- internals -----------------------------------------------------------
+
+    def _email(self, email: str) -> str:
+        try:
+            return normalize_email(email)
+        except ValidationError:
+            raise FlowError("Enter a valid e-mail address.") from None
+
+    def _check_policy(self, password: str) -> None:
+        try:
+            self.passwords.check_policy(password)
+        except PasswordPolicyError as exc:
+            raise PasswordRejectedError(str(exc)) from None
+
+    @staticmethod
+    def _guard(check: Callable[[], bool]) -> bool:
+        """Run a secret check (which counts against the attempt limits itself)."""
+        try:
+            return check()
+        except TooManyAttemptsError as exc:
+            raise ThrottledError(Messages.THROTTLED, retry_after=exc.retry_after) from None
+
+    def _send(self, to: str, subject: str, text: str) -> None:
+        self.mailer.send(Message(to=to, subject=subject, text=text))
+
+    def _send_verification(self, email: str) -> None:
+        issued = self.tokens.issue(email, TokenPurpose.VERIFY_EMAIL)
+        self._send(
+            email,
+            f"Verify your {self.app_name} address",
+            "Open this link to verify your address and sign in:\n\n"
+            f"{issued.link(self.base_url + self.paths.verify_email)}\n\n"
+            f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. "
+            "If you didn't sign up, ignore this message.",
+        )
+
+    def mark_email_verified(self, user: User) -> User:
+        """Mark an address verified that someone just proved to own (a link, a provider).
+
+        A password set before the address was verified is removed: it may
+        belong to someone who signed up with another person's address.
+        """
+        return self._mark_verified(user, keep_password=False)
+
+    def _mark_verified(self, user: User, *, keep_password: bool) -> User:
+        assert user.id is not None
+        if user.email_verified is not None:
+            return user
+        if not keep_password and self.passwords.has_password(user.id):
+            # Someone set this password before the owner proved the address;
+            # it may not be the owner's (account pre-hijacking), so it goes.
+            self.passwords.remove_password(user.id)
+        return self.adapter.update_user(user.id, email_verified=clock.now())
+
+    def _first_factor_passed(
+        self, user: User, *, previous_token: str | None, new_user: bool = False
+    ) -> SignInResult:
+        assert user.id is not None
+        if self.totp_enabled(user):
+            pending = self.signer.dumps({"u": user.id}, purpose="second-factor")
+            return SecondFactorRequired(
+                pending=pending,
+                methods=(SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE),
+            )
+        return self._start_session(user, previous_token=previous_token, new_user=new_user)
+
+    def _start_session(
+        self, user: User, *, previous_token: str | None, new_user: bool = False
+    ) -> SignedIn:
+        # A new token on every sign-in; the one the browser brought is ended.
+        if previous_token:
+            self.sessions.revoke(previous_token)
+        return SignedIn(session=self.sessions.create(user), new_user=new_user)
+
+    def sign_in_user(self, user: User, *, previous_token: str | None = None) -> SignInResult:
+        """Sign in a user whose first factor was checked elsewhere (OAuth)."""
+        return self._first_factor_passed(user, previous_token=previous_token)

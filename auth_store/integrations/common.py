@@ -1,0 +1,119 @@
+"""What the Flask and FastAPI integrations share: cookies, CSRF, error mapping.
+
+Nothing here imports a web framework. The integrations translate requests
+and responses; the decisions (what a cookie holds, which error is which
+status, what a public message says) are made once, here and in
+``auth_store.flow``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from .. import clock
+from ..errors import AuthStoreError
+from ..flow import AuthFlow, FlowError, ThrottledError
+from ..sessions import ActiveSession
+from ..signing import CsrfProtector, InvalidSignatureError
+
+__all__ = ["CSRF_FIELD", "CSRF_HEADER", "CookieSettings", "WebAuth", "WebPages", "safe_next"]
+
+#: Form field and header that carry the CSRF token.
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def safe_next(url: str | None, default: str = "/") -> str:
+    """``url`` if it is a path on this site, else ``default`` (no open redirects)."""
+    if not url or not url.startswith("/") or url.startswith(("//", "/\\")):
+        return default
+    if any(ch in url for ch in "\\\r\n\t") or ":" in url.split("?", 1)[0]:
+        return default
+    return url
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebPages:
+    """Pages of your app the browser is sent to after an OAuth round trip."""
+
+    after_sign_in: str = "/"
+    second_step: str = "/second-step"
+    sign_in: str = "/sign-in"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CookieSettings:
+    """Names and flags of the cookies the integrations set.
+
+    ``secure`` must stay ``True`` in production (HTTPS); turn it off only for
+    local development over plain ``http://``. Every cookie is HttpOnly.
+    """
+
+    session: str = "auth_store_session"
+    csrf: str = "auth_store_csrf"
+    pending: str = "auth_store_pending"
+    oauth_state: str = "auth_store_oauth"
+    secure: bool = True
+    samesite: Literal["lax", "strict", "none"] = "lax"
+    domain: str | None = None
+    path: str = "/"
+
+
+class WebAuth:
+    """The framework-neutral half of an integration, built on one ``AuthFlow``."""
+
+    _session_cookie_purpose = "session-cookie"
+
+    def __init__(self, flow: AuthFlow, cookies: CookieSettings | None = None) -> None:
+        self.flow = flow
+        self.cookies = cookies or CookieSettings()
+        self.csrf = CsrfProtector(flow.signer)
+
+    # -- the session cookie --------------------------------------------------
+
+    def encode_session_cookie(self, token: str) -> str:
+        """The session cookie's value: the token, signed (as-is in Auth.js compat mode)."""
+        if self.flow.sessions.authjs_compat:
+            return token
+        return self.flow.signer.sign(token, purpose=self._session_cookie_purpose)
+
+    def decode_session_cookie(self, value: str | None) -> str | None:
+        """The session token in a cookie value, or ``None`` if it is absent or forged."""
+        if not value:
+            return None
+        if self.flow.sessions.authjs_compat:
+            return value
+        try:
+            return self.flow.signer.unsign(value, purpose=self._session_cookie_purpose)
+        except InvalidSignatureError:
+            return None
+
+    def load_session(self, cookie_value: str | None) -> tuple[str | None, ActiveSession | None]:
+        """The token and live session a session cookie names (sliding its expiry)."""
+        token = self.decode_session_cookie(cookie_value)
+        if token is None:
+            return None, None
+        return token, self.flow.sessions.get(token)
+
+    @staticmethod
+    def max_age(expires: datetime) -> int:
+        """Seconds from now until ``expires`` (a cookie's Max-Age), at least 0."""
+        return max(0, int((expires - clock.now()).total_seconds()))
+
+    # -- errors --------------------------------------------------------------
+
+    @staticmethod
+    def status_for(error: AuthStoreError) -> int:
+        """The HTTP status for an error the flow raised."""
+        if isinstance(error, ThrottledError):
+            return 429
+        if isinstance(error, FlowError):
+            return error.status
+        return 400
+
+    @staticmethod
+    def retry_after(error: AuthStoreError) -> int | None:
+        """Seconds for a ``Retry-After`` header, when the error has them."""
+        return error.retry_after if isinstance(error, ThrottledError) else None

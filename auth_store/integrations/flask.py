@@ -1,0 +1,317 @@
+"""Flask integration: ``FlaskAuth``, ``current_user``, ``login_required``, CSRF.
+
+::
+
+    from auth_store.integrations.flask import FlaskAuth, current_user, login_required
+
+    auth = FlaskAuth(app, flow=flow)          # or auth.init_app(app, flow=flow)
+
+    @app.post("/sign-in")
+    def sign_in():
+        result = flow.sign_in_password(form["email"], form["password"],
+                                       previous_token=auth.session_token)
+        auth.apply(result)                      # sets the cookie (or starts the second step)
+
+The session cookie is HttpOnly, ``Secure`` (``AUTH_STORE_COOKIE_SECURE = False``
+for local ``http://`` only) and ``SameSite=Lax``. Every POST, PUT, PATCH and
+DELETE must carry the CSRF token (form field ``csrf_token`` or header
+``X-CSRF-Token``; templates get ``csrf_token()``), unless the view is
+decorated with ``csrf_exempt``. All decisions live in ``auth_store.flow``;
+this module only moves cookies.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, cast
+
+from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, request, url_for
+from werkzeug.local import LocalProxy
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..flow import AuthFlow, FlowError, SecondFactorRequired, SignedIn, SignInResult
+from ..models import User
+from ..oauth import AccountNotLinkedError, OAuthService
+from .common import CSRF_FIELD, CSRF_HEADER, CookieSettings, WebAuth, WebPages, safe_next
+
+__all__ = [
+    "FlaskAuth",
+    "csrf_exempt",
+    "current_user",
+    "get_auth",
+    "get_current_user",
+    "login_required",
+    "oauth_blueprint",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_EXTENSION = "auth_store"
+
+
+class FlaskAuth:
+    """The Flask extension: loads the session per request and writes cookies back.
+
+    Config keys (read by ``init_app``): ``AUTH_STORE_COOKIE_SECURE`` (default
+    True), ``AUTH_STORE_COOKIE_SAMESITE`` ("lax"), ``AUTH_STORE_COOKIE_NAME``,
+    ``AUTH_STORE_CSRF`` (default True), ``AUTH_STORE_LOGIN_VIEW`` (endpoint
+    ``login_required`` redirects to; without it, 401).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        flow: AuthFlow | None = None,
+        cookies: CookieSettings | None = None,
+    ) -> None:
+        self._flow = flow
+        self._cookies = cookies
+        self.web: WebAuth | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, *, flow: AuthFlow | None = None) -> None:
+        """Register the extension on ``app``."""
+        flow = flow or self._flow
+        if flow is None:
+            raise RuntimeError("FlaskAuth needs flow=AuthFlow(...)")
+        cookies = self._cookies or CookieSettings(
+            session=app.config.get("AUTH_STORE_COOKIE_NAME", "auth_store_session"),
+            secure=bool(app.config.get("AUTH_STORE_COOKIE_SECURE", True)),
+            samesite=app.config.get("AUTH_STORE_COOKIE_SAMESITE", "lax"),
+        )
+        self.web = WebAuth(flow, cookies)
+        self.csrf_enabled = bool(app.config.get("AUTH_STORE_CSRF", True))
+        self.login_view: str | None = app.config.get("AUTH_STORE_LOGIN_VIEW")
+        app.extensions[_EXTENSION] = self
+        app.before_request(self._before)
+        app.after_request(self._after)
+        app.context_processor(
+            lambda: {"current_user": get_current_user(), "csrf_token": self.csrf_token}
+        )
+
+    # -- request state -------------------------------------------------------
+
+    @property
+    def flow(self) -> AuthFlow:
+        """The flow this extension serves."""
+        return self._web.flow
+
+    @property
+    def _web(self) -> WebAuth:
+        if self.web is None:
+            raise RuntimeError("FlaskAuth.init_app() was not called")
+        return self.web
+
+    @property
+    def session_token(self) -> str | None:
+        """The session token the browser sent (pass it as ``previous_token``)."""
+        token: str | None = g.get("_auth_token")
+        return token
+
+    @property
+    def pending(self) -> str | None:
+        """The pending second-step value from its cookie, if any."""
+        return request.cookies.get(self._web.cookies.pending)
+
+    def apply(self, result: SignInResult) -> bool:
+        """Act on a sign-in result: True if signed in, False if a second step is due."""
+        if isinstance(result, SecondFactorRequired):
+            g._auth_pending = result.pending
+            return False
+        self.login(result)
+        return True
+
+    def login(self, signed_in: SignedIn) -> None:
+        """Send the new session's cookie with this response (and a fresh CSRF cookie)."""
+        g._auth_login = signed_in
+        g._auth_user = signed_in.user
+        g._auth_pending = ""
+        g._auth_csrf_new = self._web.csrf.new_cookie_value()
+
+    def logout(self) -> None:
+        """End the current session and clear its cookie."""
+        self.flow.sign_out(self.session_token)
+        g._auth_logout = True
+        g._auth_user = None
+
+    def csrf_token(self) -> str:
+        """The CSRF token for forms rendered in this request."""
+        value = g.get("_auth_csrf_new") or request.cookies.get(self._web.cookies.csrf)
+        if not value:
+            value = g._auth_csrf_new = self._web.csrf.new_cookie_value()
+        return self._web.csrf.token_for(value)
+
+    # -- hooks ---------------------------------------------------------------
+
+    def _before(self) -> None:
+        web = self._web
+        token, active = web.load_session(request.cookies.get(web.cookies.session))
+        g._auth_token = token if active is not None else None
+        g._auth_active = active
+        g._auth_user = active.user if active is not None else None
+        g._auth_stale = request.cookies.get(web.cookies.session) is not None and active is None
+        if self.csrf_enabled and request.method in _UNSAFE and not self._exempt():
+            submitted = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+            if not web.csrf.check(request.cookies.get(web.cookies.csrf), submitted):
+                abort(400, description="The form expired or came from another site (CSRF).")
+
+    def _exempt(self) -> bool:
+        view = current_app.view_functions.get(request.endpoint or "")
+        return bool(getattr(view, "_auth_store_csrf_exempt", False))
+
+    def _after(self, response: Response) -> Response:
+        web = self._web
+        cookies = web.cookies
+        login: SignedIn | None = g.get("_auth_login")
+        active = g.get("_auth_active")
+        if login is not None:
+            self.set_cookie(
+                response,
+                cookies.session,
+                web.encode_session_cookie(login.session.token),
+                web.max_age(login.expires),
+            )
+        elif g.get("_auth_logout") or g.get("_auth_stale"):
+            self.delete_cookie(response, cookies.session)
+        elif active is not None and active.refreshed and g.get("_auth_token"):
+            self.set_cookie(
+                response,
+                cookies.session,
+                web.encode_session_cookie(g._auth_token),
+                web.max_age(active.expires),
+            )
+        pending = g.get("_auth_pending")
+        if pending:
+            seconds = int(self.flow.second_step_max_age.total_seconds())
+            self.set_cookie(response, cookies.pending, pending, seconds)
+        elif pending == "" and request.cookies.get(cookies.pending):
+            self.delete_cookie(response, cookies.pending)
+        if g.get("_auth_csrf_new"):
+            self.set_cookie(response, cookies.csrf, g._auth_csrf_new, None)
+        return response
+
+    def set_cookie(
+        self, response: BaseResponse, name: str, value: str, max_age: int | None
+    ) -> None:
+        """Set a cookie with this integration's flags (HttpOnly, Secure, SameSite)."""
+        cookies = self._web.cookies
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=cookies.path,
+            domain=cookies.domain,
+            secure=cookies.secure,
+            httponly=True,
+            samesite=cast(Literal["Lax", "Strict", "None"], cookies.samesite.capitalize()),
+        )
+
+    def delete_cookie(self, response: BaseResponse, name: str) -> None:
+        """Remove a cookie set with ``set_cookie``."""
+        cookies = self._web.cookies
+        response.delete_cookie(
+            name,
+            path=cookies.path,
+            domain=cookies.domain,
+            secure=cookies.secure,
+            httponly=True,
+            samesite=cast(Literal["Lax", "Strict", "None"], cookies.samesite.capitalize()),
+        )
+
+    def clear_pending(self) -> None:
+        """Drop the pending second-step cookie with this response."""
+        g._auth_pending = ""
+
+
+def get_auth() -> FlaskAuth:
+    """The ``FlaskAuth`` of the current app."""
+    auth: FlaskAuth = current_app.extensions[_EXTENSION]
+    return auth
+
+
+def get_current_user() -> User | None:
+    """The signed-in user of this request, or ``None``."""
+    user: User | None = g.get("_auth_user")
+    return user
+
+
+#: The signed-in ``User`` of this request; falsy when nobody is signed in.
+current_user: User | None = cast(User | None, LocalProxy(get_current_user))
+
+
+def login_required(view: F) -> F:
+    """Let only signed-in users reach ``view``: others get 401, or the login view."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if get_current_user() is None:
+            login_view = get_auth().login_view
+            if login_view:
+                return redirect(url_for(login_view, next=request.full_path.rstrip("?")))
+            abort(401)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def csrf_exempt(view: F) -> F:
+    """Exempt a view from the CSRF check (for JSON APIs authenticated another way)."""
+    view._auth_store_csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+def oauth_blueprint(
+    oauth: OAuthService, *, url_prefix: str = "/auth", pages: WebPages | None = None
+) -> Blueprint:
+    """Routes ``<prefix>/oauth/<provider>/login`` and ``.../callback`` for ``oauth``.
+
+    The callback URL to register with a provider is
+    ``{flow.base_url}{url_prefix}/oauth/{provider}/callback``.
+    """
+    pages = pages or WebPages()
+    blueprint = Blueprint("auth_store_oauth", __name__, url_prefix=url_prefix)
+
+    def callback_url(provider: str) -> str:
+        return f"{get_auth().flow.base_url}{url_prefix}/oauth/{provider}/callback"
+
+    @blueprint.get("/oauth/<provider>/login")
+    def login(provider: str) -> Any:
+        auth = get_auth()
+        next_url = safe_next(request.args.get("next"))
+        try:
+            start = oauth.begin(provider, callback_url(provider), next_url=next_url)
+        except FlowError as exc:
+            abort(auth._web.status_for(exc), description=str(exc))
+        response = redirect(start.url)
+        seconds = int(oauth.state_max_age.total_seconds())
+        auth.set_cookie(response, auth._web.cookies.oauth_state, start.state_cookie, seconds)
+        return response
+
+    @blueprint.get("/oauth/<provider>/callback")
+    def callback(provider: str) -> Any:
+        auth = get_auth()
+        state_cookie = request.cookies.get(auth._web.cookies.oauth_state)
+        try:
+            result = oauth.finish(
+                provider,
+                request.args.to_dict(),
+                state_cookie,
+                current_user=get_current_user(),
+                previous_token=auth.session_token,
+            )
+        except AccountNotLinkedError:
+            response = redirect(f"{pages.sign_in}?error=oauth_not_linked")
+        except FlowError:
+            response = redirect(f"{pages.sign_in}?error=oauth_failed")
+        else:
+            if auth.apply(result):
+                response = redirect(safe_next(oauth.next_url(state_cookie), pages.after_sign_in))
+            else:
+                response = redirect(pages.second_step)
+        auth.delete_cookie(response, auth._web.cookies.oauth_state)
+        return response
+
+    return blueprint

@@ -1,0 +1,167 @@
+"""Database sessions with Auth.js timing.
+
+A session lives ``max_age`` (30 days) and slides: when it is read more than
+``update_age`` (1 day) after it was last extended, its expiry moves to
+``now + max_age``. A session read after it expired is deleted and treated as
+absent. These are the rules of Auth.js's database strategy, so a session
+created here and one created by an Auth.js app age the same way.
+
+Tokens are 256 random bits from ``secrets``. The browser holds the token; the
+store holds its SHA-256 digest, so a leaked database or backup does not hand
+out live sessions (the token is random and long, so a plain, fast hash is
+enough: there is nothing to guess). ``authjs_compat=True`` stores the token as
+it is, which is what an Auth.js app reading the same table expects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from . import clock
+from .adapter import Adapter
+from .errors import ValidationError
+from .models import Session, User
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_UPDATE_AGE",
+    "ActiveSession",
+    "IssuedSession",
+    "SessionManager",
+]
+
+DEFAULT_MAX_AGE = timedelta(days=30)
+DEFAULT_UPDATE_AGE = timedelta(days=1)
+_TOKEN_BYTES = 32  # 256 bits
+_MAX_TOKEN_LENGTH = 512
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuedSession:
+    """A new session: ``token`` goes to the client (cookie) and nowhere else."""
+
+    token: str = field(repr=False)
+    session: Session
+    user: User
+
+    @property
+    def expires(self) -> datetime:
+        """When the session expires unless it is extended."""
+        return self.session.expires
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActiveSession:
+    """A valid session read by token; ``refreshed`` says its expiry just moved."""
+
+    session: Session
+    user: User
+    refreshed: bool = False
+
+    @property
+    def expires(self) -> datetime:
+        """The (possibly just extended) expiry."""
+        return self.session.expires
+
+
+class SessionManager:
+    """Creates, reads (with sliding expiry), lists and revokes sessions."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        *,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        update_age: timedelta = DEFAULT_UPDATE_AGE,
+        authjs_compat: bool = False,
+    ) -> None:
+        if max_age <= timedelta(0) or update_age < timedelta(0) or update_age > max_age:
+            raise ValidationError("need max_age > 0 and 0 <= update_age <= max_age")
+        self.adapter = adapter
+        self.max_age = max_age
+        self.update_age = update_age
+        self.authjs_compat = authjs_compat
+
+    def stored_token(self, token: str) -> str:
+        """What the store keeps for a client token (its SHA-256 hex, or itself in compat mode)."""
+        if self.authjs_compat:
+            return token
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def create(self, user: User) -> IssuedSession:
+        """Start a new session for ``user`` with a fresh token."""
+        assert user.id is not None
+        token = secrets.token_urlsafe(_TOKEN_BYTES)
+        session = self.adapter.create_session(
+            Session(
+                session_token=self.stored_token(token),
+                user_id=user.id,
+                expires=clock.now() + self.max_age,
+            )
+        )
+        return IssuedSession(token=token, session=session, user=user)
+
+    def get(self, token: str | None) -> ActiveSession | None:
+        """The live session for a client token, or ``None``.
+
+        An expired session is deleted. A session last extended more than
+        ``update_age`` ago gets ``expires = now + max_age`` (``refreshed=True``:
+        send the cookie again with the new expiry).
+        """
+        if not token or not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
+            return None
+        stored = self.stored_token(token)
+        found = self.adapter.get_session_and_user(stored)
+        if found is None:
+            return None
+        session, user = found
+        now = clock.now()
+        if session.expires <= now:
+            self.adapter.delete_session(stored)
+            return None
+        due = session.expires - self.max_age + self.update_age
+        if due <= now:
+            updated = self.adapter.update_session(stored, expires=now + self.max_age)
+            if updated is None:  # revoked between the read and the write
+                return None
+            return ActiveSession(session=updated, user=user, refreshed=True)
+        return ActiveSession(session=session, user=user)
+
+    def revoke(self, token: str | None) -> bool:
+        """End the session a client token names; whether there was one."""
+        if not token or not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
+            return False
+        return self.adapter.delete_session(self.stored_token(token)) is not None
+
+    def revoke_by_id(self, user_id: str, session_id: str) -> bool:
+        """End one of ``user_id``'s sessions by its id (as shown by ``list``)."""
+        for session in self.adapter.list_sessions(user_id):
+            if session.id == session_id:
+                return self.adapter.delete_session(session.session_token) is not None
+        return False
+
+    def revoke_all(self, user_id: str, *, except_token: str | None = None) -> int:
+        """End every session of a user (but ``except_token``'s); return how many ended."""
+        if except_token is None:
+            return self.adapter.delete_sessions(user_id)
+        keep = self.stored_token(except_token)
+        ended = 0
+        for session in self.adapter.list_sessions(user_id):
+            if session.session_token != keep and self.adapter.delete_session(session.session_token):
+                ended += 1
+        return ended
+
+    def list(self, user_id: str) -> list[Session]:
+        """A user's live sessions, oldest expiry first (expired ones are not listed)."""
+        now = clock.now()
+        return [s for s in self.adapter.list_sessions(user_id) if s.expires > now]
+
+    def is_current(self, session: Session, token: str | None) -> bool:
+        """Whether ``session`` is the one the client ``token`` names."""
+        if not token:
+            return False
+        return hmac.compare_digest(session.session_token, self.stored_token(token))

@@ -1,0 +1,119 @@
+"""What the Flask and FastAPI example apps share: setup, QR codes, page texts.
+
+Neither app needs configuration to start: without ``AUTH_STORE_SECRET`` and
+``AUTH_STORE_KEYS`` in the environment, a signing secret and an encryption
+key are generated once and kept (mode 0600) in the demo's data folder, so
+sessions and encrypted TOTP secrets survive a restart. Mail goes to
+``<data folder>/outbox`` and to the console. A real deployment sets the two
+variables and passes its own ``Mailer``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import qrcode
+import qrcode.image.svg
+
+import auth_store
+from auth_store.crypto import KEY_FILE_ENV, KEYS_ENV, Keyring
+from auth_store.flow import AuthFlow
+from auth_store.mail import Mailer, OutboxMailer
+from auth_store.oauth import OAuthProvider
+from auth_store.signing import Signer
+
+__all__ = [
+    "NOTICES",
+    "TEMPLATES",
+    "Demo",
+    "build_demo",
+    "qr_data_uri",
+]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+APP_NAME = "auth-store demo"
+
+#: Short notices shown after a redirect (``?notice=<key>``): fixed texts, never echoed input.
+NOTICES = {
+    "signed_out": "You are signed out.",
+    "totp_on": "Two-step sign-in is on. Keep your backup codes somewhere safe.",
+    "totp_off": "Two-step sign-in is off.",
+    "password_changed": "Your password was changed. Other sessions were signed out.",
+    "password_reset": "Your password was reset. Sign in with the new one.",
+    "session_revoked": "The session was signed out.",
+    "sessions_revoked": "Every other session was signed out.",
+    "key_added": "The API key was stored, encrypted.",
+    "key_deleted": "The API key was deleted.",
+    "verification_sent": "We sent you a new verification link.",
+}
+
+#: Errors shown on the sign-in page after an OAuth round trip (``?error=<key>``).
+ERRORS = {
+    "oauth_failed": "Signing in with the provider did not work. Please try again.",
+    "oauth_not_linked": (
+        "An account already uses this e-mail address. Sign in the way you usually do; "
+        "you can connect the provider afterwards."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A configured flow plus the bits the example pages show."""
+
+    flow: AuthFlow
+    outbox: OutboxMailer | None
+    providers: tuple[OAuthProvider, ...] = ()
+
+
+def _kept_secret(path: Path, make: str) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(make + "\n")
+    return make
+
+
+def build_demo(
+    store: auth_store.Adapter,
+    *,
+    base_url: str,
+    data_dir: str | Path,
+    mailer: Mailer | None = None,
+    providers: Sequence[OAuthProvider] = (),
+) -> Demo:
+    """The flow the example apps run on ``store``, configured from the environment or files."""
+    data = Path(data_dir)
+    if os.environ.get("AUTH_STORE_SECRET", "").strip():
+        signer = Signer.from_env()
+    else:
+        signer = Signer(_kept_secret(data / "secret.txt", Signer.generate()))
+    if os.environ.get(KEYS_ENV, "").strip() or os.environ.get(KEY_FILE_ENV, "").strip():
+        keyring = Keyring.from_env()
+    else:
+        keyring = Keyring.parse(_kept_secret(data / "keys.txt", Keyring.generate_key()))
+    if mailer is None:
+        mailer = OutboxMailer(data / "outbox")
+    outbox = mailer if isinstance(mailer, OutboxMailer) else None
+    flow = AuthFlow(
+        store,
+        signer=signer,
+        keyring=keyring,
+        mailer=mailer,
+        base_url=base_url,
+        app_name=APP_NAME,
+    )
+    return Demo(flow=flow, outbox=outbox, providers=tuple(providers))
+
+
+def qr_data_uri(text: str) -> str:
+    """An SVG QR code of ``text`` as a ``data:`` URI for an ``<img src>``."""
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    svg: bytes = image.to_string()
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")

@@ -1,0 +1,59 @@
+"""Issue a magic sign-in link for an e-mail address and print it.
+
+For support staff, or to let someone in before mail is set up::
+
+    python examples/issue_magic_link.py ann@example.com
+    python examples/issue_magic_link.py ann@example.com --base-url https://app.example \\
+        --store sqlite:///./auth_store.db --valid-minutes 30
+
+The token is stored exactly as the sign-in flow (and Auth.js) stores it, so
+the link works in the example apps, in any app built on ``AuthFlow`` with the
+same secret, and in an Auth.js app on the same database with that
+``AUTH_SECRET``. The secret comes from ``AUTH_STORE_SECRET``, else from the
+demo's ``.auth-store-demo/secret.txt``. The link is a credential: send it
+only to the address it names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``examples`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import auth_store
+from auth_store.mail import MemoryMailer
+from auth_store.tokens import TokenPurpose
+from examples.demo_support import build_demo
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, issue the link, print it; the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("email", help="who may sign in with the link")
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="the app's address")
+    parser.add_argument("--store", default=None, help="store URL (default: AUTH_STORE_URL)")
+    parser.add_argument("--data-dir", default=".auth-store-demo", help="the demo's data folder")
+    parser.add_argument("--valid-minutes", type=int, default=None, help="default: 24 hours")
+    args = parser.parse_args(argv)
+    try:
+        with auth_store.connect(args.store) as store:
+            demo = build_demo(
+                store, base_url=args.base_url, data_dir=args.data_dir, mailer=MemoryMailer()
+            )
+            max_age = timedelta(minutes=args.valid_minutes) if args.valid_minutes else None
+            issued = demo.flow.tokens.issue(args.email, TokenPurpose.SIGN_IN, max_age=max_age)
+            link = issued.link(demo.flow.base_url + demo.flow.paths.magic_link)
+    except auth_store.AuthStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(link)
+    print(f"valid once, until {issued.expires:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""One real browser: headless Chromium drives the FastAPI example over real HTTP.
+
+Sign up, follow the verification link from the demo's outbox, enrol TOTP
+from the page (the key shown next to the QR code), sign out, sign in with a
+code, and land on the account page. Needs Debian's ``chromium`` and
+``chromium-driver`` (``.ci/run`` installs them); without them the test skips
+with a message, except under CI, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+import uvicorn
+
+import auth_store
+from examples.fastapi_app import create_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+PASSWORD = "correct horse battery"
+
+
+def _need_chromium() -> None:
+    if Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists():
+        return
+    message = (
+        "headless Chromium is not installed: "
+        "apt-get install -y chromium chromium-driver (.ci/run does this)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    store = auth_store.connect(f"sqlite:///{tmp_path}/auth.db")
+    app = create_app(store, base_url=base_url, data_dir=tmp_path / "demo")
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the example app did not start")
+        time.sleep(0.05)
+    try:
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+
+
+@pytest.fixture
+def chrome(tmp_path: Path) -> Iterator[object]:
+    _need_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1100,900",
+        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_sign_up_enrol_totp_and_sign_in_with_a_code(site: str, chrome: object) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    assert isinstance(chrome, WebDriver)
+    driver = chrome
+
+    def click_and_wait(element_id: str, path: str) -> None:
+        """Click, then wait until the browser has loaded ``path`` (clicks return early)."""
+        element = driver.find_element(By.ID, element_id)
+        element.click()
+        WebDriverWait(driver, 15).until(expected_conditions.staleness_of(element))
+        WebDriverWait(driver, 15).until(expected_conditions.url_to_be(f"{site}{path}"))
+        WebDriverWait(driver, 15).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+
+    def fill(field: str, value: str) -> None:
+        element = driver.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+
+    driver.get(f"{site}/sign-up")
+    fill("email", "ann@example.com")
+    fill("password", PASSWORD)
+    click_and_wait("sign-up", "/sign-up")
+    assert "Check your inbox" in driver.find_element(By.ID, "message").text
+
+    # The demo's outbox shows the verification mail; its link opens the confirm page.
+    driver.get(f"{site}/outbox")
+    driver.find_element(By.PARTIAL_LINK_TEXT, "/auth/verify-email").click()
+    WebDriverWait(driver, 15).until(
+        expected_conditions.presence_of_element_located((By.ID, "confirm"))
+    )
+    click_and_wait("confirm", "/account")
+    assert driver.find_element(By.ID, "account-email").text == "ann@example.com"
+
+    click_and_wait("enable-totp", "/account/totp")
+    qr = driver.find_element(By.CSS_SELECTOR, "img.qr")
+    assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")  # type: ignore[union-attr]
+    assert driver.execute_script("return arguments[0].naturalWidth", qr) > 0  # it renders
+    secret = driver.find_element(By.ID, "totp-secret").text
+    fill("code", pyotp.TOTP(secret).now())
+    click_and_wait("confirm-totp", "/account/totp")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#backup-codes li")) == 10
+
+    click_and_wait("sign-out", "/?notice=signed_out")
+    assert "You are signed out." in driver.page_source
+
+    driver.get(f"{site}/sign-in")
+    fill("email", "ann@example.com")
+    fill("password", PASSWORD)
+    click_and_wait("sign-in", "/second-step")
+    # The current time step was spent on enrolment; the next one is inside the window.
+    fill("code", pyotp.TOTP(secret).at(time.time() + 30))
+    click_and_wait("verify", "/account")
+    assert driver.find_element(By.ID, "account-email").text == "ann@example.com"
+    assert "On: sign-in asks for a code" in driver.find_element(By.ID, "totp-status").text
+    session = driver.get_cookie("auth_store_session")
+    assert session is not None
+    assert session["httpOnly"] is True
+    assert session["sameSite"] == "Lax"

@@ -1,0 +1,554 @@
+"""OAuth / OpenID Connect sign-in against a real provider over real HTTP.
+
+The provider is built here from authlib's server side (authorization code
+grant with PKCE, OpenID Connect ID tokens signed with an RSA key, refresh
+tokens, discovery, JWKS, userinfo) and served by Werkzeug on a free
+127.0.0.1 port in a thread. The test plays the browser: it follows the
+redirects between the app (through its test client) and the provider
+(through ``requests``); the app talks to the provider's token, JWKS and
+userinfo endpoints over real HTTP. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyotp
+import pytest
+import requests
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import AuthorizationCodeMixin
+from authlib.oidc.core.grants import OpenIDCode
+from fastapi.testclient import TestClient
+from flask import Flask, jsonify, request
+from joserfc.jwk import KeySet, RSAKey
+from werkzeug.serving import make_server
+
+import auth_store
+from auth_store.models import Account, User
+from auth_store.oauth import OAuthProvider, OAuthService, Profile
+from examples.fastapi_app import create_app as create_fastapi_app
+from examples.flask_app import create_app as create_flask_app
+
+CLIENT_ID = "auth-store-test-app"
+CLIENT_SECRET = "app-secret-" + "s" * 24
+PASSWORD = "correct horse battery"
+
+
+# -- the provider ----------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    sub: str
+    email: str
+    email_verified: bool = True
+    name: str = "Pat"
+
+
+@dataclass
+class Client(ClientMixin):  # type: ignore[misc]
+    redirect_uris: list[str]
+
+    def get_client_id(self) -> str:
+        return CLIENT_ID
+
+    def get_default_redirect_uri(self) -> str:
+        return self.redirect_uris[0]
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return scope
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return hmac.compare_digest(client_secret, CLIENT_SECRET)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in ("authorization_code", "refresh_token")
+
+
+@dataclass
+class Code(AuthorizationCodeMixin):  # type: ignore[misc]
+    code: str
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    person: Person
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: int = field(default_factory=lambda: int(time.time()))
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        return None
+
+    def get_amr(self) -> None:
+        return None
+
+
+@dataclass
+class Token(TokenMixin):  # type: ignore[misc]
+    data: dict[str, Any]
+    person: Person
+    revoked: bool = False
+
+    def check_client(self, client: Any) -> bool:
+        return True
+
+    def get_scope(self) -> str:
+        return str(self.data.get("scope", ""))
+
+    def get_expires_in(self) -> int:
+        return int(self.data.get("expires_in", 3600))
+
+    def is_expired(self) -> bool:
+        return False
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+    def get_user(self) -> Person:
+        return self.person
+
+    def get_client(self) -> Any:
+        return None
+
+
+class Provider:
+    """A tiny OpenID Connect provider; ``signed_in`` is who is logged in at it."""
+
+    def __init__(self) -> None:
+        self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig"})
+        self.client = Client(redirect_uris=[])
+        self.codes: dict[str, Code] = {}
+        self.tokens: dict[str, Token] = {}
+        self.signed_in: Person | None = None
+        self.token_requests = 0
+        self.app = self._build()
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _build(self) -> Flask:
+        provider = self
+        app = Flask("provider")
+
+        class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+            TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+            def save_authorization_code(self, code: str, req: Any) -> None:
+                data = req.payload.data
+                provider.codes[code] = Code(
+                    code=code,
+                    redirect_uri=req.payload.redirect_uri,
+                    scope=req.scope,
+                    nonce=data.get("nonce"),
+                    person=req.user,
+                    code_challenge=data.get("code_challenge"),
+                    code_challenge_method=data.get("code_challenge_method"),
+                )
+
+            def query_authorization_code(self, code: str, client: Any) -> Code | None:
+                return provider.codes.get(code)
+
+            def delete_authorization_code(self, authorization_code: Code) -> None:
+                provider.codes.pop(authorization_code.code, None)
+
+            def authenticate_user(self, authorization_code: Code) -> Person:
+                return authorization_code.person
+
+        class RefreshGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+            TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+            INCLUDE_NEW_REFRESH_TOKEN = True
+
+            def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+                for token in provider.tokens.values():
+                    if token.data.get("refresh_token") == refresh_token and not token.revoked:
+                        return token
+                return None
+
+            def authenticate_user(self, refresh_token: Token) -> Person:
+                return refresh_token.person
+
+            def revoke_old_credential(self, refresh_token: Token) -> None:
+                refresh_token.revoked = True
+
+        class IDToken(OpenIDCode):  # type: ignore[misc]
+            def resolve_client_private_key(self, client: Any) -> RSAKey:
+                return provider.key
+
+            def get_client_claims(self, client: Any) -> dict[str, Any]:
+                return {"iss": provider.url, "aud": [CLIENT_ID]}
+
+            def exists_nonce(self, nonce: str, req: Any) -> bool:
+                return any(c.nonce == nonce for c in provider.codes.values())
+
+            def generate_user_info(self, user: Person, scope: str) -> dict[str, Any]:
+                return {
+                    "sub": user.sub,
+                    "email": user.email,
+                    "email_verified": user.email_verified,
+                    "name": user.name,
+                }
+
+        def save_token(token: dict[str, Any], req: Any) -> None:
+            provider.token_requests += 1
+            provider.tokens[token["access_token"]] = Token(data=dict(token), person=req.user)
+
+        app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+        server = AuthorizationServer(app, query_client=lambda _id: provider.client)
+        server._save_token = save_token
+        server.register_grant(
+            CodeGrant, [CodeChallenge(required=True), IDToken(require_nonce=False)]
+        )
+        server.register_grant(RefreshGrant)
+
+        @app.get("/.well-known/openid-configuration")
+        def discovery() -> Any:
+            return jsonify(
+                issuer=provider.url,
+                authorization_endpoint=f"{provider.url}/authorize",
+                token_endpoint=f"{provider.url}/token",
+                userinfo_endpoint=f"{provider.url}/userinfo",
+                jwks_uri=f"{provider.url}/jwks",
+            )
+
+        @app.get("/jwks")
+        def jwks() -> Any:
+            return jsonify(KeySet([provider.key]).as_dict(private=False))
+
+        @app.get("/authorize")
+        def authorize() -> Any:
+            # Consent is implied: whoever is "signed in" at the provider agrees.
+            grant = server.get_consent_grant(end_user=provider.signed_in)
+            return server.create_authorization_response(grant=grant, grant_user=provider.signed_in)
+
+        @app.post("/token")
+        def token() -> Any:
+            return server.create_token_response()
+
+        @app.get("/userinfo")
+        def userinfo() -> Any:
+            header = request.headers.get("Authorization", "")
+            found = provider.tokens.get(header.removeprefix("Bearer "))
+            if found is None:
+                return jsonify(error="invalid_token"), 401
+            person = found.person
+            return jsonify(id=person.sub, email=person.email, name=person.name, login="pat")
+
+        return app
+
+    def __enter__(self) -> Provider:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Provider]:
+    with Provider() as running:
+        yield running
+
+
+# -- the app side ----------------------------------------------------------------------
+
+
+def oidc(provider: Provider, **options: Any) -> OAuthProvider:
+    settings: dict[str, Any] = {
+        "name": "local",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "server_metadata_url": f"{provider.url}/.well-known/openid-configuration",
+    }
+    return OAuthProvider(**{**settings, **options})
+
+
+def plain_oauth2(provider: Provider) -> OAuthProvider:
+    """The same provider used as plain OAuth 2.0, like GitHub: the profile from /userinfo."""
+
+    def profile(data: Any) -> Profile:
+        return Profile(id=str(data["id"]), email=data.get("email"), name=data.get("name"))
+
+    return OAuthProvider(
+        name="plain",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        authorize_url=f"{provider.url}/authorize",
+        token_url=f"{provider.url}/token",
+        userinfo_url=f"{provider.url}/userinfo",
+        scope="profile",
+        profile=profile,
+    )
+
+
+class App:
+    def __init__(
+        self, tmp_path: Path, provider: Provider, providers: tuple[OAuthProvider, ...]
+    ) -> None:
+        self.store = auth_store.connect(f"sqlite:///{tmp_path}/auth.db")
+        self.app = create_fastapi_app(
+            self.store,
+            base_url="http://testserver",
+            data_dir=tmp_path / "demo",
+            providers=providers,
+        )
+        self.provider = provider
+        self.oauth: OAuthService = self.app.state.auth_store.oauth
+        self.flow = self.oauth.flow
+        provider.client.redirect_uris = [
+            f"http://testserver/api/auth/oauth/{p.name}/callback" for p in providers
+        ]
+
+    def browser(self) -> TestClient:
+        return TestClient(self.app)
+
+    def sign_in_with(self, browser: TestClient, name: str = "local") -> Any:
+        """Follow the whole round trip; return the app's final response."""
+        start = browser.get(f"/api/auth/oauth/{name}/login?next=/sessions", follow_redirects=False)
+        assert start.status_code == 302, start.text
+        authorize_url = start.headers["location"]
+        assert authorize_url.startswith(self.provider.url)
+        assert "code_challenge=" in authorize_url
+        at_provider = requests.get(authorize_url, allow_redirects=False, timeout=10)
+        assert at_provider.status_code == 302, at_provider.text
+        back = urlsplit(at_provider.headers["Location"])
+        assert back.netloc == "testserver"
+        return browser.get(f"{back.path}?{back.query}", follow_redirects=False)
+
+
+@pytest.fixture
+def app(tmp_path: Path, provider: Provider) -> Iterator[App]:
+    environment = App(tmp_path, provider, (oidc(provider), plain_oauth2(provider)))
+    yield environment
+    environment.store.close()
+
+
+def account_of(store: auth_store.Adapter, provider: str, sub: str) -> Account:
+    account = store.get_account(provider, sub)
+    assert account is not None
+    return account
+
+
+def test_first_sign_in_creates_the_user_and_stores_encrypted_tokens(
+    app: App, provider: Provider
+) -> None:
+    provider.signed_in = Person(sub="p-1", email="Pat@Example.com", name="Pat Doe")
+    browser = app.browser()
+    final = app.sign_in_with(browser)
+    assert final.status_code == 302
+    assert final.headers["location"] == "/sessions"
+    me = browser.get("/api/auth/me").json()
+    assert me["email"] == "pat@example.com"
+    assert me["name"] == "Pat Doe"
+    assert me["email_verified"] is not None
+
+    account = account_of(app.store, "local", "p-1")
+    assert account.type == "oidc"
+    assert account.user_id == me["id"]
+    # Encrypted at rest, readable through the service.
+    assert account.access_token is not None
+    assert account.access_token.startswith("as1.")
+    assert account.refresh_token is not None
+    assert account.refresh_token.startswith("as1.")
+    tokens = app.oauth.tokens(account)
+    assert tokens.access_token in provider.tokens
+    assert tokens.id_token is not None
+    assert tokens.id_token.count(".") == 2
+    assert account.expires_at is not None
+    assert account.expires_at > time.time()
+
+
+def test_a_later_sign_in_signs_in_the_same_user_and_refreshes_tokens(
+    app: App, provider: Provider
+) -> None:
+    provider.signed_in = Person(sub="p-2", email="sam@example.com")
+    first_browser = app.browser()
+    app.sign_in_with(first_browser)
+    before = app.oauth.tokens(account_of(app.store, "local", "p-2"))
+
+    second_browser = app.browser()
+    app.sign_in_with(second_browser)
+    after_account = account_of(app.store, "local", "p-2")
+    after = app.oauth.tokens(after_account)
+    assert after.access_token != before.access_token
+    assert after_account.user_id == second_browser.get("/api/auth/me").json()["id"]
+    assert app.store.counts()["users"] == 1
+    assert app.store.counts()["accounts"] == 1
+
+
+def test_refresh_uses_the_stored_refresh_token(app: App, provider: Provider) -> None:
+    provider.signed_in = Person(sub="p-3", email="ref@example.com")
+    app.sign_in_with(app.browser())
+    account = account_of(app.store, "local", "p-3")
+    old = app.oauth.tokens(account)
+    refreshed = app.oauth.refresh(account)
+    new = app.oauth.tokens(refreshed)
+    assert new.access_token is not None
+    assert old.access_token is not None
+    assert new.access_token != old.access_token
+    assert new.access_token in provider.tokens
+    assert provider.tokens[old.access_token].revoked  # the provider rotated it
+
+
+def test_no_linking_to_an_existing_account_by_email(app: App, provider: Provider) -> None:
+    owner = app.browser()
+    owner.post("/api/auth/magic-link", json={"email": "ann@example.com"})
+    assert app.store.get_user_by_email("ann@example.com") is None  # created on first use
+    app.store.create_user(User(email="ann@example.com"))
+
+    provider.signed_in = Person(sub="p-4", email="ann@example.com", email_verified=True)
+    intruder = app.browser()
+    final = app.sign_in_with(intruder)
+    assert final.headers["location"] == "/sign-in?error=oauth_not_linked"
+    assert intruder.get("/api/auth/me").status_code == 401
+    assert app.store.get_account("local", "p-4") is None
+
+
+def test_opt_in_linking_needs_a_verified_email(tmp_path: Path, provider: Provider) -> None:
+    linking = App(tmp_path, provider, (oidc(provider, allow_email_linking=True),))
+    existing = linking.store.create_user(User(email="lee@example.com"))
+
+    provider.signed_in = Person(sub="p-5", email="lee@example.com", email_verified=False)
+    refused = linking.sign_in_with(linking.browser())
+    assert refused.headers["location"] == "/sign-in?error=oauth_not_linked"
+
+    provider.signed_in = Person(sub="p-5", email="lee@example.com", email_verified=True)
+    browser = linking.browser()
+    linked = linking.sign_in_with(browser)
+    assert linked.headers["location"] == "/sessions"
+    assert browser.get("/api/auth/me").json()["id"] == existing.id
+    assert account_of(linking.store, "local", "p-5").user_id == existing.id
+    linking.store.close()
+
+
+def test_a_signed_in_user_links_a_provider(app: App, provider: Provider) -> None:
+    browser = app.browser()
+    browser.post("/api/auth/magic-link", json={"email": "kim@example.com"})
+    text = app.app.state.demo.outbox.messages()[-1].text
+    token = re.search(r"token=([0-9a-f]{64})", text)
+    assert token
+    signed = browser.post(
+        "/api/auth/magic-link/consume", json={"email": "kim@example.com", "token": token.group(1)}
+    )
+    assert signed.json()["status"] == "signed_in"
+
+    provider.signed_in = Person(sub="p-6", email="another-address@example.com")
+    app.sign_in_with(browser)
+    kim = app.store.get_user_by_email("kim@example.com")
+    assert kim is not None
+    assert account_of(app.store, "local", "p-6").user_id == kim.id
+    assert app.store.get_user_by_email("another-address@example.com") is None
+
+
+def test_a_forged_or_missing_state_is_refused(app: App, provider: Provider) -> None:
+    provider.signed_in = Person(sub="p-7", email="eve@example.com")
+    browser = app.browser()
+    start = browser.get("/api/auth/oauth/local/login", follow_redirects=False)
+    at_provider = requests.get(start.headers["location"], allow_redirects=False, timeout=10)
+    back = urlsplit(at_provider.headers["Location"])
+    tampered = re.sub(r"state=[^&]+", "state=forged", back.query)
+    refused = browser.get(f"{back.path}?{tampered}", follow_redirects=False)
+    assert refused.headers["location"] == "/sign-in?error=oauth_failed"
+    # A browser that never started the round trip has no state cookie.
+    stranger = app.browser()
+    refused = stranger.get(f"{back.path}?{back.query}", follow_redirects=False)
+    assert refused.headers["location"] == "/sign-in?error=oauth_failed"
+    assert app.store.get_account("local", "p-7") is None
+
+
+def test_plain_oauth2_reads_the_userinfo_endpoint(app: App, provider: Provider) -> None:
+    provider.signed_in = Person(sub="p-8", email="gh@example.com", name="Octo")
+    browser = app.browser()
+    final = app.sign_in_with(browser, "plain")
+    assert final.headers["location"] == "/sessions"
+    me = browser.get("/api/auth/me").json()
+    assert me["email"] == "gh@example.com"
+    assert me["email_verified"] is None  # this mapper does not vouch for the address
+    assert account_of(app.store, "plain", "p-8").type == "oauth"
+
+
+def test_totp_still_guards_an_oauth_sign_in(app: App, provider: Provider) -> None:
+    provider.signed_in = Person(sub="p-9", email="two@example.com")
+    browser = app.browser()
+    app.sign_in_with(browser)
+    enrolled = browser.post("/api/auth/totp/enroll", json={}).json()
+    secret = enrolled["secret"]
+    browser.post("/api/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
+
+    later = app.browser()
+    final = app.sign_in_with(later)
+    assert final.headers["location"] == "/second-step"
+    assert later.get("/api/auth/me").status_code == 401
+    done = later.post(
+        "/api/auth/second-factor", json={"code": pyotp.TOTP(secret).at(time.time() + 30)}
+    )
+    assert done.json()["status"] == "signed_in"
+
+
+def test_flask_blueprint_round_trip(tmp_path: Path, provider: Provider) -> None:
+    store = auth_store.connect(f"sqlite:///{tmp_path}/flask.db")
+    flask_app = create_flask_app(
+        store, base_url="http://localhost", data_dir=tmp_path / "demo", providers=(oidc(provider),)
+    )
+    provider.client.redirect_uris = ["http://localhost/auth/oauth/local/callback"]
+    provider.signed_in = Person(sub="p-10", email="flask@example.com")
+    browser = flask_app.test_client()
+    start = browser.get("/auth/oauth/local/login?next=/api-keys")
+    at_provider = requests.get(start.headers["Location"], allow_redirects=False, timeout=10)
+    back = urlsplit(at_provider.headers["Location"])
+    final = browser.get(f"{back.path}?{back.query}")
+    assert final.headers["Location"] == "/api-keys"
+    assert "flask@example.com" in browser.get("/account").text
+    assert account_of(store, "local", "p-10").access_token is not None
+    store.close()
+
+
+def test_an_unknown_provider_is_refused(app: App) -> None:
+    browser = app.browser()
+    response = browser.get("/api/auth/oauth/nope/login", follow_redirects=False)
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Unknown sign-in provider."
+
+
+def test_an_id_token_for_another_audience_is_refused(tmp_path: Path, provider: Provider) -> None:
+    # The provider signs ID tokens for CLIENT_ID only; an app registered as
+    # another client must not accept them.
+    other = App(tmp_path, provider, (oidc(provider, client_id="someone-else"),))
+    provider.signed_in = Person(sub="p-11", email="aud@example.com")
+    final = other.sign_in_with(other.browser())
+    assert final.headers["location"] == "/sign-in?error=oauth_failed"
+    assert other.store.get_account("local", "p-11") is None
+    other.store.close()
