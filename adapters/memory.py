@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
@@ -16,7 +16,7 @@ from typing import Any, Protocol, Self, TypeVar
 from auth_store import validation as v
 from auth_store.adapter import Adapter
 from auth_store.clock import now as clock_now
-from auth_store.errors import ConflictError, NotFoundError, ValidationError
+from auth_store.errors import ConflictError, NotFoundError
 from auth_store.models import (
     Account,
     Authenticator,
@@ -26,7 +26,6 @@ from auth_store.models import (
     User,
     VerificationToken,
 )
-from auth_store.records import collection_of
 
 __all__ = ["MemoryAdapter"]
 
@@ -340,30 +339,6 @@ class MemoryAdapter(Adapter):
             ]
             snapshot = _copy(snapshot)
         yield from snapshot
-
-    def import_records(self, records: Iterable[Model]) -> dict[str, int]:
-        counts = dict.fromkeys(self.counts(), 0)
-        for record in records:
-            collection = collection_of(record)
-            if isinstance(record, User):
-                self.create_user(record)
-            elif isinstance(record, Account):
-                self.link_account(record)
-            elif isinstance(record, Session):
-                self.create_session(record)
-            elif isinstance(record, VerificationToken):
-                self.create_verification_token(record)
-            elif isinstance(record, Authenticator):
-                self.create_authenticator(record)
-            elif isinstance(record, Credential):
-                self._import_credential(record)
-            counts[collection] += 1
-        return counts
-
-    def _import_credential(self, credential: Credential) -> None:
-        if credential.created_at is None or credential.updated_at is None:
-            raise ValidationError("an imported credential needs created_at and updated_at")
-        self.create_credential(credential)
 
     def counts(self) -> dict[str, int]:
         with self._lock:

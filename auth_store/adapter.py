@@ -29,7 +29,18 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from .models import Account, Authenticator, Credential, Model, Session, User, VerificationToken
+from .errors import ValidationError
+from .models import (
+    COLLECTIONS,
+    Account,
+    Authenticator,
+    Credential,
+    Model,
+    Session,
+    User,
+    VerificationToken,
+)
+from .records import collection_of
 
 __all__ = ["Adapter"]
 
@@ -197,13 +208,32 @@ class Adapter(abc.ABC):
     def export(self) -> Iterator[Model]:
         """Every record, collection by collection in dependency order (users first)."""
 
-    @abc.abstractmethod
     def import_records(self, records: Iterable[Model]) -> dict[str, int]:
         """Store records exactly as given (ids and timestamps kept).
 
         Records must come in dependency order (users before what points at them).
-        Returns the number imported per collection.
+        Returns the number imported per collection. A record that exists is a
+        ``ConflictError``. This default creates one record at a time through
+        the contract; backends with a faster bulk path override it.
         """
+        imported = dict.fromkeys(COLLECTIONS, 0)
+        for record in records:
+            if isinstance(record, User):
+                self.create_user(record)
+            elif isinstance(record, Account):
+                self.link_account(record)
+            elif isinstance(record, Session):
+                self.create_session(record)
+            elif isinstance(record, VerificationToken):
+                self.create_verification_token(record)
+            elif isinstance(record, Authenticator):
+                self.create_authenticator(record)
+            elif isinstance(record, Credential):
+                if record.created_at is None or record.updated_at is None:
+                    raise ValidationError("an imported credential needs created_at and updated_at")
+                self.create_credential(record)
+            imported[collection_of(record)] += 1
+        return imported
 
     @abc.abstractmethod
     def counts(self) -> dict[str, int]:

@@ -1,0 +1,551 @@
+"""``FileAdapter``: the Adapter contract mapped onto the file store engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from auth_store import validation as v
+from auth_store.adapter import Adapter
+from auth_store.clock import now as clock_now
+from auth_store.connect import parse_options
+from auth_store.errors import (
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from auth_store.models import (
+    COLLECTIONS,
+    Account,
+    Authenticator,
+    Credential,
+    Model,
+    Session,
+    User,
+    VerificationToken,
+)
+from auth_store.records import from_dict, to_dict
+
+from . import _backup, _check
+from ._layout import (
+    Collection,
+    account_key,
+    authenticator_stem,
+    token_key,
+    verification_token_stem,
+)
+from ._store import FileStore, Found
+
+__all__ = ["DURABILITY", "FileAdapter"]
+
+#: The accepted values of the ``durability`` option.
+DURABILITY = ("full", "normal")
+
+M = TypeVar("M", User, Account, Session, VerificationToken, Authenticator, Credential)
+
+_DATETIME_FIELDS = {
+    name: tuple(f.name for f in fields(model) if "datetime" in str(f.type))
+    for name, model in COLLECTIONS.items()
+}
+
+#: Removing a dead line is cheap; rewriting an index is not: wait for this many first.
+DEFAULT_COMPACT_MIN_DEAD = 1024
+
+
+class FileAdapter(Adapter):
+    """A store of human-readable JSON files under one root directory.
+
+    ``durability="full"`` (the default) fsyncs every write, its directory and
+    the index lines it adds before returning; ``"normal"`` skips the fsyncs
+    (a write survives a crash of the process, maybe not of the machine).
+    Several threads and processes may share one root.
+    """
+
+    backend = "file"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        durability: str = "full",
+        compact_min_dead: int = DEFAULT_COMPACT_MIN_DEAD,
+    ) -> None:
+        if durability not in DURABILITY:
+            raise ConfigurationError(f"durability must be one of {', '.join(DURABILITY)}")
+        if isinstance(compact_min_dead, bool) or not isinstance(compact_min_dead, int):
+            raise ConfigurationError("compact_min_dead must be an int")
+        if not isinstance(root, str | os.PathLike):
+            raise ConfigurationError(f"root must be a path, got {type(root).__name__}")
+        self.durability = durability
+        self._store = FileStore(
+            os.fspath(root), durable=durability == "full", compact_min_dead=compact_min_dead
+        )
+        self._closed = False
+        cols = self._store.collections
+        self._users = cols["users"]
+        self._accounts = cols["accounts"]
+        self._sessions = cols["sessions"]
+        self._tokens = cols["verification_tokens"]
+        self._authenticators = cols["authenticators"]
+        self._credentials = cols["credentials"]
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """``file:///absolute/dir`` or ``file:relative/dir``; option ``?durability=full|normal``."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "file":
+            raise ConfigurationError("a file store URL starts with file:")
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigurationError(
+                "a file store URL names a local directory: "
+                "file:///absolute/dir or file:relative/dir"
+            )
+        path = unquote(parts.path)
+        if not path:
+            raise ConfigurationError("the file store URL names no directory")
+        options = parse_options(parts.query, {"durability": str})
+        return cls(path, durability=str(options.get("durability", "full")))
+
+    @property
+    def root(self) -> Path:
+        """The store's root directory (absolute)."""
+        return Path(self._store.root)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _open_store(self) -> FileStore:
+        if self._closed:
+            raise StorageError(f"the file store at {self._store.root} is closed")
+        return self._store
+
+    def _any_model(self, collection: Collection, stem: str, record: dict[str, Any]) -> Model:
+        """The model a raw record holds; a damaged or misnamed record is a ``StorageError``."""
+        where = collection.path(stem)
+        try:
+            actual_stem = collection.spec.stem(record)
+            model = from_dict(collection.name, record)
+        except (KeyError, TypeError, ValidationError) as exc:
+            message = f"record file {where} is not a valid {collection.name} record"
+            raise StorageError(message) from exc
+        if actual_stem != stem:
+            raise StorageError(f"record file {where} holds another record (misnamed file)")
+        for name in _DATETIME_FIELDS[collection.name]:
+            value = getattr(model, name)
+            if value is None:
+                continue
+            if not isinstance(value, datetime) or value.utcoffset() is None:
+                raise StorageError(f"record file {where} has a {name} without a time zone")
+            if value.utcoffset():
+                setattr(model, name, value.astimezone(UTC))  # edited by hand: UTC out
+        return model
+
+    def _model(self, collection: Collection, stem: str, record: dict[str, Any], kind: type[M]) -> M:
+        model = self._any_model(collection, stem, record)
+        if not isinstance(model, kind):  # pragma: no cover - from_dict builds the right model
+            raise StorageError(f"record file {collection.path(stem)} is not a {kind.__name__}")
+        return model
+
+    def _get(self, collection: Collection, stem: str, kind: type[M]) -> M | None:
+        record = collection.read(stem)
+        return None if record is None else self._model(collection, stem, record, kind)
+
+    def _require_user(self, user_id: str) -> None:
+        if not self._users.exists(user_id):
+            raise NotFoundError("no user with this id")
+
+    def _account_by_key(self, provider: object, provider_account_id: object) -> Found | None:
+        key = account_key(
+            v.check_text(provider, "provider"),
+            v.check_text(provider_account_id, "provider_account_id"),
+        )
+        return self._open_store().find_unique(self._accounts, "provider_account", key)
+
+    def _session_by_token(self, session_token: object) -> Found | None:
+        key = token_key(v.check_text(session_token, "session_token"))
+        return self._open_store().find_unique(self._sessions, "session_token", key)
+
+    # -- users --------------------------------------------------------------------
+
+    def create_user(self, user: User) -> User:
+        user = v.prepare_user(user)
+        assert user.id is not None
+        store = self._open_store()
+        with store.write():
+            if self._users.exists(user.id):
+                raise ConflictError("a user with this id exists")
+            if store.find_unique(self._users, "email", user.email) is not None:
+                raise ConflictError("a user with this e-mail exists")
+            store.apply(self._users, user.id, None, to_dict(user))
+        return user
+
+    def get_user(self, id: str) -> User | None:
+        v.validate_id(id)
+        self._open_store()
+        return self._get(self._users, id, User)
+
+    def get_user_by_email(self, email: str) -> User | None:
+        email = v.normalize_email(email)
+        found = self._open_store().find_unique(self._users, "email", email)
+        return None if found is None else self._model(self._users, *found, User)
+
+    def get_user_by_account(self, provider: str, provider_account_id: str) -> User | None:
+        found = self._account_by_key(provider, provider_account_id)
+        if found is None:
+            return None
+        account = self._model(self._accounts, *found, Account)
+        return self._get(self._users, account.user_id, User)
+
+    def update_user(self, id: str, **changes: Any) -> User:
+        v.validate_id(id)
+        changes = v.prepare_user_changes(changes)
+        store = self._open_store()
+        with store.write():
+            record = self._users.read(id)
+            if record is None:
+                raise NotFoundError("no user with this id")
+            user = self._model(self._users, id, record, User)
+            updated = replace(user, **changes)
+            if updated.email != user.email:
+                taken = store.find_unique(self._users, "email", updated.email)
+                if taken is not None and taken[0] != id:
+                    raise ConflictError("a user with this e-mail exists")
+            store.apply(self._users, id, record, to_dict(updated))
+        return updated
+
+    def delete_user(self, id: str) -> User | None:
+        v.validate_id(id)
+        store = self._open_store()
+        with store.write():
+            record = self._users.read(id)
+            if record is None:
+                return None
+            user = self._model(self._users, id, record, User)
+            # Dependents first, the user last: a crash midway leaves a user with
+            # fewer sessions, never sessions without a user.
+            dependents = (self._accounts, self._sessions, self._authenticators, self._credentials)
+            for collection in dependents:
+                for stem, owned in store.find_owned(collection, id):
+                    store.apply(collection, stem, owned, None)
+            store.apply(self._users, id, record, None)
+        return user
+
+    # -- accounts -----------------------------------------------------------------
+
+    def link_account(self, account: Account) -> Account:
+        account = v.prepare_account(account)
+        assert account.id is not None
+        store = self._open_store()
+        key = account_key(account.provider, account.provider_account_id)
+        with store.write():
+            self._require_user(account.user_id)
+            if store.find_unique(self._accounts, "provider_account", key) is not None:
+                raise ConflictError("this provider account is already linked")
+            if self._accounts.exists(account.id):
+                raise ConflictError("an account with this id exists")
+            store.apply(self._accounts, account.id, None, to_dict(account))
+        return account
+
+    def unlink_account(self, provider: str, provider_account_id: str) -> Account | None:
+        store = self._open_store()
+        with store.write():
+            found = self._account_by_key(provider, provider_account_id)
+            if found is None:
+                return None
+            account = self._model(self._accounts, *found, Account)
+            store.apply(self._accounts, found[0], found[1], None)
+        return account
+
+    def get_account(self, provider: str, provider_account_id: str) -> Account | None:
+        found = self._account_by_key(provider, provider_account_id)
+        return None if found is None else self._model(self._accounts, *found, Account)
+
+    # -- sessions -----------------------------------------------------------------
+
+    def create_session(self, session: Session) -> Session:
+        session = v.prepare_session(session)
+        assert session.id is not None
+        store = self._open_store()
+        with store.write():
+            self._require_user(session.user_id)
+            if self._session_by_token(session.session_token) is not None:
+                raise ConflictError("this session token exists")
+            if self._sessions.exists(session.id):
+                raise ConflictError("a session with this id exists")
+            store.apply(self._sessions, session.id, None, to_dict(session))
+        return session
+
+    def get_session_and_user(self, session_token: str) -> tuple[Session, User] | None:
+        found = self._session_by_token(session_token)
+        if found is None:
+            return None
+        session = self._model(self._sessions, *found, Session)
+        user = self._get(self._users, session.user_id, User)
+        return None if user is None else (session, user)
+
+    def update_session(self, session_token: str, **changes: Any) -> Session | None:
+        v.check_text(session_token, "session_token")
+        changes = v.prepare_session_changes(changes)
+        store = self._open_store()
+        with store.write():
+            found = self._session_by_token(session_token)
+            if found is None:
+                return None
+            session = self._model(self._sessions, *found, Session)
+            if "user_id" in changes:
+                self._require_user(changes["user_id"])
+            updated = replace(session, **changes)
+            store.apply(self._sessions, found[0], found[1], to_dict(updated))
+        return updated
+
+    def delete_session(self, session_token: str) -> Session | None:
+        v.check_text(session_token, "session_token")
+        store = self._open_store()
+        with store.write():
+            found = self._session_by_token(session_token)
+            if found is None:
+                return None
+            session = self._model(self._sessions, *found, Session)
+            store.apply(self._sessions, found[0], found[1], None)
+        return session
+
+    def list_sessions(self, user_id: str) -> list[Session]:
+        v.validate_id(user_id, "user_id")
+        found = self._open_store().find_owned(self._sessions, user_id)
+        sessions = [self._model(self._sessions, *f, Session) for f in found]
+        return sorted(sessions, key=lambda s: (s.expires, s.id or ""))
+
+    def delete_sessions(self, user_id: str) -> int:
+        v.validate_id(user_id, "user_id")
+        store = self._open_store()
+        with store.write():
+            found = store.find_owned(self._sessions, user_id)
+            for stem, record in found:
+                store.apply(self._sessions, stem, record, None)
+        return len(found)
+
+    # -- verification tokens ------------------------------------------------------
+
+    def create_verification_token(self, vt: VerificationToken) -> VerificationToken:
+        vt = v.prepare_verification_token(vt)
+        stem = verification_token_stem(vt.identifier, vt.token)
+        store = self._open_store()
+        with store.write():
+            if self._tokens.exists(stem):
+                raise ConflictError("this verification token exists")
+            store.apply(self._tokens, stem, None, to_dict(vt))
+        return vt
+
+    def use_verification_token(self, identifier: str, token: str) -> VerificationToken | None:
+        stem = verification_token_stem(
+            v.check_text(identifier, "identifier"), v.check_text(token, "token")
+        )
+        store = self._open_store()
+        with store.write():
+            record = self._tokens.read(stem)
+            if record is None:
+                return None
+            # _model checks the file name is the hash of this (identifier, token).
+            vt = self._model(self._tokens, stem, record, VerificationToken)
+            store.apply(self._tokens, stem, record, None)
+        return vt
+
+    # -- authenticators -------------------------------------------------------------
+
+    def create_authenticator(self, authenticator: Authenticator) -> Authenticator:
+        authenticator = v.prepare_authenticator(authenticator)
+        stem = authenticator_stem(authenticator.credential_id)
+        store = self._open_store()
+        with store.write():
+            self._require_user(authenticator.user_id)
+            if self._authenticators.exists(stem):
+                raise ConflictError("this credential id exists")
+            store.apply(self._authenticators, stem, None, to_dict(authenticator))
+        return authenticator
+
+    def get_authenticator(self, credential_id: str) -> Authenticator | None:
+        stem = authenticator_stem(v.check_text(credential_id, "credential_id"))
+        self._open_store()
+        return self._get(self._authenticators, stem, Authenticator)
+
+    def list_authenticators_by_user_id(self, user_id: str) -> list[Authenticator]:
+        v.validate_id(user_id, "user_id")
+        found = self._open_store().find_owned(self._authenticators, user_id)
+        listed = [self._model(self._authenticators, *f, Authenticator) for f in found]
+        return sorted(listed, key=lambda a: a.credential_id)
+
+    def update_authenticator_counter(self, credential_id: str, counter: int) -> Authenticator:
+        stem = authenticator_stem(v.check_text(credential_id, "credential_id"))
+        counter = v.check_int(counter, "counter")
+        store = self._open_store()
+        with store.write():
+            record = self._authenticators.read(stem)
+            if record is None:
+                raise NotFoundError("no authenticator with this credential id")
+            updated = replace(
+                self._model(self._authenticators, stem, record, Authenticator), counter=counter
+            )
+            store.apply(self._authenticators, stem, record, to_dict(updated))
+        return updated
+
+    # -- credentials ----------------------------------------------------------------
+
+    def create_credential(self, credential: Credential) -> Credential:
+        credential = v.prepare_credential(credential)
+        assert credential.id is not None
+        store = self._open_store()
+        with store.write():
+            self._require_user(credential.user_id)
+            if self._credentials.exists(credential.id):
+                raise ConflictError("a credential with this id exists")
+            store.apply(self._credentials, credential.id, None, to_dict(credential))
+        return credential
+
+    def get_credential(self, id: str) -> Credential | None:
+        v.validate_id(id)
+        self._open_store()
+        return self._get(self._credentials, id, Credential)
+
+    def list_credentials(self, user_id: str, type: str | None = None) -> list[Credential]:
+        v.validate_id(user_id, "user_id")
+        if type is not None:
+            v.check_text(type, "type")
+        found = self._open_store().find_owned(self._credentials, user_id)
+        listed = [self._model(self._credentials, *f, Credential) for f in found]
+        stamp = clock_now()
+        return sorted(
+            (c for c in listed if type is None or c.type == type),
+            key=lambda c: (c.created_at or stamp, c.id or ""),
+        )
+
+    def update_credential(
+        self, id: str, data: dict[str, Any], *, expected_version: int
+    ) -> Credential | None:
+        v.validate_id(id)
+        data, expected_version = v.prepare_credential_data(data, expected_version)
+        store = self._open_store()
+        # The read, the version check and the write happen under one exclusive
+        # lock, so of N racing callers (threads or processes) exactly one wins.
+        with store.write():
+            record = self._credentials.read(id)
+            if record is None:
+                return None
+            found = self._model(self._credentials, id, record, Credential)
+            if found.version != expected_version:
+                return None
+            updated = replace(found, data=data, version=found.version + 1, updated_at=clock_now())
+            store.apply(self._credentials, id, record, to_dict(updated))
+        return updated
+
+    def delete_credential(self, id: str) -> Credential | None:
+        v.validate_id(id)
+        store = self._open_store()
+        with store.write():
+            record = self._credentials.read(id)
+            if record is None:
+                return None
+            credential = self._model(self._credentials, id, record, Credential)
+            store.apply(self._credentials, id, record, None)
+        return credential
+
+    # -- housekeeping ---------------------------------------------------------------
+
+    def purge_expired(self, now: datetime | None = None) -> dict[str, int]:
+        cutoff = v.check_now(now)
+        store = self._open_store()
+        purged = {"sessions": 0, "verification_tokens": 0}
+        for collection in (self._sessions, self._tokens):
+            # Scan without the lock (writers keep going), then delete in small
+            # batches under it, re-reading each record so a fresh change wins.
+            candidates = [s for s in collection.stems() if self._expired(collection, s, cutoff)]
+            for start in range(0, len(candidates), 256):
+                with store.write():
+                    for stem in candidates[start : start + 256]:
+                        record = collection.read(stem)
+                        if record is not None and self._expired(collection, stem, cutoff, record):
+                            store.apply(collection, stem, record, None)
+                            purged[collection.name] += 1
+        return purged
+
+    def _expired(
+        self,
+        collection: Collection,
+        stem: str,
+        cutoff: datetime,
+        record: dict[str, Any] | None = None,
+    ) -> bool:
+        try:
+            record = record or collection.read(stem)
+            model = None if record is None else self._any_model(collection, stem, record)
+        except StorageError:
+            return False  # purging leaves a damaged record alone; check() reports it
+        return isinstance(model, Session | VerificationToken) and model.expires < cutoff
+
+    def export(self) -> Iterator[Model]:
+        store = self._open_store()
+        for collection in store.collections.values():
+            for stem in collection.stems():
+                record = collection.read(stem)
+                if record is not None:
+                    yield self._any_model(collection, stem, record)
+
+    def counts(self) -> dict[str, int]:
+        store = self._open_store()
+        return {name: collection.count() for name, collection in store.collections.items()}
+
+    def health(self) -> dict[str, Any]:
+        store = self._open_store()
+        with store.write():
+            pass  # the lock is reachable, and an interrupted write gets reconciled
+        counts = self.counts()
+        return {
+            "backend": self.backend,
+            "ok": True,
+            "root": store.root,
+            "durability": self.durability,
+            "counts": counts,
+        }
+
+    # -- file-store operations ------------------------------------------------------
+
+    def check(self) -> _check.CheckReport:
+        """Look for damage: unreadable or misnamed records, index entries that
+        disagree with records, stray temp files, torn index lines, orphans and
+        duplicate keys. Changes nothing."""
+        return _check.check(self._open_store())
+
+    def repair(self) -> _check.CheckReport:
+        """Fix what ``check`` finds where it can (rebuild indices from records,
+        remove temp files and orphans); the report names what is left."""
+        return _check.repair(self._open_store())
+
+    def backup(self, dest: str | os.PathLike[str]) -> Path:
+        """Write a consistent snapshot of the store to ``dest`` (a .tar.gz).
+
+        Writers are paused only while the snapshot's hard links are made, not
+        while the archive is written. Returns the archive's path.
+        """
+        return _backup.backup(self._open_store(), Path(dest))
+
+    @classmethod
+    def restore(
+        cls, archive: str | os.PathLike[str], root: str | os.PathLike[str], **options: Any
+    ) -> Self:
+        """Unpack a ``backup`` archive into ``root`` (missing or empty) and open it."""
+        _backup.restore(Path(archive), Path(root))
+        return cls(root, **options)
+
+    def close(self) -> None:
+        """Close the store's descriptors. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._store.close()
+
+    def __repr__(self) -> str:
+        return f"FileAdapter({self._store.root!r}, durability={self.durability!r})"

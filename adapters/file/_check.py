@@ -1,0 +1,336 @@
+"""``check()`` and ``repair()``: compare every record with every index, find damage, mend it.
+
+Records are the truth. ``check`` reads every record file and every index
+file (fresh from disk, not a process's cached index) under the store's
+lock and reports each disagreement as a ``Problem``. ``repair`` fixes the
+repairable ones - rebuilding indices from records, removing temp files and
+records whose user is gone, rewriting records into canonical form - and
+returns what is left, which needs a person (an unreadable record file, two
+users with one e-mail).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from auth_store import validation as v
+from auth_store.errors import StorageError, ValidationError
+from auth_store.models import Model
+from auth_store.records import from_dict, to_dict
+
+from . import _atomic
+from ._index import Index, MultiIndex, UniqueIndex
+from ._layout import COLLECTION_SPECS, INDEX_DIR, META_NAME, RECORD_SUFFIX, Collection
+from ._locking import LOCK_NAME
+from ._store import BACKUP_PREFIX, FileStore
+
+__all__ = ["CheckReport", "Problem", "check", "repair"]
+
+_PREPARE: dict[str, Callable[[Any], Model]] = {
+    "users": v.prepare_user,
+    "accounts": v.prepare_account,
+    "sessions": v.prepare_session,
+    "verification_tokens": v.prepare_verification_token,
+    "authenticators": v.prepare_authenticator,
+    "credentials": v.prepare_credential,
+}
+
+#: Kinds of problem, and whether ``repair`` can fix them.
+KINDS: dict[str, bool] = {
+    "stray-temp-file": True,  # a write died before its rename
+    "torn-index-line": True,  # an index file ends in half a line
+    "bad-index-line": True,  # an index line that is not [op, key, stem]
+    "missing-index-file": True,
+    "missing-index-entry": True,  # a record key the index does not know
+    "stale-index-entry": True,  # an index entry its record does not hold
+    "orphan-record": True,  # points at a user that does not exist
+    "noncanonical-record": True,  # valid, but not as the adapter writes it
+    "unreadable-record": False,  # not JSON, not an object, or invalid fields
+    "misnamed-record": False,  # the file name is not the record's id or key hash
+    "duplicate-key": False,  # two records share a unique key
+    "unexpected-entry": False,  # something the store did not put there
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing ``check`` found: its kind, the file it concerns, and what is wrong."""
+
+    kind: str
+    path: str
+    detail: str
+    #: The collection the file belongs to ("" for the store's root).
+    collection: str = ""
+
+    @property
+    def repairable(self) -> bool:
+        """Whether ``repair()`` can fix this kind of problem."""
+        return KINDS[self.kind]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}: {self.detail}"
+
+
+@dataclass
+class CheckReport:
+    """The result of ``check`` (``repaired`` empty) or ``repair``."""
+
+    root: str
+    #: What is wrong now (after ``repair``: what it could not fix).
+    problems: list[Problem]
+    #: What ``repair`` fixed.
+    repaired: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No problems left."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (for ``--json`` output)."""
+        return {
+            "root": self.root,
+            "ok": self.ok,
+            "problems": [dict(asdict(p), repairable=p.repairable) for p in self.problems],
+            "repaired": [asdict(p) for p in self.repaired],
+        }
+
+
+@dataclass
+class _Scan:
+    root: str
+    problems: list[Problem] = field(default_factory=list)
+    #: Per collection: stem -> raw record, for records that read and validate.
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: Per collection: stem -> canonical raw record, where it differs from the file.
+    canonical: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: Per collection: stems of record files that exist but can't be trusted.
+    unreadable: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, kind: str, path: str, detail: str) -> None:
+        top = os.path.relpath(path, self.root).split(os.sep, 1)[0]
+        collection = top if top in COLLECTION_SPECS else ""
+        self.problems.append(Problem(kind, path, detail, collection))
+
+
+def check(store: FileStore) -> CheckReport:
+    """Report every problem of the store; change nothing (but what opening recovers)."""
+    try:
+        with store.write():
+            return CheckReport(store.root, _scan(store).problems)
+    except OSError as exc:
+        raise StorageError(f"cannot check the file store at {store.root}: {exc}") from exc
+
+
+def repair(store: FileStore) -> CheckReport:
+    """Fix every repairable problem; the report lists what was fixed and what is left."""
+    try:
+        return _repair(store)
+    except OSError as exc:
+        raise StorageError(f"cannot repair the file store at {store.root}: {exc}") from exc
+
+
+def _repair(store: FileStore) -> CheckReport:
+    with store.write():
+        before = _scan(store)
+        rebuild = {
+            _owner(store, p.path).name
+            for p in before.problems
+            if p.kind.endswith(("-index-line", "-index-file", "-index-entry"))
+        }
+        for problem in before.problems:
+            if problem.kind == "stray-temp-file":
+                _remove_path(store, problem.path)
+        for name in sorted(rebuild):
+            store.rebuild_indices(store.collections[name])
+        for collection in store.collections.values():
+            _canonicalise(store, collection, before)
+        for problem in before.problems:
+            if problem.kind == "orphan-record":
+                collection = _owner(store, problem.path)
+                stem = os.path.basename(problem.path)[: -len(RECORD_SUFFIX)]
+                record = before.records[collection.name].get(stem)
+                if record is not None:
+                    store.apply(collection, stem, record, None)
+        after = _scan(store)
+    left = set(after.problems)
+    return CheckReport(store.root, after.problems, [p for p in before.problems if p not in left])
+
+
+def _canonicalise(store: FileStore, collection: Collection, scan: _Scan) -> None:
+    """Rewrite records in canonical form, unless that would make a unique key clash."""
+    records = scan.records[collection.name]
+    canonical = scan.canonical[collection.name]
+    unique = [s for s in collection.spec.indices if s.unique]
+    holders: dict[tuple[str, str], int] = {}
+    for stem, record in records.items():
+        for spec in unique:
+            key = (spec.field, spec.key(canonical.get(stem, record)))
+            holders[key] = holders.get(key, 0) + 1
+    for stem, fixed in canonical.items():
+        if any(holders[(spec.field, spec.key(fixed))] > 1 for spec in unique):
+            continue  # two records would share a key: a person has to decide
+        store.apply(collection, stem, records[stem], fixed)
+        records[stem] = fixed
+
+
+def _owner(store: FileStore, path: str) -> Collection:
+    relative = os.path.relpath(path, store.root)
+    return store.collections[relative.split(os.sep, 1)[0]]
+
+
+def _remove_path(store: FileStore, path: str) -> None:
+    directory, name = os.path.split(path)
+    if directory == store.root:
+        dir_fd = store.root_fd
+    else:
+        collection = _owner(store, path)
+        dir_fd = collection.index_fd if os.path.basename(directory) == INDEX_DIR else collection.fd
+    _atomic.remove(dir_fd, name, durable=store.durable, where=path)
+
+
+# -- the scan ----------------------------------------------------------------------
+
+
+def _scan(store: FileStore) -> _Scan:
+    scan = _Scan(store.root)
+    _scan_root(store, scan)
+    for collection in store.collections.values():
+        _scan_records(collection, scan)
+    user_files = set(store.collections["users"].stems())
+    for collection in store.collections.values():
+        _scan_indices(collection, scan)
+        if collection.spec.owned:
+            for stem, record in scan.records[collection.name].items():
+                if record["user_id"] not in user_files:
+                    scan.add(
+                        "orphan-record",
+                        collection.path(stem),
+                        "its user does not exist (repair deletes it)",
+                    )
+    return scan
+
+
+def _scan_root(store: FileStore, scan: _Scan) -> None:
+    expected = {META_NAME, LOCK_NAME, *store.collections}
+    for name in sorted(os.listdir(store.root_fd)):
+        path = f"{store.root}/{name}"
+        if name in store.collections:
+            if stat.S_ISLNK(os.stat(name, dir_fd=store.root_fd, follow_symlinks=False).st_mode):
+                scan.add("unexpected-entry", path, "a collection directory is a symlink")
+        elif _atomic.is_temp_name(name):
+            scan.add("stray-temp-file", path, "left by an interrupted write")
+        elif name not in expected and not name.startswith(BACKUP_PREFIX):
+            scan.add("unexpected-entry", path, "not part of a file store")
+
+
+def _scan_records(collection: Collection, scan: _Scan) -> None:
+    good: dict[str, dict[str, Any]] = {}
+    canonical: dict[str, dict[str, Any]] = {}
+    unreadable: set[str] = set()
+    for entry in sorted(collection.listing(), key=lambda e: e.name):
+        name = entry.name
+        path = f"{collection.where}/{name}"
+        if name == INDEX_DIR and entry.is_dir(follow_symlinks=False):
+            continue
+        if _atomic.is_temp_name(name):
+            scan.add("stray-temp-file", path, "left by an interrupted write")
+            continue
+        if entry.is_symlink():
+            scan.add("unexpected-entry", path, "a symlink (the store never follows one)")
+            continue
+        if not name.endswith(RECORD_SUFFIX) or not entry.is_file(follow_symlinks=False):
+            scan.add("unexpected-entry", path, "not a record file")
+            continue
+        stem = name[: -len(RECORD_SUFFIX)]
+        try:
+            record = collection.read(stem)
+            if record is None:
+                continue  # deleted since the listing (cannot happen under the lock)
+            model = _PREPARE[collection.name](from_dict(collection.name, record))
+            expected_stem = collection.spec.stem(record)
+        except (StorageError, ValidationError, KeyError, TypeError) as exc:
+            scan.add("unreadable-record", path, str(exc) or type(exc).__name__)
+            unreadable.add(stem)
+            continue
+        if expected_stem != stem:
+            scan.add("misnamed-record", path, "the file name does not match the record it holds")
+            unreadable.add(stem)
+            continue
+        good[stem] = record
+        fixed = to_dict(model)
+        if fixed != record:
+            canonical[stem] = fixed
+            scan.add(
+                "noncanonical-record",
+                path,
+                "valid but not in canonical form (e-mail case, time zone, field types)",
+            )
+    scan.records[collection.name] = good
+    scan.canonical[collection.name] = canonical
+    scan.unreadable[collection.name] = unreadable
+    try:
+        with os.scandir(collection.index_fd) as entries:
+            names = sorted(e.name for e in entries)
+    except OSError as exc:
+        raise StorageError(f"cannot list {collection.where}/{INDEX_DIR}: {exc.strerror}") from exc
+    known = {index.name for index in collection.indices.values()}
+    for name in names:
+        path = f"{collection.where}/{INDEX_DIR}/{name}"
+        if _atomic.is_temp_name(name):
+            scan.add("stray-temp-file", path, "left by an interrupted write")
+        elif name not in known:
+            scan.add("unexpected-entry", path, "not an index of this collection")
+
+
+def _scan_indices(collection: Collection, scan: _Scan) -> None:
+    records = scan.records[collection.name]
+    for spec in collection.spec.indices:
+        cached = collection.indices[spec.field]
+        where = cached.where
+        # A fresh reader: the file as it is, not what this process has cached.
+        index: Index = (UniqueIndex if spec.unique else MultiIndex)(
+            collection.index_fd, spec.field, where
+        )
+        if not index.exists():
+            scan.add("missing-index-file", where, "rebuilt from the records by repair")
+            continue
+        with index.lock:
+            index.refresh()
+            if index.torn_tail():
+                scan.add("torn-index-line", where, "the file ends in an incomplete line")
+            if index.bad_lines:
+                scan.add("bad-index-line", where, f"{index.bad_lines} line(s) are not index lines")
+            holders: dict[str, list[str]] = {}
+            for stem, record in records.items():
+                holders.setdefault(spec.key(record), []).append(stem)
+            for key, stems in holders.items():
+                if spec.unique and len(stems) > 1:
+                    for stem in stems:
+                        scan.add(
+                            "duplicate-key",
+                            collection.path(stem),
+                            f"shares its {spec.field} with {len(stems) - 1} other record(s)",
+                        )
+                    continue
+                for stem in stems:
+                    if not index.contains(key, stem):
+                        scan.add(
+                            "missing-index-entry",
+                            where,
+                            f"no entry for {collection.path(stem)}",
+                        )
+            for key, stem in index.entries():
+                held = records.get(stem)
+                if held is None and stem in scan.unreadable[collection.name]:
+                    continue  # kept until someone fixes the record file
+                if held is None or spec.key(held) != key:
+                    scan.add(
+                        "stale-index-entry",
+                        where,
+                        f"an entry points at {collection.path(stem)}, which does not hold its key",
+                    )

@@ -1,0 +1,331 @@
+"""Which file holds what: collections, record file names, index keys, the record format.
+
+::
+
+    <root>/_meta.json                           format name and version
+    <root>/.lock                                flock target (and the intent of a write)
+    <root>/<collection>/<stem>.json             one record, indented JSON
+    <root>/<collection>/indices/<field>.jsonl   one index per field
+
+A record's file *stem* is its id where it has one (ids are validated:
+``[A-Za-z0-9_.-]``, so they are safe file names). Verification tokens and
+authenticators have no id, and their keys (tokens, WebAuthn credential ids)
+may contain anything, so their stem is the SHA-256 of the key: nothing secret
+and nothing unvalidated ever becomes a file name. For the same reason the
+session index is keyed by the SHA-256 of the token, not the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from auth_store.errors import ConfigurationError, StorageError
+
+from . import _atomic
+from ._index import Index, MultiIndex, UniqueIndex
+
+__all__ = [
+    "COLLECTION_SPECS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "INDEX_DIR",
+    "META_NAME",
+    "Collection",
+    "CollectionSpec",
+    "IndexSpec",
+    "account_key",
+    "authenticator_stem",
+    "decode_record",
+    "encode_record",
+    "open_dir",
+    "token_key",
+    "verification_token_stem",
+]
+
+FORMAT = "auth-store-file"
+FORMAT_VERSION = 1
+META_NAME = "_meta.json"
+INDEX_DIR = "indices"
+RECORD_SUFFIX = ".json"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _pair(first: str, second: str) -> str:
+    # JSON keeps the pair unambiguous whatever characters either half holds.
+    return json.dumps([first, second], ensure_ascii=False, separators=(",", ":"))
+
+
+def token_key(session_token: str) -> str:
+    """The session index key of a token: its SHA-256, so the index never holds the token."""
+    return _sha256(session_token)
+
+
+def account_key(provider: str, provider_account_id: str) -> str:
+    """The index key of a provider account."""
+    return _pair(provider, provider_account_id)
+
+
+def verification_token_stem(identifier: str, token: str) -> str:
+    """The file stem of a verification token: SHA-256 of (identifier, token)."""
+    return _sha256(_pair(identifier, token))
+
+
+def authenticator_stem(credential_id: str) -> str:
+    """The file stem of an authenticator: SHA-256 of its credential id."""
+    return _sha256(credential_id)
+
+
+def _field(record: dict[str, Any], name: str) -> str:
+    value = record[name]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is not a string")
+    return value
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """An indexed field: its name, whether it is unique, and its key in a raw record."""
+
+    field: str
+    unique: bool
+    key: Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """A collection: its directory, the file stem of a raw record, its indices."""
+
+    name: str
+    stem: Callable[[dict[str, Any]], str]
+    indices: tuple[IndexSpec, ...]
+    #: Whether records point at a user (``user_id``): deleted with it, orphans without it.
+    owned: bool
+
+
+_BY_ID: Callable[[dict[str, Any]], str] = lambda r: _field(r, "id")  # noqa: E731
+_BY_USER = IndexSpec("user_id", False, lambda r: _field(r, "user_id"))
+
+#: Every collection in dependency order (users first).
+COLLECTION_SPECS: dict[str, CollectionSpec] = {
+    spec.name: spec
+    for spec in (
+        CollectionSpec(
+            "users", _BY_ID, (IndexSpec("email", True, lambda r: _field(r, "email")),), False
+        ),
+        CollectionSpec(
+            "accounts",
+            _BY_ID,
+            (
+                IndexSpec(
+                    "provider_account",
+                    True,
+                    lambda r: account_key(_field(r, "provider"), _field(r, "provider_account_id")),
+                ),
+                _BY_USER,
+            ),
+            True,
+        ),
+        CollectionSpec(
+            "sessions",
+            _BY_ID,
+            (
+                IndexSpec("session_token", True, lambda r: token_key(_field(r, "session_token"))),
+                _BY_USER,
+            ),
+            True,
+        ),
+        CollectionSpec(
+            "verification_tokens",
+            lambda r: verification_token_stem(_field(r, "identifier"), _field(r, "token")),
+            (),
+            False,
+        ),
+        CollectionSpec(
+            "authenticators",
+            lambda r: authenticator_stem(_field(r, "credential_id")),
+            (_BY_USER,),
+            True,
+        ),
+        CollectionSpec("credentials", _BY_ID, (_BY_USER,), True),
+    )
+}
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """A raw record as the human-readable bytes of its file."""
+    text = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def decode_record(data: bytes, where: str) -> dict[str, Any]:
+    """Parse a record file; anything but a JSON object is a ``StorageError`` naming it."""
+    try:
+        record = json.loads(data)
+    except ValueError:
+        raise StorageError(
+            f"record file {where} is not valid JSON (truncated or edited by hand?); "
+            "fix or remove it, then run check()"
+        ) from None
+    if not isinstance(record, dict):
+        raise StorageError(f"record file {where} does not hold a JSON object")
+    return record
+
+
+def open_dir(parent_fd: int, name: str, where: str, *, create: bool, durable: bool = False) -> int:
+    """Open (creating if asked) a directory inside ``parent_fd``; a symlink is refused.
+
+    With ``durable``, a directory it creates is made durable in its parent.
+    """
+    if create:
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot create {where}: {exc.strerror}") from exc
+        else:
+            if durable:
+                _atomic.fsync(parent_fd, f"the parent of {where}")
+    try:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            raise ConfigurationError(
+                f"{where} is a symlink; a file store keeps every file inside its root"
+            )
+        if not stat.S_ISDIR(st.st_mode):
+            raise ConfigurationError(f"{where} is not a directory")
+        return os.open(
+            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd
+        )
+    except OSError as exc:
+        raise StorageError(f"cannot open {where}: {exc.strerror}") from exc
+
+
+class Collection:
+    """One collection's directory: its record files and its indices."""
+
+    def __init__(self, root_fd: int, root: str, spec: CollectionSpec, *, durable: bool) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.where = f"{root}/{spec.name}"
+        self.fd = open_dir(root_fd, spec.name, self.where, create=True, durable=durable)
+        self.index_fd = -1
+        try:
+            self.index_fd = open_dir(
+                self.fd, INDEX_DIR, f"{self.where}/{INDEX_DIR}", create=True, durable=durable
+            )
+        except BaseException:
+            self.close()
+            raise
+        self.indices: dict[str, Index] = {
+            s.field: (UniqueIndex if s.unique else MultiIndex)(
+                self.index_fd, s.field, f"{self.where}/{INDEX_DIR}/{s.field}.jsonl"
+            )
+            for s in spec.indices
+        }
+
+    def unique(self, field: str) -> UniqueIndex:
+        """The unique index on ``field``."""
+        index = self.indices[field]
+        assert isinstance(index, UniqueIndex)
+        return index
+
+    def multi(self, field: str) -> MultiIndex:
+        """The multi-valued index on ``field``."""
+        index = self.indices[field]
+        assert isinstance(index, MultiIndex)
+        return index
+
+    def path(self, stem: str) -> str:
+        """The path of a record file, for messages."""
+        return f"{self.where}/{stem}{RECORD_SUFFIX}"
+
+    def read(self, stem: str) -> dict[str, Any] | None:
+        """The raw record stored under ``stem``, or ``None``; unreadable is a ``StorageError``."""
+        where = self.path(stem)
+        data = _atomic.read(self.fd, stem + RECORD_SUFFIX, where=where)
+        return None if data is None else decode_record(data, where)
+
+    def exists(self, stem: str) -> bool:
+        """Whether a record file (or anything else) has this stem."""
+        try:
+            os.stat(stem + RECORD_SUFFIX, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot stat {self.path(stem)}: {exc.strerror}") from exc
+        return True
+
+    def write(self, stem: str, record: dict[str, Any], *, durable: bool) -> None:
+        """Atomically replace the record file ``stem``."""
+        _atomic.write_atomic(
+            self.fd,
+            stem + RECORD_SUFFIX,
+            encode_record(record),
+            durable=durable,
+            where=self.path(stem),
+        )
+
+    def remove(self, stem: str, *, durable: bool) -> bool:
+        """Delete the record file ``stem``; ``False`` if it was not there."""
+        return _atomic.remove(self.fd, stem + RECORD_SUFFIX, durable=durable, where=self.path(stem))
+
+    def remove_temp(self, stem: str) -> bool:
+        """Delete the temp file a write of ``stem`` may have left."""
+        name = _atomic.temp_name(stem + RECORD_SUFFIX)
+        return _atomic.remove(self.fd, name, durable=False, where=f"{self.where}/{name}")
+
+    def listing(self) -> list[os.DirEntry[str]]:
+        """Every entry of the collection directory."""
+        try:
+            with os.scandir(self.fd) as entries:
+                return list(entries)
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.where}: {exc.strerror}") from exc
+
+    def stems(self) -> list[str]:
+        """The stems of every record file, sorted."""
+        return sorted(
+            e.name[: -len(RECORD_SUFFIX)]
+            for e in self.listing()
+            if e.name.endswith(RECORD_SUFFIX) and not e.name.startswith(".")
+        )
+
+    def count(self) -> int:
+        """The number of record files."""
+        return sum(
+            1
+            for e in self.listing()
+            if e.name.endswith(RECORD_SUFFIX) and not e.name.startswith(".")
+        )
+
+    def sweep_temps(self) -> list[str]:
+        """Delete every temp file in the collection and its index directory; return their paths."""
+        removed: list[str] = []
+        for dir_fd, where in ((self.fd, self.where), (self.index_fd, f"{self.where}/{INDEX_DIR}")):
+            try:
+                with os.scandir(dir_fd) as entries:
+                    names = [e.name for e in entries if _atomic.is_temp_name(e.name)]
+            except OSError as exc:
+                raise StorageError(f"cannot list {where}: {exc.strerror}") from exc
+            for name in names:
+                if _atomic.remove(dir_fd, name, durable=False, where=f"{where}/{name}"):
+                    removed.append(f"{where}/{name}")
+        return removed
+
+    def close(self) -> None:
+        """Close the directory descriptors. Idempotent."""
+        for attr in ("index_fd", "fd"):
+            fd = getattr(self, attr)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, attr, -1)

@@ -1,0 +1,348 @@
+"""The file store's engine: opening and recovery, the write protocol, verified lookups.
+
+The write protocol keeps one invariant: **every key of every record on disk
+has its index entry** (indices may hold more, never less). So a change
+
+1. records its intent in the lock file (collection, stem, the index keys it
+   adds and drops - never a secret: the session index key is a hash);
+2. appends the index entries it adds (fsync'ed when durable);
+3. writes or deletes the record file (temp, fsync, rename, fsync dir);
+4. appends the index entries it drops (no fsync: a lost drop is a harmless
+   stale line);
+5. clears the intent.
+
+A writer that dies anywhere in between leaves at worst stale index entries
+and a temp file. The next holder of the lock finds the intent and reconciles
+that one record against its file: records are the truth. Lookups check the
+record on every index hit, so a stale entry can never return a wrong record.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hmac
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from auth_store.errors import ConfigurationError, StorageError
+
+from . import _atomic
+from ._index import Index
+from ._layout import (
+    COLLECTION_SPECS,
+    FORMAT,
+    FORMAT_VERSION,
+    META_NAME,
+    Collection,
+    decode_record,
+)
+from ._locking import LOCK_NAME, StoreLock
+
+__all__ = ["BACKUP_PREFIX", "FileStore", "Found"]
+
+log = logging.getLogger("auth_store.adapters.file")
+
+#: Prefix of the staging directories ``backup`` builds inside the root.
+BACKUP_PREFIX = ".backup-"
+
+#: A record found through an index: its file stem and raw content.
+Found = tuple[str, dict[str, Any]]
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+class FileStore:
+    """One open file store: descriptors, the lock, the collections."""
+
+    def __init__(self, root: str, *, durable: bool, compact_min_dead: int) -> None:
+        self.root = os.path.abspath(root)
+        self.durable = durable
+        self.compact_min_dead = compact_min_dead
+        self.collections: dict[str, Collection] = {}
+        self.root_fd = -1
+        try:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot open the file store at {self.root}: {exc.strerror}"
+            ) from exc
+        try:
+            self.lock = StoreLock(self.root_fd, self.root)
+            with self.lock.exclusive():
+                self._open_meta()
+                for name, spec in COLLECTION_SPECS.items():
+                    self.collections[name] = Collection(
+                        self.root_fd, self.root, spec, durable=durable
+                    )
+                self._recover_on_open()
+        except OSError as exc:
+            self.close()
+            raise StorageError(f"cannot open the file store at {self.root}: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening ----------------------------------------------------------------
+
+    def _open_meta(self) -> None:
+        where = f"{self.root}/{META_NAME}"
+        data = _atomic.read(self.root_fd, META_NAME, where=where)
+        if data is None:
+            foreign = [n for n in os.listdir(self.root_fd) if n != LOCK_NAME]
+            if foreign:
+                raise ConfigurationError(
+                    f"{self.root} is not empty and holds no {META_NAME}: "
+                    "not a file store (refusing to write into it)"
+                )
+            fresh = {"format": FORMAT, "version": FORMAT_VERSION}
+            _atomic.write_atomic(
+                self.root_fd,
+                META_NAME,
+                (json.dumps(fresh, indent=2) + "\n").encode(),
+                durable=self.durable,
+                where=where,
+            )
+            return
+        meta = decode_record(data, where)
+        if meta.get("format") != FORMAT or not isinstance(meta.get("version"), int):
+            raise ConfigurationError(f"{where} does not describe an auth-store file store")
+        if meta["version"] > FORMAT_VERSION:
+            raise ConfigurationError(
+                f"the file store at {self.root} has format version {meta['version']}; "
+                f"this auth-store reads version {FORMAT_VERSION} (upgrade auth-store)"
+            )
+
+    def _recover_on_open(self) -> None:
+        """Repair what a crash can leave (the caller holds the lock)."""
+        removed = self._sweep_backups()
+        for collection in self.collections.values():
+            removed += collection.sweep_temps()
+        removed += [f"{self.root}/{n}" for n in self._sweep_root_temps()]
+        if removed:
+            log.warning("file store %s: removed %d stray temp file(s)", self.root, len(removed))
+        for collection in self.collections.values():
+            if not all(index.exists() for index in collection.indices.values()):
+                if self.rebuild_indices(collection):
+                    log.warning(
+                        "file store %s: rebuilt the indices of %s", self.root, collection.name
+                    )
+                continue
+            for index in collection.indices.values():
+                if index.repair_tail():
+                    log.warning(
+                        "file store %s: cut a torn last line off %s", self.root, index.where
+                    )
+        self._recover_intent()
+
+    def _sweep_root_temps(self) -> list[str]:
+        names = [n for n in os.listdir(self.root_fd) if _atomic.is_temp_name(n)]
+        for name in names:
+            _atomic.remove(self.root_fd, name, durable=False, where=f"{self.root}/{name}")
+        return names
+
+    def _sweep_backups(self) -> list[str]:
+        """Remove staging directories of backups whose process died."""
+        removed = []
+        for name in os.listdir(self.root_fd):
+            if not name.startswith(BACKUP_PREFIX):
+                continue
+            path = f"{self.root}/{name}"
+            try:
+                fd = os.open(
+                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=self.root_fd
+                )
+            except OSError:
+                continue
+            try:
+                # A running backup holds a lock on its staging directory.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            try:
+                shutil.rmtree(path)
+                removed.append(path)
+            finally:
+                os.close(fd)
+        return removed
+
+    # -- the write protocol -----------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """Hold the store's exclusive lock (recovering an interrupted write first)."""
+        with self.lock.exclusive() as outermost:
+            if outermost:
+                self._recover_intent()
+            yield
+
+    def apply(
+        self,
+        collection: Collection,
+        stem: str,
+        old: dict[str, Any] | None,
+        new: dict[str, Any] | None,
+    ) -> None:
+        """Change record ``stem`` from ``old`` to ``new`` (``None``: absent), indices first.
+
+        The caller holds ``write()`` and has read ``old`` under it.
+        """
+        old_keys = self.keys(collection, old) if old is not None else {}
+        new_keys = self.keys(collection, new) if new is not None else {}
+        adds = [(f, k) for f, k in new_keys.items() if old_keys.get(f) != k]
+        drops = [(f, k) for f, k in old_keys.items() if new_keys.get(f) != k]
+        intent = {"c": collection.name, "s": stem, "k": adds + drops}
+        self.lock.write_intent(json.dumps(intent).encode("utf-8") + b"\n")
+        for field, key in adds:
+            collection.indices[field].append([("+", key, stem)], durable=self.durable)
+        if new is None:
+            collection.remove(stem, durable=self.durable)
+        else:
+            collection.write(stem, new, durable=self.durable)
+        for field, key in drops:
+            collection.indices[field].append([("-", key, stem)], durable=False)
+        self.lock.clear_intent()
+        for field, _ in drops:
+            index = collection.indices[field]
+            if index.needs_compaction(self.compact_min_dead):
+                index.compact(durable=self.durable)
+
+    def keys(self, collection: Collection, record: dict[str, Any]) -> dict[str, str]:
+        """The index keys of a raw record, field by field."""
+        try:
+            return {spec.field: spec.key(record) for spec in collection.spec.indices}
+        except (KeyError, TypeError) as exc:
+            raise StorageError(
+                f"a {collection.name} record lacks a valid field ({exc}); run check()"
+            ) from None
+
+    def _recover_intent(self) -> None:
+        raw = self.lock.read_intent()
+        if not raw:
+            return
+        try:
+            if not raw.endswith(b"\n"):
+                raise ValueError("torn intent")
+            intent = json.loads(raw)
+            collection = self.collections[intent["c"]]
+            stem = intent["s"]
+            keys = [(str(f), str(k)) for f, k in intent["k"]]
+            if not isinstance(stem, str) or "/" in stem or stem.startswith("."):
+                raise ValueError("bad stem")
+            if any(f not in collection.indices for f, _ in keys):
+                raise ValueError("bad index")
+        except (ValueError, TypeError, KeyError):
+            log.warning("file store %s: unreadable write intent; rebuilding every index", self.root)
+            for collection in self.collections.values():
+                self.rebuild_indices(collection)
+            self.lock.clear_intent()
+            return
+        log.warning(
+            "file store %s: a writer died during a change in %s; reconciling it",
+            self.root,
+            collection.name,
+        )
+        collection.remove_temp(stem)
+        self.reconcile(collection, stem, keys)
+        self.lock.clear_intent()
+
+    def reconcile(self, collection: Collection, stem: str, keys: list[tuple[str, str]]) -> None:
+        """Make the index entries ``keys`` of record ``stem`` agree with its file."""
+        try:
+            record = collection.read(stem)
+            current = self.keys(collection, record) if record is not None else {}
+        except StorageError:
+            return  # an unreadable record keeps its entries: check() reports it
+        for field, key in keys:
+            index = collection.indices[field]
+            with index.lock:
+                index.refresh()
+                present = index.contains(key, stem)
+            if current.get(field) == key and not present:
+                index.append([("+", key, stem)], durable=self.durable)
+            elif current.get(field) != key and present:
+                index.append([("-", key, stem)], durable=self.durable)
+
+    def rebuild_indices(self, collection: Collection) -> int:
+        """Rewrite every index of ``collection`` from its records; return how many it read.
+
+        The caller holds the lock.
+
+        Entries that point at unreadable records are kept, so the record is
+        found again once someone fixes its file.
+        """
+        entries: dict[str, list[tuple[str, str]]] = {f: [] for f in collection.indices}
+        unreadable: list[str] = []
+        for stem in collection.stems():
+            try:
+                record = collection.read(stem)
+                if record is None:
+                    continue
+                keys = self.keys(collection, record)
+            except StorageError:
+                unreadable.append(stem)
+                continue
+            for field, key in keys.items():
+                entries[field].append((key, stem))
+        for field, index in collection.indices.items():
+            if unreadable and index.exists():
+                kept = self._entries_for(index, set(unreadable))
+                entries[field].extend(kept)
+            index.rewrite(entries[field], durable=self.durable)
+        return sum(len(e) for e in entries.values()) + len(unreadable)
+
+    @staticmethod
+    def _entries_for(index: Index, stems: set[str]) -> list[tuple[str, str]]:
+        with index.lock:
+            try:
+                index.refresh()
+            except StorageError:
+                return []
+            return [(k, s) for k, s in index.entries() if s in stems]
+
+    # -- verified lookups -------------------------------------------------------
+
+    def find_unique(self, collection: Collection, field: str, key: str) -> Found | None:
+        """The record whose ``field`` key is ``key``, checked against its file."""
+        stem = collection.unique(field).get(key)
+        if stem is None:
+            return None
+        record = collection.read(stem)
+        if record is None:
+            return None
+        spec = next(s for s in collection.spec.indices if s.field == field)
+        try:
+            actual = spec.key(record)
+        except (KeyError, TypeError):
+            raise StorageError(f"record file {collection.path(stem)} lacks its {field}") from None
+        return (stem, record) if _same(actual, key) else None
+
+    def find_owned(self, collection: Collection, user_id: str) -> list[Found]:
+        """Every record of ``collection`` whose ``user_id`` is ``user_id``."""
+        found: list[Found] = []
+        for stem in collection.multi("user_id").get_all(user_id):
+            record = collection.read(stem)
+            if record is not None and record.get("user_id") == user_id:
+                found.append((stem, record))
+        return found
+
+    # -- life cycle -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every descriptor. Idempotent."""
+        for collection in self.collections.values():
+            collection.close()
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.close()
+        if self.root_fd >= 0:
+            os.close(self.root_fd)
+            self.root_fd = -1

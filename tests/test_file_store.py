@@ -1,0 +1,886 @@
+"""The file store: the conformance suite on real directories, then what only files have."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import auth_store
+from auth_store import (
+    Account,
+    Authenticator,
+    ConfigurationError,
+    ConflictError,
+    Credential,
+    Session,
+    StorageError,
+    User,
+    ValidationError,
+    VerificationToken,
+)
+from auth_store.adapter import Adapter
+from auth_store.adapters.file import FileAdapter
+from auth_store.records import to_dict
+from auth_store.testing import AdapterConformance, RawStorage
+from auth_store.testing.raw import FileRaw, file_root
+from tests.file_writer import PROVIDER, State, apply_op, snapshot
+
+WRITER = Path(__file__).with_name("file_writer.py")
+
+
+class TestFileStore(AdapterConformance):
+    def new_url(self, tmp_path: Path) -> str:
+        return f"file://{tmp_path}"
+
+    def raw(self, adapter: Adapter, url: str) -> RawStorage:
+        return FileRaw(file_root(url))
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(root: Path) -> Iterator[FileAdapter]:
+    with FileAdapter(root, durability="normal") as opened:
+        yield opened
+
+
+def _later(days: int = 7) -> datetime:
+    return (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=654321)
+
+
+def _user(store: Adapter, email: str = "ada@example.com", **fields: Any) -> User:
+    return store.create_user(User(email=email, **fields))
+
+
+def _uid(user: User) -> str:
+    assert user.id is not None
+    return user.id
+
+
+def _session(store: Adapter, user: User, token: str = "sess-token-1") -> Session:
+    return store.create_session(Session(session_token=token, user_id=_uid(user), expires=_later()))
+
+
+def _lines(path: Path) -> list[Any]:
+    """Every line of an index file, parsed (the header first)."""
+    text = path.read_text("utf-8")
+    assert text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def _kinds(store: FileAdapter) -> set[str]:
+    return {p.kind for p in store.check().problems}
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+# -- URLs and opening ----------------------------------------------------------------
+
+
+class TestURLs:
+    def test_absolute_url(self, tmp_path: Path) -> None:
+        with auth_store.connect(f"file://{tmp_path}/abs") as opened:
+            assert isinstance(opened, FileAdapter)
+            assert opened.root == tmp_path / "abs"
+            assert opened.durability == "full"
+        assert (tmp_path / "abs" / "_meta.json").is_file()
+
+    def test_relative_url_and_options(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        with auth_store.connect("file:rel/dir?durability=normal") as opened:
+            assert isinstance(opened, FileAdapter)
+            assert opened.root == tmp_path / "rel" / "dir"
+            assert opened.durability == "normal"
+            assert opened.health()["durability"] == "normal"
+
+    def test_percent_escapes_are_decoded(self, tmp_path: Path) -> None:
+        with auth_store.connect(f"file://{tmp_path}/with%20space") as opened:
+            _user(opened)
+        assert (tmp_path / "with space" / "users").is_dir()
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "file:",
+            "file://somehost/dir",
+            "file:dir?durability=fast",
+            "file:dir?nope=1",
+        ],
+    )
+    def test_bad_urls_are_configuration_errors(
+        self, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(ConfigurationError):
+            auth_store.connect(url)
+        assert not (tmp_path / "dir").exists()
+
+    def test_a_directory_that_is_not_a_store_is_refused(self, root: Path) -> None:
+        root.mkdir()
+        (root / "notes.txt").write_text("mine")
+        with pytest.raises(ConfigurationError, match="not a file store"):
+            FileAdapter(root)
+        assert sorted(p.name for p in root.iterdir()) == [".lock", "notes.txt"]
+
+    def test_a_newer_format_is_refused(self, root: Path) -> None:
+        FileAdapter(root).close()
+        (root / "_meta.json").write_text('{"format": "auth-store-file", "version": 99}')
+        with pytest.raises(ConfigurationError, match="version 99"):
+            FileAdapter(root)
+
+    def test_close_is_idempotent_and_a_closed_store_refuses_work(self, root: Path) -> None:
+        opened = FileAdapter(root)
+        user = _user(opened)
+        opened.close()
+        opened.close()
+        with pytest.raises(StorageError, match="closed"):
+            opened.get_user(_uid(user))
+        with pytest.raises(StorageError, match="closed"):
+            _user(opened, "other@example.com")
+
+    def test_health_and_counts(self, store: FileAdapter) -> None:
+        user = _user(store)
+        _session(store, user)
+        health = store.health()
+        assert health["backend"] == "file"
+        assert health["ok"] is True
+        assert health["root"] == str(store.root)
+        assert health["counts"] == store.counts()
+        assert store.counts()["users"] == 1
+        assert store.counts()["sessions"] == 1
+
+
+# -- layout ------------------------------------------------------------------------
+
+
+class TestLayout:
+    def test_records_are_one_readable_json_file_each(self, store: FileAdapter, root: Path) -> None:
+        user = _user(store, name="Ada", extra={"role": "admin"})
+        assert json.loads((root / "_meta.json").read_text()) == {
+            "format": "auth-store-file",
+            "version": 1,
+        }
+        text = (root / "users" / f"{user.id}.json").read_text("utf-8")
+        assert json.loads(text) == to_dict(user)
+        assert '\n  "email": "ada@example.com",\n' in text  # indented, one field a line
+        lines = _lines(root / "users" / "indices" / "email.jsonl")
+        assert lines[0]["index"] == "email"
+        assert lines[1:] == [["+", "ada@example.com", user.id]]
+
+    def test_every_collection_has_its_files_and_indices(
+        self, store: FileAdapter, root: Path
+    ) -> None:
+        user = _user(store)
+        uid = _uid(user)
+        account = store.link_account(
+            Account(user_id=uid, type="oauth", provider="github", provider_account_id="gh/1")
+        )
+        session = _session(store, user)
+        credential = store.create_credential(Credential(user_id=uid, type="password", data={}))
+        store.create_authenticator(_authenticator(uid, "cred/../id"))
+        store.create_verification_token(
+            VerificationToken(identifier="ada@example.com", token="vt-secret", expires=_later())
+        )
+        assert (root / "accounts" / f"{account.id}.json").is_file()
+        assert (root / "sessions" / f"{session.id}.json").is_file()
+        assert (root / "credentials" / f"{credential.id}.json").is_file()
+        digest = hashlib.sha256(b"cred/../id").hexdigest()
+        assert (root / "authenticators" / f"{digest}.json").is_file()
+        assert len(list((root / "verification_tokens").glob("*.json"))) == 1
+        indices = sorted(str(p.relative_to(root)) for p in root.glob("*/indices/*.jsonl"))
+        assert indices == [
+            "accounts/indices/provider_account.jsonl",
+            "accounts/indices/user_id.jsonl",
+            "authenticators/indices/user_id.jsonl",
+            "credentials/indices/user_id.jsonl",
+            "sessions/indices/session_token.jsonl",
+            "sessions/indices/user_id.jsonl",
+            "users/indices/email.jsonl",
+        ]
+
+    def test_secrets_never_become_file_names_or_index_keys(
+        self, store: FileAdapter, root: Path
+    ) -> None:
+        user = _user(store)
+        session = _session(store, user, token="SESSION-SECRET/../x")
+        store.create_verification_token(
+            VerificationToken(identifier="a@example.com", token="VT-SECRET", expires=_later())
+        )
+        for path in root.rglob("*"):
+            assert "SECRET" not in str(path.relative_to(root))
+        holders = [p.relative_to(root) for p in _files(root) if b"SESSION-SECRET" in p.read_bytes()]
+        assert holders == [Path("sessions") / f"{session.id}.json"]
+        assert [p.parent.name for p in _files(root) if b"VT-SECRET" in p.read_bytes()] == [
+            "verification_tokens"
+        ]
+
+    def test_files_are_private_to_their_owner(self, store: FileAdapter, root: Path) -> None:
+        _session(store, _user(store))
+        for path in [root, *root.rglob("*")]:
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+    def test_unsafe_keys_stay_inside_the_root(self, store: FileAdapter, tmp_path: Path) -> None:
+        before = sorted(p.name for p in tmp_path.iterdir())
+        user = _user(store)
+        made = store.create_authenticator(_authenticator(_uid(user), "../../escape"))
+        assert store.get_authenticator("../../escape") == made
+        vt = VerificationToken(identifier="../a", token="/etc/passwd", expires=_later())
+        store.create_verification_token(vt)
+        assert store.use_verification_token("../a", "/etc/passwd") == vt
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    @pytest.mark.parametrize("bad", ["../x", "a/b", "/abs", "..", ".", "a\x00b"])
+    def test_ids_with_path_separators_are_validation_errors(
+        self, store: FileAdapter, tmp_path: Path, bad: str
+    ) -> None:
+        before = _files(tmp_path)
+        with pytest.raises(ValidationError):
+            store.create_user(User(id=bad, email="x@example.com"))
+        with pytest.raises(ValidationError):
+            store.get_user(bad)
+        with pytest.raises(ValidationError):
+            store.get_credential(bad)
+        assert _files(tmp_path) == before
+
+
+def _authenticator(user_id: str, credential_id: str) -> Authenticator:
+    return Authenticator(
+        credential_id=credential_id,
+        user_id=user_id,
+        provider_account_id="webauthn-1",
+        credential_public_key="pQECAyYg",
+        counter=0,
+        credential_device_type="singleDevice",
+        credential_backed_up=False,
+    )
+
+
+# -- several processes and the index cache ---------------------------------------------
+
+
+class TestSharing:
+    def test_a_second_store_sees_committed_writes_at_once(self, root: Path) -> None:
+        with FileAdapter(root) as writer, FileAdapter(root) as reader:
+            assert reader.get_user_by_email("ada@example.com") is None  # loads the indices
+            user = _user(writer)
+            uid = _uid(user)
+            session = _session(writer, user)
+            account = writer.link_account(
+                Account(user_id=uid, type="oidc", provider="google", provider_account_id="g1")
+            )
+            authenticator = writer.create_authenticator(_authenticator(uid, "c1"))
+            assert reader.get_user_by_email("ADA@example.com") == user
+            assert reader.get_session_and_user(session.session_token) == (session, user)
+            assert reader.get_account("google", "g1") == account
+            assert reader.get_user_by_account("google", "g1") == user
+            assert reader.get_authenticator("c1") == authenticator
+            assert reader.list_sessions(uid) == [session]
+            moved = writer.update_user(uid, email="ada@new.example.com")
+            assert reader.get_user_by_email("ada@example.com") is None
+            assert reader.get_user_by_email("ada@new.example.com") == moved
+            with pytest.raises(ConflictError):
+                reader.create_user(User(email="ada@new.example.com"))
+            writer.delete_user(uid)
+            assert reader.get_session_and_user(session.session_token) is None
+            assert reader.get_account("google", "g1") is None
+            assert reader.list_authenticators_by_user_id(uid) == []
+
+    def test_another_process_sees_committed_writes(self, root: Path) -> None:
+        with FileAdapter(root) as parent:
+            assert parent.get_user_by_email("child@example.com") is None
+            code = (
+                "import sys, auth_store\n"
+                "from datetime import datetime, UTC, timedelta\n"
+                "s = auth_store.connect(sys.argv[1])\n"
+                "u = s.create_user(auth_store.User(email='child@example.com'))\n"
+                "s.create_session(auth_store.Session(session_token='child-token', user_id=u.id,"
+                " expires=datetime.now(UTC) + timedelta(days=1)))\n"
+                "print(u.id)\n"
+            )
+            done = subprocess.run(
+                [sys.executable, "-c", code, f"file://{root}"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            )
+            found = parent.get_user_by_email("child@example.com")
+            assert found is not None
+            assert found.id == done.stdout.strip()
+            pair = parent.get_session_and_user("child-token")
+            assert pair is not None
+            assert pair[1] == found
+
+    def test_compaction_keeps_every_reader_right(self, root: Path) -> None:
+        with FileAdapter(root, durability="normal", compact_min_dead=8) as writer:
+            reader = FileAdapter(root)
+            user = _user(writer)
+            kept = _session(writer, user, token="kept")
+            assert reader.get_session_and_user("kept") == (kept, user)  # caches the index
+            index = root / "sessions" / "indices" / "session_token.jsonl"
+            generation = _lines(index)[0]["generation"]
+            for n in range(60):
+                _session(writer, user, token=f"t{n}")
+                writer.delete_session(f"t{n}")
+            lines = _lines(index)
+            assert lines[0]["generation"] != generation  # rewritten at least once
+            assert len(lines) < 40  # 120 changes, compacted
+            assert reader.get_session_and_user("kept") == (kept, user)
+            assert all(reader.get_session_and_user(f"t{n}") is None for n in range(60))
+            last = _session(writer, user, token="last")
+            assert reader.get_session_and_user("last") == (last, user)
+            assert reader.list_sessions(_uid(user)) == sorted(
+                [kept, last], key=lambda s: (s.expires, s.id or "")
+            )
+            reader.close()
+            assert writer.check().ok
+
+    def test_an_index_rewritten_in_place_is_reread(self, store: FileAdapter, root: Path) -> None:
+        # Same inode, longer file: only the header's generation tells the cache is wrong.
+        first = _user(store, "first@example.com")
+        assert store.get_user_by_email("first@example.com") == first
+        second = User(id="hand-made", email="second@example.com")
+        (root / "users" / "hand-made.json").write_text(json.dumps(to_dict(second)))
+        index = root / "users" / "indices" / "email.jsonl"
+        lines = [
+            {"index": "email", "generation": "rewritten-by-hand"},
+            ["+", "second@example.com", "hand-made"],
+            ["+", "first@example.com", first.id],
+        ]
+        with index.open("r+", encoding="utf-8") as rewrite:
+            rewrite.truncate(0)
+            rewrite.write("".join(json.dumps(line) + "\n" for line in lines))
+        assert store.get_user_by_email("second@example.com") == second
+        assert store.get_user_by_email("first@example.com") == first
+
+    def test_a_forked_child_takes_the_lock_for_itself(self, root: Path) -> None:
+        opened = FileAdapter(root, durability="normal")
+        _user(opened, "before@example.com")
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            status = 1
+            try:
+                for n in range(40):
+                    _user(opened, f"child{n}@example.com")
+                status = 0
+            finally:
+                os._exit(status)
+        for n in range(40):
+            _user(opened, f"parent{n}@example.com")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert opened.counts()["users"] == 81
+        assert opened.check().ok
+        opened.close()
+
+
+# -- durability ----------------------------------------------------------------------
+
+
+class TestDurability:
+    def test_full_durability_fsyncs_record_directory_and_index(
+        self, root: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls: list[str] = []
+        real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+        def fsync(fd: int) -> None:
+            calls.append("fsync")
+            real_fsync(fd)
+
+        def fdatasync(fd: int) -> None:
+            calls.append("fdatasync")
+            real_fdatasync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "fdatasync", fdatasync)
+        with FileAdapter(root, durability="full") as full:
+            calls.clear()
+            _user(full)
+            assert sorted(calls) == ["fdatasync", "fsync", "fsync"]
+        with FileAdapter(root, durability="normal") as normal:
+            calls.clear()
+            user = _user(normal, "b@example.com")
+            normal.update_user(_uid(user), name="B")
+            normal.delete_user(_uid(user))
+            assert calls == []
+
+    def test_a_failed_fsync_is_raised_once_and_not_retried(
+        self, root: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with FileAdapter(root, durability="full") as opened:
+            calls = 0
+
+            def failing_fsync(fd: int) -> None:
+                nonlocal calls
+                calls += 1
+                raise OSError(errno.EIO, "Input/output error")
+
+            monkeypatch.setattr(os, "fsync", failing_fsync)
+            with pytest.raises(StorageError, match="fsync") as raised:
+                _user(opened)
+            assert isinstance(raised.value.__cause__, OSError)
+            assert calls == 1
+            monkeypatch.undo()
+            # Nothing half-written: no record, no temp file, and the index line
+            # the write had added is reconciled away by the next holder of the lock.
+            assert opened.get_user_by_email("ada@example.com") is None
+            assert not list((root / "users").glob(".*"))
+            assert opened.check().ok
+            assert _user(opened).email == "ada@example.com"
+
+    def test_a_failed_index_fsync_stops_the_write(
+        self, root: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with FileAdapter(root, durability="full") as opened:
+
+            def failing(fd: int) -> None:
+                raise OSError(errno.EIO, "Input/output error")
+
+            monkeypatch.setattr(os, "fdatasync", failing)
+            with pytest.raises(StorageError, match="fsync"):
+                _user(opened)
+            monkeypatch.undo()
+            assert opened.counts()["users"] == 0
+            assert opened.check().ok
+
+
+# -- recovery and damage -------------------------------------------------------------
+
+
+class TestRecovery:
+    def test_a_torn_last_index_line_is_cut_on_open(self, root: Path) -> None:
+        with FileAdapter(root) as opened:
+            user = _user(opened)
+        index = root / "users" / "indices" / "email.jsonl"
+        with index.open("a", encoding="utf-8") as torn:
+            torn.write('["+","torn@exa')
+        with FileAdapter(root) as reopened:
+            assert index.read_text().endswith("\n")
+            assert len(_lines(index)) == 2
+            assert reopened.get_user_by_email("ada@example.com") == user
+            assert reopened.check().ok
+            _user(reopened, "next@example.com")
+            assert [line[1] for line in _lines(index)[1:]] == [
+                "ada@example.com",
+                "next@example.com",
+            ]
+
+    def test_a_torn_line_is_cut_before_the_next_append(
+        self, store: FileAdapter, root: Path
+    ) -> None:
+        _user(store)
+        index = root / "users" / "indices" / "email.jsonl"
+        with index.open("a", encoding="utf-8") as torn:
+            torn.write('["+","torn@exa')
+        assert store.check().problems[0].kind == "torn-index-line"
+        _user(store, "next@example.com")
+        assert len(_lines(index)) == 3
+        assert store.check().ok
+
+    def test_stray_temp_files_are_removed_on_open(self, root: Path) -> None:
+        with FileAdapter(root) as opened:
+            user = _user(opened)
+        strays = [
+            root / "users" / f".{user.id}.json.tmp",
+            root / "sessions" / ".abc.json.tmp",
+            root / "users" / "indices" / ".email.jsonl.tmp",
+            root / "._meta.json.tmp",
+        ]
+        for stray in strays:
+            stray.write_text('{"half": ')
+        with FileAdapter(root) as reopened:
+            assert not any(s.exists() for s in strays)
+            assert reopened.get_user(_uid(user)) == user
+            assert reopened.check().ok
+
+    def test_check_reports_a_stray_temp_file_and_repair_removes_it(
+        self, store: FileAdapter, root: Path
+    ) -> None:
+        stray = root / "credentials" / ".x.json.tmp"
+        stray.write_text("{")
+        report = store.check()
+        assert [(p.kind, p.path) for p in report.problems] == [("stray-temp-file", str(stray))]
+        fixed = store.repair()
+        assert fixed.ok
+        assert [p.kind for p in fixed.repaired] == ["stray-temp-file"]
+        assert not stray.exists()
+
+    @pytest.mark.parametrize(
+        "damage",
+        ["truncated", "invalid-json-by-hand", "not-an-object", "unknown-field", "naive-date"],
+    )
+    def test_a_damaged_record_is_a_storage_error_naming_it(
+        self, store: FileAdapter, root: Path, damage: str
+    ) -> None:
+        broken = _user(store, "broken@example.com", name="Broken")
+        fine = _user(store, "fine@example.com")
+        path = root / "users" / f"{broken.id}.json"
+        original = path.read_text("utf-8")
+        if damage == "truncated":
+            path.write_text(original[: len(original) // 2])
+        elif damage == "invalid-json-by-hand":
+            path.write_text(original.replace('"name": "Broken"', '"name": Broken'))
+        elif damage == "not-an-object":
+            path.write_text("[]")
+        elif damage == "unknown-field":
+            path.write_text(json.dumps({**json.loads(original), "nickname": "b"}))
+        else:
+            path.write_text(json.dumps({**json.loads(original), "email_verified": "2024-01-01"}))
+        for call in (
+            lambda: store.get_user(_uid(broken)),
+            lambda: store.get_user_by_email("broken@example.com"),
+            lambda: store.update_user(_uid(broken), name="x"),
+            lambda: list(store.export()),
+        ):
+            with pytest.raises(StorageError, match=re.escape(str(path))):
+                call()
+        # The rest of the store keeps working.
+        assert store.get_user(_uid(fine)) == fine
+        assert store.get_user_by_email("fine@example.com") == fine
+        other = _user(store, "other@example.com")
+        assert store.get_user(_uid(other)) == other
+        report = store.check()
+        assert [(p.kind, p.path) for p in report.problems] == [("unreadable-record", str(path))]
+        assert report.problems[0].collection == "users"
+        assert report.to_dict()["problems"][0]["repairable"] is False
+        repaired = store.repair()
+        assert not repaired.ok
+        assert [p.path for p in repaired.problems] == [str(path)]
+        assert not repaired.problems[0].repairable
+        # Fixed by hand, the record is found again (its index entries were kept).
+        path.write_text(original)
+        assert store.get_user_by_email("broken@example.com") == broken
+        assert store.check().ok
+
+    def test_a_symlinked_record_is_never_followed(
+        self, store: FileAdapter, root: Path, tmp_path: Path
+    ) -> None:
+        user = _user(store)
+        outside = tmp_path / "outside.json"
+        outside.write_text(json.dumps(to_dict(User(id="evil", email="evil@example.com"))))
+        (root / "users" / "evil.json").symlink_to(outside)
+        with pytest.raises(StorageError, match=re.escape("evil.json")):
+            store.get_user("evil")
+        assert store.get_user(_uid(user)) == user
+        problems = store.check().problems
+        assert [(p.kind, Path(p.path).name) for p in problems] == [
+            ("unexpected-entry", "evil.json")
+        ]
+        assert "symlink" in problems[0].detail
+
+    @pytest.mark.parametrize("target", ["users", "sessions", "users/indices"])
+    def test_a_directory_symlinked_outside_the_root_is_refused(
+        self, root: Path, tmp_path: Path, target: str
+    ) -> None:
+        FileAdapter(root).close()
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        moved = root / target
+        shutil.rmtree(moved)
+        moved.symlink_to(outside, target_is_directory=True)
+        with pytest.raises(ConfigurationError, match="symlink"):
+            FileAdapter(root)
+        assert list(outside.iterdir()) == []
+
+    def test_missing_indices_are_rebuilt_from_records_on_open(self, root: Path) -> None:
+        with FileAdapter(root) as opened:
+            user = _user(opened)
+            session = _session(opened, user)
+        for index in (root / "sessions" / "indices").iterdir():
+            index.unlink()
+        (root / "users" / "indices" / "email.jsonl").unlink()
+        with FileAdapter(root) as reopened:
+            assert reopened.get_user_by_email("ada@example.com") == user
+            assert reopened.get_session_and_user(session.session_token) == (session, user)
+            assert reopened.list_sessions(_uid(user)) == [session]
+            assert reopened.check().ok
+
+    def test_a_stale_index_line_never_returns_a_wrong_record(
+        self, store: FileAdapter, root: Path
+    ) -> None:
+        ada = _user(store)
+        bob = _user(store, "bob@example.com")
+        index = root / "users" / "indices" / "email.jsonl"
+        with index.open("a", encoding="utf-8") as edit:
+            edit.write(json.dumps(["+", "ada@example.com", bob.id]) + "\n")
+        assert store.get_user_by_email("ada@example.com") is None  # never bob
+        assert store.get_user_by_email("bob@example.com") == bob
+        assert _kinds(store) == {"stale-index-entry", "missing-index-entry"}
+        report = store.repair()
+        assert report.ok
+        assert {p.kind for p in report.repaired} == {"stale-index-entry", "missing-index-entry"}
+        assert store.get_user_by_email("ada@example.com") == ada
+
+    def test_an_interrupted_write_is_reconciled_without_logging_secrets(
+        self, root: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # What a writer killed between its index line and its record leaves behind.
+        with FileAdapter(root) as opened:
+            user = _user(opened)
+        key = hashlib.sha256(b"TOKEN-NEVER-LOGGED").hexdigest()
+        with (root / "sessions" / "indices" / "session_token.jsonl").open("a") as index:
+            index.write(json.dumps(["+", key, "ghost"]) + "\n")
+        with (root / "sessions" / "indices" / "user_id.jsonl").open("a") as index:
+            index.write(json.dumps(["+", user.id, "ghost"]) + "\n")
+        intent = {
+            "c": "sessions",
+            "s": "ghost",
+            "k": [["session_token", key], ["user_id", user.id]],
+        }
+        (root / ".lock").write_text(json.dumps(intent) + "\n")
+        (root / "sessions" / ".ghost.json.tmp").write_text('{"session_tok')
+        with caplog.at_level("WARNING"), FileAdapter(root) as reopened:
+            assert reopened.check().ok
+            assert reopened.get_session_and_user("TOKEN-NEVER-LOGGED") is None
+            assert reopened.list_sessions(_uid(user)) == []
+        assert "reconciling" in caplog.text
+        assert "TOKEN-NEVER-LOGGED" not in caplog.text
+        assert key not in caplog.text
+        assert (root / ".lock").read_bytes() == b""
+
+    def test_a_torn_intent_rebuilds_every_index(self, root: Path) -> None:
+        with FileAdapter(root) as opened:
+            user = _user(opened)
+        with (root / "users" / "indices" / "email.jsonl").open("a") as index:
+            index.write(json.dumps(["+", "ghost@example.com", "ghost"]) + "\n")
+        (root / ".lock").write_text('{"c": "users", "s": "gho')
+        with FileAdapter(root) as reopened:
+            assert reopened.check().ok
+            assert reopened.get_user_by_email("ada@example.com") == user
+
+    def test_check_finds_orphans_duplicates_and_hand_edits(
+        self, store: FileAdapter, root: Path
+    ) -> None:
+        gone = _user(store, "gone@example.com")
+        orphan = _session(store, gone, token="orphan-token")
+        (root / "users" / f"{gone.id}.json").unlink()
+        first = _user(store, "twin@example.com")
+        twin = User(id="twin-2", email="twin@example.com")
+        (root / "users" / "twin-2.json").write_text(json.dumps(to_dict(twin)))
+        shouty = _user(store, "shouty@example.com")
+        shouty_path = root / "users" / f"{shouty.id}.json"
+        shouty_path.write_text(shouty_path.read_text().replace("shouty@", "SHOUTY@"))
+        misnamed = root / "users" / "not-its-id.json"
+        misnamed.write_text(json.dumps(to_dict(User(id="other-id", email="m@example.com"))))
+        (root / "users" / "README").write_text("hello")
+        report = store.check()
+        found = {(p.kind, Path(p.path).name) for p in report.problems}
+        assert found >= {
+            ("orphan-record", f"{orphan.id}.json"),
+            ("duplicate-key", f"{first.id}.json"),
+            ("duplicate-key", "twin-2.json"),
+            ("noncanonical-record", f"{shouty.id}.json"),
+            ("misnamed-record", "not-its-id.json"),
+            ("unexpected-entry", "README"),
+            ("missing-index-entry", "email.jsonl"),
+        }
+        json.dumps(report.to_dict())
+        repaired = store.repair()
+        left = {(p.kind, Path(p.path).name) for p in repaired.problems}
+        assert left == {
+            ("duplicate-key", f"{first.id}.json"),
+            ("duplicate-key", "twin-2.json"),
+            ("misnamed-record", "not-its-id.json"),
+            ("unexpected-entry", "README"),
+        }
+        assert not (root / "sessions" / f"{orphan.id}.json").exists()
+        assert store.get_user_by_email("shouty@example.com") == shouty
+        assert json.loads(shouty_path.read_text())["email"] == "shouty@example.com"
+
+
+# -- backup ------------------------------------------------------------------------------
+
+
+def _replay(log: Path) -> tuple[list[dict[str, Any]], int]:
+    """The writer's operations in order (begun ones included) and how many were acknowledged."""
+    ops: list[dict[str, Any]] = []
+    acknowledged = 0
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        if "b" in entry:
+            ops.append(entry)
+        else:
+            acknowledged += 1
+    return ops, acknowledged
+
+
+class TestBackup:
+    def test_backup_while_a_writer_runs_is_a_consistent_snapshot(self, tmp_path: Path) -> None:
+        root = tmp_path / "store"
+        log = tmp_path / "writes.log"
+        with FileAdapter(root, durability="normal") as opened:
+            writer = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(WRITER),
+                    "crash",
+                    f"file://{root}?durability=normal",
+                    str(log),
+                    "7",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert writer.stdout is not None
+                assert writer.stdout.readline() == "ready\n"
+                time.sleep(0.5)
+                _, acknowledged_before = _replay(log)
+                archive = opened.backup(tmp_path / "snap.tar.gz")
+                time.sleep(0.1)
+            finally:
+                writer.send_signal(signal.SIGKILL)
+                writer.wait(timeout=30)
+                writer.stdout.close()  # type: ignore[union-attr]
+        ops, _ = _replay(log)
+        assert acknowledged_before > 20
+        assert len(ops) > acknowledged_before  # the writer was not stopped by the backup
+        assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+        restored = FileAdapter.restore(archive, tmp_path / "restored")
+        with restored:
+            assert restored.check().ok
+            got = snapshot(restored)
+            _lookups_agree(restored, got)
+        # The snapshot is the store after exactly some prefix of the writes, one
+        # that includes everything acknowledged before the backup started.
+        state: State = {k: {} for k in ("users", "sessions", "credentials", "tokens", "accounts")}
+        matches = []
+        for done, op in enumerate([None, *ops]):
+            if op is not None:
+                apply_op(state, op)
+            if done >= acknowledged_before and state == got:
+                matches.append(done)
+        assert matches, "the backup is not the state after any prefix of the writes"
+        assert not list(tmp_path.glob("store/.backup-*"))  # staging removed
+
+    def test_restore_needs_an_empty_directory(self, store: FileAdapter, tmp_path: Path) -> None:
+        archive = store.backup(tmp_path / "b.tar.gz")
+        taken = tmp_path / "taken"
+        taken.mkdir()
+        (taken / "x").write_text("x")
+        with pytest.raises(ConfigurationError, match="empty"):
+            FileAdapter.restore(archive, taken)
+
+    @pytest.mark.parametrize("member", ["../evil.json", "/etc/evil", "users/link", "elsewhere/x"])
+    def test_restore_refuses_what_a_backup_never_holds(self, tmp_path: Path, member: str) -> None:
+        archive = tmp_path / "bad.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            info = tarfile.TarInfo(member)
+            if member == "users/link":
+                info.type = tarfile.SYMTYPE
+                info.linkname = "/etc/passwd"
+                tar.addfile(info)
+            else:
+                info.size = 2
+                tar.addfile(info, BytesIO(b"{}"))
+        with pytest.raises(ConfigurationError):
+            FileAdapter.restore(archive, tmp_path / "target")
+        assert not (tmp_path / "evil.json").exists()
+
+    def test_backup_outside_the_root_only(self, store: FileAdapter, root: Path) -> None:
+        with pytest.raises(ConfigurationError, match="outside"):
+            store.backup(root / "inside.tar.gz")
+
+
+def _lookups_agree(store: FileAdapter, state: State) -> None:
+    for user_id, user in state["users"].items():
+        found = store.get_user_by_email(user["email"])
+        assert found is not None
+        assert found.id == user_id
+        assert found.name == user["name"]
+    for token, session in state["sessions"].items():
+        pair = store.get_session_and_user(token)
+        assert pair is not None
+        assert pair[0].id == session["id"]
+        assert pair[0].expires.isoformat() == session["expires"]
+    for pid, account in state["accounts"].items():
+        linked = store.get_account(PROVIDER, pid)
+        assert linked is not None
+        assert linked.id == account["id"]
+    for cid, credential in state["credentials"].items():
+        got = store.get_credential(cid)
+        assert got is not None
+        assert (got.version, got.data) == (
+            credential["version"],
+            credential["data"],
+        )
+
+
+# -- four processes ----------------------------------------------------------------------
+
+
+def test_four_processes_of_500_mixed_operations_lose_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    url = f"file://{root}?durability=normal"
+    with FileAdapter(root, durability="normal") as opened:
+        for n in range(4):
+            opened.create_user(User(id=f"shared-{n}", email=f"shared{n}@example.com"))
+        opened.create_credential(
+            Credential(id="counter", user_id="shared-0", type="counter", data={"n": 0})
+        )
+    outs = [tmp_path / f"worker{n}.json" for n in range(4)]
+    workers = [
+        subprocess.Popen([sys.executable, str(WRITER), "mixed", url, str(out), str(n), "500"])
+        for n, out in enumerate(outs)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=240) == 0
+    reports = [json.loads(out.read_text()) for out in outs]
+    with FileAdapter(root) as opened:
+        # No lost update: every successful compare-and-set is counted exactly once.
+        counter = opened.get_credential("counter")
+        assert counter is not None
+        increments = sum(r["increments"] for r in reports)
+        assert increments > 0
+        assert counter.data == {"n": increments}
+        assert counter.version == increments + 1
+        names = {name for r in reports for name in r["renames"]}
+        for n in range(4):
+            shared = opened.get_user(f"shared-{n}")
+            assert shared is not None
+            assert shared.name in names | {None}
+        # Every worker's own records are exactly what it believes it left.
+        expected: State = {
+            k: {} for k in ("users", "sessions", "credentials", "tokens", "accounts")
+        }
+        for r in reports:
+            for table, records in r["state"].items():
+                assert not set(records) & set(expected[table])
+                expected[table].update(records)
+        actual = snapshot(opened)
+        for n in range(4):
+            del actual["users"][f"shared-{n}"]
+        del actual["credentials"]["counter"]
+        assert actual == expected
+        # Indices agree with records: check() compares them all, lookups go through them.
+        assert opened.check().ok
+        _lookups_agree(opened, expected)
+        assert sum(len(t) for t in expected.values()) > 100
