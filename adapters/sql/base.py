@@ -17,7 +17,7 @@ translation, migrations, import/export) is here:
     rows (bounded memory) from one consistent read snapshot, for ``export``.
 
 Optional: ``_migration_transaction()`` (default ``_transaction()``; Postgres
-adds an advisory lock) and ``_health_details()``.
+adds an advisory lock), ``_before_migrations()`` and ``_health_details()``.
 """
 
 from __future__ import annotations
@@ -154,6 +154,12 @@ class SQLAdapter(Adapter, abc.ABC):
         """The transaction migrations run in (override to add a lock)."""
         return self._transaction()
 
+    def _before_migrations(self, ex: Executor, pending: list[Migration]) -> None:
+        """Checks run in the migration transaction before ``pending`` is applied.
+
+        Raise to apply nothing (Postgres checks tables Auth.js created here).
+        """
+
     def _health_details(self) -> dict[str, Any]:
         """Backend-specific fields for ``health()``."""
         return {}
@@ -200,6 +206,8 @@ class SQLAdapter(Adapter, abc.ABC):
             pending: list[Migration] = [m for m in self._migrations if m.version not in applied]
             if not apply:
                 return []
+            if pending:
+                self._before_migrations(ex, pending)
             stamp = self.dialect.dump_datetime(clock_now())
             for migration in pending:
                 for statement in self.dialect.split_script(migration.sql):

@@ -48,6 +48,10 @@ class Dialect:
     #: Whether ``INSERT/UPDATE/DELETE ... RETURNING`` is available. Without it
     #: the shared layer re-reads the row inside the same write transaction.
     returning: bool = True
+    #: The expression the unique e-mail index is on; lookups by e-mail compare
+    #: it with the normalised address (Postgres: ``lower(email)``, so rows
+    #: another app wrote with capitals are found and still collide).
+    email_key: str = "email"
     #: DDL of the table that records applied migrations (run before any migration).
     migrations_table: str = (
         "CREATE TABLE IF NOT EXISTS auth_store_migrations ("

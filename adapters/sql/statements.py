@@ -101,7 +101,9 @@ class Statements:
         # users
         self.user_insert = r(_insert("users"))
         self.user_by_id = r(f"SELECT {USER} FROM users WHERE id = ?")  # noqa: S608
-        self.user_by_email = r(f"SELECT {USER} FROM users WHERE email = ?")  # noqa: S608
+        self.user_by_email = r(
+            f"SELECT {USER} FROM users WHERE {dialect.email_key} = ?"  # noqa: S608
+        )
         self.user_by_account = r(
             f"SELECT {_qualified('u', USER)} FROM accounts a"  # noqa: S608
             ' JOIN users u ON u.id = a."userId"'
