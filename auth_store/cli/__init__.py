@@ -1,0 +1,75 @@
+"""The ``auth-store`` command line (also ``python -m auth_store``).
+
+Global options: ``--url`` (default ``AUTH_STORE_URL``, then
+``sqlite:///./auth_store.db``) and ``--json`` (machine-readable output).
+Exit codes: 0 ok, 1 a check or verification failed (or the operation did),
+2 a usage error (bad option, bad URL, invalid input, a target that is not
+empty). Progress bars appear on long work when stderr is a terminal and
+``--json`` is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from auth_store import __version__
+from auth_store.errors import AuthStoreError
+
+from . import _data, _keys, _links, _ops, _sessions, _users
+from ._common import State, as_click_error
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """The root group: turns auth-store errors into the documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AuthStoreError as exc:
+            raise as_click_error(exc) from exc
+
+
+@click.group(
+    "auth-store",
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--url",
+    envvar="AUTH_STORE_URL",
+    metavar="URL",
+    help="The store: sqlite:///path.db, file:///dir, postgresql://..., memory:// "
+    "[default: $AUTH_STORE_URL, then sqlite:///./auth_store.db]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.version_option(__version__, prog_name="auth-store")
+@click.pass_context
+def cli(ctx: click.Context, url: str | None, as_json: bool) -> None:
+    """auth-store: manage an authentication store and move it between backends.
+
+    Exit codes: 0 ok, 1 a check or verification failed, 2 usage error.
+    """
+    state = State(url=url, json=as_json)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+for _command in (
+    *_users.COMMANDS,
+    *_sessions.COMMANDS,
+    *_links.COMMANDS,
+    *_keys.COMMANDS,
+    *_data.COMMANDS,
+    *_ops.COMMANDS,
+):
+    cli.add_command(_command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line (the ``auth-store`` console script)."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="auth-store")
