@@ -29,7 +29,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from .errors import ValidationError
 from .models import (
     COLLECTIONS,
     Account,
@@ -41,6 +40,7 @@ from .models import (
     VerificationToken,
 )
 from .records import collection_of
+from .validation import check_imported
 
 __all__ = ["Adapter"]
 
@@ -229,8 +229,7 @@ class Adapter(abc.ABC):
             elif isinstance(record, Authenticator):
                 self.create_authenticator(record)
             elif isinstance(record, Credential):
-                if record.created_at is None or record.updated_at is None:
-                    raise ValidationError("an imported credential needs created_at and updated_at")
+                check_imported(record)
                 self.create_credential(record)
             imported[collection_of(record)] += 1
         return imported

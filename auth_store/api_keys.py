@@ -71,7 +71,8 @@ class ApiKeyService:
         validate_id(user_id, "user_id")
         label = _limited_text(label, "label", _MAX_LABEL)
         provider = _limited_text(provider, "provider", _MAX_LABEL)
-        if not isinstance(key, str) or not key.strip() or len(key) > _MAX_KEY or "\x00" in key:
+        # check_text refuses NUL bytes and lone surrogates; its messages never quote the value.
+        if not check_text(key, "key").strip() or len(key) > _MAX_KEY:
             raise ValidationError(
                 f"key must be a non-empty string of at most {_MAX_KEY} characters"
             )

@@ -59,8 +59,25 @@ def connect(url: str | None = None) -> Adapter:
     return adapter
 
 
+_BOOLS = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
+
+
+def _bool(raw: str) -> bool:
+    try:
+        return _BOOLS[raw.lower()]
+    except KeyError:
+        raise ValueError(raw) from None
+
+
 def parse_options(query: str, allowed: dict[str, type]) -> dict[str, object]:
-    """Parse URL query options, converting each to its type; unknown names are errors."""
+    """Parse URL query options, converting each to its type; unknown names are errors.
+
+    A ``bool`` option is ``true``/``false`` (also ``1``/``0``, ``yes``/``no``,
+    ``on``/``off``); any other value is an error rather than a silent ``False``.
+    """
     options: dict[str, object] = {}
     for name, raw in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
         if name not in allowed:
@@ -68,7 +85,7 @@ def parse_options(query: str, allowed: dict[str, type]) -> dict[str, object]:
             raise ConfigurationError(f"unknown store URL option {name!r} (known: {known})")
         kind = allowed[name]
         try:
-            options[name] = kind(raw) if kind is not bool else raw.lower() in {"1", "true", "yes"}
+            options[name] = _bool(raw) if kind is bool else kind(raw)
         except ValueError:
             raise ConfigurationError(
                 f"store URL option {name}={raw!r} is not a {kind.__name__}"

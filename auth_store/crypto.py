@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import clock
 from .adapter import Adapter
-from .errors import ConfigurationError, DecryptionError, StorageError
+from .errors import ConfigurationError, DecryptionError, StorageError, ValidationError
 from .models import Credential
 from .validation import check_text
 
@@ -301,6 +301,16 @@ def _parse(envelope: object) -> _Parsed:
     )
 
 
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    # Raised outside the handler: the encoding error holds the whole plaintext
+    # and would ride along as the new error's __context__.
+    raise ValidationError("plaintext must be valid Unicode text (no lone surrogates)")
+
+
 class FieldCipher:
     """Encrypt and decrypt one field of one record with a ``Keyring``.
 
@@ -320,9 +330,12 @@ class FieldCipher:
     def encrypt(
         self, plaintext: str | bytes, *, collection: str, record_id: str, field: str
     ) -> str:
-        """Encrypt under the primary key; return the text envelope."""
+        """Encrypt under the primary key; return the text envelope.
+
+        Text that is not valid Unicode (a lone surrogate) is a ``ValidationError``.
+        """
         if isinstance(plaintext, str):
-            data = plaintext.encode("utf-8")
+            data = _utf8(plaintext)
         elif isinstance(plaintext, bytes):
             data = plaintext
         else:

@@ -400,14 +400,13 @@ class AuthFlow:
             return Messages.MAGIC_LINK_SENT
         if not self.magic_link_sign_up and self.adapter.get_user_by_email(email) is None:
             return Messages.MAGIC_LINK_SENT
-        issued = self.tokens.issue(email, TokenPurpose.SIGN_IN)
-        self._send(
+        self._send_link(
             email,
-            f"Sign in to {self.app_name}",
-            "Open this link to sign in:\n\n"
-            f"{issued.link(self.base_url + self.paths.magic_link)}\n\n"
-            f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. "
-            "If you didn't ask for it, ignore this message.",
+            TokenPurpose.SIGN_IN,
+            self.paths.magic_link,
+            subject=f"Sign in to {self.app_name}",
+            opening="Open this link to sign in:",
+            closing="If you didn't ask for it, ignore this message.",
         )
         return Messages.MAGIC_LINK_SENT
 
@@ -440,14 +439,13 @@ class AuthFlow:
         user = self.adapter.get_user_by_email(email)
         if user is None:
             return Messages.RESET_SENT
-        issued = self.tokens.issue(email, TokenPurpose.RESET_PASSWORD)
-        self._send(
+        self._send_link(
             email,
-            f"Reset your {self.app_name} password",
-            "Open this link to choose a new password:\n\n"
-            f"{issued.link(self.base_url + self.paths.reset_password)}\n\n"
-            f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. "
-            "If you didn't ask for it, ignore this message: your password stays as it is.",
+            TokenPurpose.RESET_PASSWORD,
+            self.paths.reset_password,
+            subject=f"Reset your {self.app_name} password",
+            opening="Open this link to choose a new password:",
+            closing="If you didn't ask for it, ignore this message: your password stays as it is.",
         )
         return Messages.RESET_SENT
 
@@ -548,14 +546,32 @@ class AuthFlow:
         self.mailer.send(Message(to=to, subject=subject, text=text))
 
     def _send_verification(self, email: str) -> None:
-        issued = self.tokens.issue(email, TokenPurpose.VERIFY_EMAIL)
+        self._send_link(
+            email,
+            TokenPurpose.VERIFY_EMAIL,
+            self.paths.verify_email,
+            subject=f"Verify your {self.app_name} address",
+            opening="Open this link to verify your address and sign in:",
+            closing="If you didn't sign up, ignore this message.",
+        )
+
+    def _send_link(
+        self,
+        email: str,
+        purpose: TokenPurpose,
+        path: str,
+        *,
+        subject: str,
+        opening: str,
+        closing: str,
+    ) -> None:
+        """Issue a single-use token for ``purpose`` and mail its link to ``email``."""
+        issued = self.tokens.issue(email, purpose)
         self._send(
             email,
-            f"Verify your {self.app_name} address",
-            "Open this link to verify your address and sign in:\n\n"
-            f"{issued.link(self.base_url + self.paths.verify_email)}\n\n"
-            f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. "
-            "If you didn't sign up, ignore this message.",
+            subject,
+            f"{opening}\n\n{issued.link(self.base_url + path)}\n\n"
+            f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. {closing}",
         )
 
     def mark_email_verified(self, user: User) -> User:

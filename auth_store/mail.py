@@ -13,7 +13,7 @@ import email.policy
 import secrets
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
@@ -26,11 +26,11 @@ __all__ = ["Mailer", "MemoryMailer", "Message", "OutboxMailer"]
 
 @dataclass(frozen=True, kw_only=True)
 class Message:
-    """One plain-text e-mail."""
+    """One plain-text e-mail. ``text`` often holds a sign-in link, so ``repr`` leaves it out."""
 
     to: str
     subject: str
-    text: str
+    text: str = field(repr=False)
 
 
 class Mailer(Protocol):

@@ -40,6 +40,14 @@ _TOKEN_BYTES = 32  # 256 bits
 _MAX_TOKEN_LENGTH = 512
 
 
+def _same(stored: str, other: str) -> bool:
+    # In authjs_compat mode these are live tokens: compare in constant time, as
+    # bytes (compare_digest refuses str that is not ASCII).
+    return hmac.compare_digest(
+        stored.encode("utf-8", "surrogatepass"), other.encode("utf-8", "surrogatepass")
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class IssuedSession:
     """A new session: ``token`` goes to the client (cookie) and nowhere else."""
@@ -151,7 +159,9 @@ class SessionManager:
         keep = self.stored_token(except_token)
         ended = 0
         for session in self.adapter.list_sessions(user_id):
-            if session.session_token != keep and self.adapter.delete_session(session.session_token):
+            if _same(session.session_token, keep):
+                continue
+            if self.adapter.delete_session(session.session_token) is not None:
                 ended += 1
         return ended
 
@@ -164,4 +174,4 @@ class SessionManager:
         """Whether ``session`` is the one the client ``token`` names."""
         if not token:
             return False
-        return hmac.compare_digest(session.session_token, self.stored_token(token))
+        return _same(session.session_token, self.stored_token(token))

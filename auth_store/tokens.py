@@ -60,6 +60,14 @@ DEFAULT_LIFETIMES: Mapping[TokenPurpose, timedelta] = {
 }
 
 
+def _purpose(value: str) -> TokenPurpose:
+    try:
+        return TokenPurpose(value)
+    except ValueError:
+        known = ", ".join(p.value for p in TokenPurpose)
+        raise ValidationError(f"token purpose must be one of: {known}") from None
+
+
 def hash_token(token: str, secret: str) -> str:
     """What Auth.js stores for a token: the hex SHA-256 of ``token + secret``."""
     return hashlib.sha256(f"{token}{secret}".encode()).hexdigest()
@@ -115,7 +123,11 @@ class TokenService:
 
     @staticmethod
     def identifier(email: str, purpose: TokenPurpose = TokenPurpose.SIGN_IN) -> str:
-        """The stored identifier: the normalised e-mail, prefixed unless signing in."""
+        """The stored identifier: the normalised e-mail, prefixed unless signing in.
+
+        ``purpose`` may also be given as its text (``"reset-password"``).
+        """
+        purpose = _purpose(purpose)
         normal = normalize_email(email)
         return normal if purpose is TokenPurpose.SIGN_IN else f"{purpose.value}:{normal}"
 
@@ -127,6 +139,7 @@ class TokenService:
         max_age: timedelta | None = None,
     ) -> IssuedToken:
         """Store a new token for ``email`` and return it (the only copy of the plain token)."""
+        purpose = _purpose(purpose)
         lifetime = self.lifetimes[purpose] if max_age is None else max_age
         if lifetime <= timedelta(0):
             raise ValidationError("a token lifetime must be positive")
@@ -150,6 +163,7 @@ class TokenService:
 
         The token is deleted in either case, so it never works twice.
         """
+        purpose = _purpose(purpose)
         if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_LENGTH:
             return None
         try:

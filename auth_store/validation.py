@@ -24,11 +24,16 @@ from .models import Account, Authenticator, Credential, Session, User, Verificat
 __all__ = [
     "ACCOUNT_TYPES",
     "check_aware",
+    "check_imported",
+    "check_int",
+    "check_now",
+    "check_text",
     "new_id",
     "normalize_email",
     "prepare_account",
     "prepare_authenticator",
     "prepare_credential",
+    "prepare_credential_data",
     "prepare_session",
     "prepare_session_changes",
     "prepare_user",
@@ -273,6 +278,16 @@ def prepare_credential(c: Credential) -> Credential:
 def prepare_credential_data(data: object, expected_version: object) -> tuple[dict[str, Any], int]:
     """Check the arguments of ``update_credential``."""
     return _json_dict(data, "data"), _int(expected_version, "expected_version")
+
+
+def check_imported(record: object) -> None:
+    """What ``import_records`` asks beyond creation: a credential brings its own timestamps.
+
+    (Creating a credential stamps it with the current time; an import must
+    keep the original ``created_at`` and ``updated_at``.)
+    """
+    if isinstance(record, Credential) and (record.created_at is None or record.updated_at is None):
+        raise ValidationError("an imported credential needs created_at and updated_at")
 
 
 def check_text(value: object, what: str) -> str:

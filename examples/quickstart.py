@@ -15,6 +15,7 @@ from auth_store.clock import now
 
 
 def main() -> None:
+    """Create a user, link an account, open a session, read it back and print what is stored."""
     with auth_store.connect() as store:
         email = f"demo-{secrets.token_hex(3)}@example.com"
         user = store.create_user(User(email=email, name="Demo User", extra={"role": "admin"}))

@@ -109,6 +109,7 @@ def test_short_keys_show_no_characters(store: Adapter, keys: ApiKeyService) -> N
         {"label": "work", "provider": "openai", "key": ""},
         {"label": "work", "provider": "openai", "key": "a\x00b"},
         {"label": "work", "provider": "openai", "key": "k" * 10000},
+        {"label": "work", "provider": "openai", "key": OPENAI + "\ud800"},  # lone surrogate
     ],
 )
 def test_bad_input_is_a_validation_error(
@@ -118,6 +119,9 @@ def test_bad_input_is_a_validation_error(
     with pytest.raises(ValidationError) as info:
         keys.add(user_id, **fields)
     assert OPENAI not in str(info.value)
+    # Nothing chained to the error (a UnicodeEncodeError would hold the whole key).
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
     assert keys.list(user_id) == []
 
 

@@ -5,34 +5,22 @@ from __future__ import annotations
 import pickle
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 import auth_store
-from auth_store import AuthStoreError, TooManyAttemptsError, User, ValidationError, clock
+from auth_store import AuthStoreError, TooManyAttemptsError, User, ValidationError
 from auth_store.adapter import Adapter
 from auth_store.attempts import NIST_MAX_FAILURES, AttemptLimiter, AttemptStatus
 from auth_store.testing import stores
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.fake_clock import FakeClock
 
 
 @pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
+    return FakeClock.install(monkeypatch, datetime(2030, 1, 1, tzinfo=UTC))
 
 
 @pytest.fixture(params=stores.backend_params())

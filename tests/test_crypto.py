@@ -227,6 +227,15 @@ def test_non_text_is_malformed_and_decryption_errors_pickle(cipher: FieldCipher)
     assert DecryptionError.__module__ == "auth_store"
 
 
+def test_text_that_is_not_unicode_is_refused_without_the_plaintext(cipher: FieldCipher) -> None:
+    with pytest.raises(auth_store.ValidationError) as info:
+        cipher.encrypt("totp-secret-\ud800-rest", **HERE)
+    assert "totp-secret" not in str(info.value)
+    # Not chained either: the UnicodeEncodeError behind it holds the whole plaintext.
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None
+
+
 def test_decrypt_str_refuses_binary(cipher: FieldCipher) -> None:
     with pytest.raises(DecryptionError):
         cipher.decrypt_str(cipher.encrypt(b"\xff\xfe", **HERE), **HERE)

@@ -169,12 +169,24 @@ def test_attempt_limit_throttles_with_retry_after(env: Env, client: TestClient) 
     assert right.status_code == 429
 
 
-def test_router_posts_take_json_only(client: TestClient) -> None:
+def test_router_posts_take_json_only(env: Env, client: TestClient) -> None:
     response = client.post(
         f"{API}/sign-in", data={"email": "ann@example.com", "password": PASSWORD}
     )
     assert response.status_code == 415
     assert client.post(f"{API}/sign-out").status_code == 415
+    # Every POST of the router, signed in or not: a cross-site form can't reach any.
+    posts = [
+        re.sub(r"\{[^}]+\}", "x", path)
+        for path, operations in client.get("/openapi.json").json()["paths"].items()
+        if path.startswith(API) and "post" in operations
+    ]
+    assert len(posts) >= 15
+    env.sign_up(client, "ann@example.com")
+    for path in posts:
+        for body in ({"data": {"email": "ann@example.com"}}, {"content": b"{}"}):
+            assert client.post(path, **body).status_code == 415, path
+    assert client.get(f"{API}/me").status_code == 200  # still signed in: nothing took effect
 
 
 def test_sign_out_ends_the_session(env: Env, client: TestClient) -> None:
@@ -320,6 +332,7 @@ def test_magic_link_signs_up_and_in(env: Env, client: TestClient) -> None:
     assert known.json() == unknown.json()
     path, query = env.link("new@example.com")
     assert path == "/auth/magic-link"
+    assert query["token"] not in repr(env.mailer.last("new@example.com"))  # a log line is safe
     signed = client.post(f"{API}/magic-link/consume", json=query)
     assert signed.json()["status"] == "signed_in"
     me = client.get(f"{API}/me").json()
@@ -465,6 +478,16 @@ def test_openapi_documents_the_router(client: TestClient) -> None:
     sign_in = paths[f"{API}/sign-in"]["post"]
     assert sign_in["summary"] == "Sign in with e-mail and password"
     assert "SignInIn" in str(sign_in["requestBody"])
+    for path, operations in paths.items():
+        if path.startswith(API):
+            for method, operation in operations.items():
+                assert operation.get("summary"), (method, path)
+    # Every body the router takes or returns is described in the schema.
+    schemas = schema["components"]["schemas"]
+    ours = [name for name in schemas if name.endswith(("In", "Out"))]
+    assert {"SignInIn", "SignInOut", "UserOut", "ApiKeyOut"} <= set(ours)
+    for name in ours:
+        assert schemas[name].get("description"), name
 
 
 # -- the example's HTML pages ------------------------------------------------------------

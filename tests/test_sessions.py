@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,24 +13,12 @@ import auth_store
 from auth_store import clock
 from auth_store.models import Session, User
 from auth_store.sessions import SessionManager
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+from tests.fake_clock import FakeClock
 
 
 @pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
+    return FakeClock.install(monkeypatch)
 
 
 @pytest.fixture
@@ -85,6 +73,12 @@ def test_authjs_compat_stores_the_token_as_is(store: auth_store.Adapter, user: U
     active = compat.get("authjs-written-token")
     assert active is not None
     assert active.user.email == "ann@example.com"
+    # Plain tokens are compared as they are, any text included.
+    assert compat.is_current(active.session, "authjs-written-token")
+    assert not compat.is_current(active.session, "authjs-written-tøken")
+    assert compat.revoke_all(user.id, except_token="authjs-written-token") == 1
+    assert compat.get(issued.token) is None
+    assert compat.get("authjs-written-token") is not None
 
 
 def test_expiry_is_thirty_days(fake_clock: FakeClock, sessions: SessionManager, user: User) -> None:

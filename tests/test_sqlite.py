@@ -130,6 +130,8 @@ class TestURLs:
             health = opened.health()
         assert health["busy_timeout"] == 250
         assert health["durability"] == "normal"
+        with auth_store.connect(f"sqlite:///{tmp_path}/p.db?migrate=False") as pending:
+            assert pending.health()["schema_version"] == 0
 
     @pytest.mark.parametrize(
         "url",
@@ -141,6 +143,7 @@ class TestURLs:
             "sqlite:///x.db?busy_timeout=soon",
             "sqlite:///x.db?busy_timeout=-1",
             "sqlite:///x.db?durability=off",
+            "sqlite:///x.db?migrate=maybe",  # not read as false
         ],
     )
     def test_bad_urls_are_configuration_errors(

@@ -6,7 +6,7 @@ import hashlib
 import string
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,28 +22,16 @@ from auth_store.signing import (
     Signer,
 )
 from auth_store.tokens import TokenPurpose, TokenService, hash_token
+from tests.fake_clock import FakeClock
 
 SECRET = "an-authjs-AUTH_SECRET-shared-by-both-apps"
 OLD_KEY = "old-key-0123456789-0123456789-0123456789"
 NEW_KEY = "new-key-0123456789-0123456789-0123456789"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
 @pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
+    return FakeClock.install(monkeypatch)
 
 
 @pytest.fixture
@@ -171,6 +159,17 @@ def test_a_token_only_works_for_its_purpose(
     issued = tokens.issue("ann@example.com", issued_for)
     assert tokens.consume("ann@example.com", issued.token, spent_for) is None
     assert tokens.consume("ann@example.com", issued.token, issued_for) is not None
+
+
+def test_a_purpose_may_be_given_as_text(store: auth_store.Adapter, tokens: TokenService) -> None:
+    issued = tokens.issue("ann@example.com", "reset-password")  # type: ignore[arg-type]
+    assert issued.purpose is TokenPurpose.RESET_PASSWORD
+    [row] = [r for r in store.export() if isinstance(r, VerificationToken)]
+    assert row.identifier == "reset-password:ann@example.com"
+    assert tokens.consume("ann@example.com", issued.token, "sign-in") is None  # type: ignore[arg-type]
+    assert tokens.consume("ann@example.com", issued.token, TokenPurpose.RESET_PASSWORD) is not None
+    with pytest.raises(auth_store.ValidationError, match="purpose"):
+        tokens.issue("ann@example.com", "login")  # type: ignore[arg-type]
 
 
 def test_secret_rotation(store: auth_store.Adapter) -> None:

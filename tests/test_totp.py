@@ -16,6 +16,7 @@ from auth_store.attempts import AttemptLimiter
 from auth_store.crypto import FieldCipher, Keyring, is_envelope
 from auth_store.testing import stores
 from auth_store.totp import TOTPService, hotp_code, totp_code
+from tests.fake_clock import FakeClock
 
 RFC6238_SECRETS = {
     "SHA1": b"12345678901234567890",
@@ -51,22 +52,9 @@ def b32(raw: bytes) -> str:
     return base64.b32encode(raw).decode().rstrip("=")
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
+    return FakeClock.install(monkeypatch, START)
 
 
 @pytest.fixture(params=stores.backend_params())

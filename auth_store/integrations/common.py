@@ -106,12 +106,8 @@ class WebAuth:
 
     @staticmethod
     def status_for(error: AuthStoreError) -> int:
-        """The HTTP status for an error the flow raised."""
-        if isinstance(error, ThrottledError):
-            return 429
-        if isinstance(error, FlowError):
-            return error.status
-        return 400
+        """The HTTP status for an error the flow raised (``FlowError.status``, else 400)."""
+        return error.status if isinstance(error, FlowError) else 400
 
     @staticmethod
     def retry_after(error: AuthStoreError) -> int | None:

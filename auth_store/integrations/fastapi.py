@@ -310,54 +310,76 @@ def _require_json(request: Request) -> None:
 
 
 class SignUpIn(BaseModel):
+    """A new account: e-mail, password and an optional display name."""
+
     email: str = Field(max_length=320)
     password: str = Field(max_length=4096)
     name: str | None = Field(default=None, max_length=200)
 
 
 class SignInIn(BaseModel):
+    """E-mail and password for a password sign-in."""
+
     email: str = Field(max_length=320)
     password: str = Field(max_length=4096)
 
 
 class EmailIn(BaseModel):
+    """An e-mail address to mail a link to."""
+
     email: str = Field(max_length=320)
 
 
 class LinkIn(BaseModel):
+    """The ``email`` and ``token`` query parameters of a mailed link."""
+
     email: str = Field(max_length=320)
     token: str = Field(max_length=512)
 
 
 class ResetIn(LinkIn):
+    """A reset link's parameters and the new password."""
+
     new_password: str = Field(max_length=4096)
 
 
 class ChangePasswordIn(BaseModel):
+    """The current password (empty if none is set yet) and the new one."""
+
     current_password: str = Field(default="", max_length=4096)
     new_password: str = Field(max_length=4096)
 
 
 class SecondFactorIn(BaseModel):
+    """A TOTP or backup code; the pending token unless its cookie is sent."""
+
     code: str = Field(max_length=64)
     pending_token: str | None = Field(default=None, max_length=2048)
 
 
 class CodeIn(BaseModel):
+    """A TOTP or backup code."""
+
     code: str = Field(max_length=64)
 
 
 class ApiKeyIn(BaseModel):
+    """A third-party API key to store encrypted, with a label and its provider."""
+
     label: str = Field(max_length=200)
     provider: str = Field(max_length=200)
     key: str = Field(max_length=8192)
 
 
 class MessageOut(BaseModel):
+    """A message to show; the same whether or not an account exists."""
+
     message: str
 
 
 class UserOut(BaseModel):
+    """The signed-in user."""
+
     id: str
     email: str
     email_verified: datetime | None
@@ -366,6 +388,7 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, user: User) -> UserOut:
+        """The public fields of ``user``."""
         return cls(
             id=user.id or "",
             email=user.email,
@@ -376,6 +399,8 @@ class UserOut(BaseModel):
 
 
 class SignInOut(BaseModel):
+    """Signed in (the session cookie is set), or a second step is due."""
+
     status: Literal["signed_in", "second_factor_required"]
     user: UserOut | None = None
     expires: datetime | None = None
@@ -384,31 +409,43 @@ class SignInOut(BaseModel):
 
 
 class SessionOut(BaseModel):
+    """One of the user's sessions; ``current`` is the one making the request."""
+
     id: str
     expires: datetime
     current: bool
 
 
 class CountOut(BaseModel):
+    """A count."""
+
     count: int
 
 
 class TotpStatusOut(BaseModel):
+    """Whether TOTP can be used, is on, or waits for its first code."""
+
     available: bool
     enabled: bool
     pending: bool
 
 
 class TotpEnrollOut(BaseModel):
+    """A new TOTP secret and its ``otpauth://`` URI (shown once)."""
+
     secret: str
     provisioning_uri: str
 
 
 class BackupCodesOut(BaseModel):
+    """A new set of single-use backup codes (shown once)."""
+
     backup_codes: list[str]
 
 
 class ApiKeyOut(BaseModel):
+    """A stored API key, masked to its last four characters."""
+
     id: str
     label: str
     provider: str
@@ -417,6 +454,8 @@ class ApiKeyOut(BaseModel):
 
 
 class RevealOut(BaseModel):
+    """A stored API key, decrypted."""
+
     key: str
 
 
