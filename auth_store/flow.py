@@ -11,12 +11,17 @@ Rules kept here, once:
 
 - Nothing a stranger can see says whether an account exists: sign-up,
   magic-link and reset requests answer the same for every address, and a
-  password sign-in fails with one message (and the same cost, see
-  ``PasswordService``) for an unknown address and a wrong password.
+  password sign-in fails with one message, status and cost (see
+  ``PasswordService``) for an unknown address, a wrong password, a throttled
+  account and a disabled one. Only a step taken by someone the first factor
+  already identified (the second step, a password change) says "retry in N s".
 - Every sign-in makes a new session token and ends the one the browser
   brought (no session fixation).
 - Failed password, TOTP and backup-code checks count towards the account's
   attempt limit.
+- A disabled user (``auth_store.users.is_disabled``) gets in by no route: not
+  by password, second step, link, provider or password reset, and a session
+  they still hold does not authenticate (``SessionManager.get``).
 - Until an address is verified its password does not sign in (the account
   could have been created by someone who does not own the address);
   verifying it through a magic link drops a password nobody proved to own.
@@ -45,6 +50,7 @@ from .sessions import ActiveSession, IssuedSession, SessionManager
 from .signing import InvalidSignatureError, Signer
 from .tokens import TokenPurpose, TokenService
 from .totp import TOTPEnrollment, TOTPService
+from .users import is_disabled
 from .validation import normalize_email
 
 __all__ = [
@@ -75,12 +81,14 @@ class Messages:
     MAGIC_LINK_SENT = "Check your inbox: if this address can sign in, a sign-in link is on its way."
     RESET_SENT = "Check your inbox: if an account uses this address, a reset link is on its way."
     VERIFICATION_SENT = "Check your inbox: we sent a link to verify your address."
-    INVALID_CREDENTIALS = "Wrong e-mail address or password."
+    INVALID_CREDENTIALS = "Wrong e-mail or password, or too many attempts. Try again later."
+    WRONG_PASSWORD = "Your current password is wrong."  # noqa: S105
     INVALID_CODE = "That code is not valid. Try again."
     INVALID_LINK = "This link is invalid, already used or expired. Ask for a new one."
     SECOND_STEP_EXPIRED = "The sign-in took too long. Please sign in again."
     NOT_VERIFIED = "Verify your e-mail address first: we sent you a new link."
     THROTTLED = "Too many attempts. Try again later."
+    THROTTLED_FOR = "Too many attempts. Try again in {seconds} s."
     NOT_SIGNED_IN = "Please sign in."
     PASSWORD_CHANGED = "Your password was changed. Other sessions were signed out."  # noqa: S105
     PASSWORD_RESET = "Your password was reset. Sign in with the new one."  # noqa: S105
@@ -93,7 +101,7 @@ class FlowError(AuthStoreError):
 
 
 class InvalidCredentialsError(FlowError):
-    """Unknown e-mail or wrong password (deliberately not told apart)."""
+    """Unknown e-mail, wrong password, throttled or disabled account (deliberately alike)."""
 
     status = 401
 
@@ -125,7 +133,12 @@ class PasswordRejectedError(FlowError):
 
 
 class ThrottledError(FlowError):
-    """Too many failed attempts; ``retry_after`` seconds (``None``: locked until reset)."""
+    """Too many failed attempts; ``retry_after`` seconds (``None``: locked until reset).
+
+    Raised only where the person is already identified (second step, password
+    change, TOTP steps); a throttled password sign-in is an
+    ``InvalidCredentialsError``, like any failed one.
+    """
 
     status = 429
 
@@ -325,6 +338,7 @@ class AuthFlow:
         user = self.adapter.get_user_by_email(consumed.email)
         if user is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
+        self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
         user = self._mark_verified(user, keep_password=True)
         return self._first_factor_passed(user, previous_token=previous_token)
 
@@ -333,7 +347,13 @@ class AuthFlow:
     def sign_in_password(
         self, email: str, password: str, *, previous_token: str | None = None
     ) -> SignInResult:
-        """First factor by password. Unknown address and wrong password fail alike."""
+        """First factor by password.
+
+        An unknown address, a wrong password, a throttled account and a
+        disabled one all fail alike: ``InvalidCredentialsError``, one message,
+        one password hash's worth of time. The attempt limit still counts and
+        blocks; it just does not say so to someone who may not own the account.
+        """
         try:
             email = normalize_email(email)
         except ValidationError:
@@ -343,8 +363,13 @@ class AuthFlow:
         if user is None or user.id is None:
             self.passwords.dummy_verify(password)
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
-        user_id = user.id
-        if not self._guard(lambda: self.passwords.verify_password(user_id, password)):
+        try:
+            ok = self.passwords.verify_password(user.id, password)
+        except TooManyAttemptsError:
+            # A 429 only for addresses that exist would tell a stranger which do.
+            self.passwords.dummy_verify(password)
+            ok = False
+        if not ok or is_disabled(user):
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
         if self.require_verified_email and user.email_verified is None:
             self._send_verification(user.email)
@@ -370,9 +395,13 @@ class AuthFlow:
     def verify_second_factor(
         self, pending: str | None, code: str, *, previous_token: str | None = None
     ) -> SignedIn:
-        """Finish a sign-in with a TOTP code or a backup code."""
+        """Finish a sign-in with a TOTP code or a backup code.
+
+        A user disabled since the first step fails like a wrong code (and
+        spends no code).
+        """
         user = self.pending_user(pending)
-        if not self.check_second_factor(user, code):
+        if is_disabled(user) or not self.check_second_factor(user, code):
             raise InvalidCodeError(Messages.INVALID_CODE)
         return self._start_session(user, previous_token=previous_token)
 
@@ -425,6 +454,7 @@ class AuthFlow:
             user = self.adapter.create_user(User(email=consumed.email, email_verified=clock.now()))
             new_user = True
         else:
+            self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
             user = self._mark_verified(user, keep_password=False)
         return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
 
@@ -450,13 +480,17 @@ class AuthFlow:
         return Messages.RESET_SENT
 
     def reset_password(self, email: str, token: str, new_password: str) -> str:
-        """Spend a reset link: set the new password and end every session."""
+        """Spend a reset link: set the new password and end every session.
+
+        It never signs in. For a disabled user the link fails like a spent one
+        and nothing changes: a disabled account stays as it was until enabled.
+        """
         self._check_policy(new_password)
         consumed = self.tokens.consume(email, token, TokenPurpose.RESET_PASSWORD)
         if consumed is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
         user = self.adapter.get_user_by_email(consumed.email)
-        if user is None or user.id is None:
+        if user is None or user.id is None or is_disabled(user):
             raise InvalidLinkError(Messages.INVALID_LINK)
         self.passwords.set_password(user.id, new_password)
         self._mark_verified(user, keep_password=True)
@@ -475,7 +509,7 @@ class AuthFlow:
         if self.passwords.has_password(user_id) and not self._guard(
             lambda: self.passwords.verify_password(user_id, current_password)
         ):
-            raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
+            raise InvalidCredentialsError(Messages.WRONG_PASSWORD)
         self.passwords.set_password(user_id, new_password)
         self.sessions.revoke_all(user_id, except_token=keep_token)
         return Messages.PASSWORD_CHANGED
@@ -536,11 +570,24 @@ class AuthFlow:
 
     @staticmethod
     def _guard(check: Callable[[], bool]) -> bool:
-        """Run a secret check (which counts against the attempt limits itself)."""
+        """Run a secret check (which counts against the attempt limits itself).
+
+        Only for checks by someone already identified: the throttle is told.
+        """
         try:
             return check()
         except TooManyAttemptsError as exc:
-            raise ThrottledError(Messages.THROTTLED, retry_after=exc.retry_after) from None
+            if exc.retry_after is None:
+                message = Messages.THROTTLED
+            else:
+                message = Messages.THROTTLED_FOR.format(seconds=exc.retry_after)
+            raise ThrottledError(message, retry_after=exc.retry_after) from None
+
+    @staticmethod
+    def _refuse_disabled(user: User, error: FlowError) -> None:
+        """Raise ``error`` (what a failed attempt of this kind raises) for a disabled user."""
+        if is_disabled(user):
+            raise error
 
     def _send(self, to: str, subject: str, text: str) -> None:
         self.mailer.send(Message(to=to, subject=subject, text=text))
@@ -578,8 +625,10 @@ class AuthFlow:
         """Mark an address verified that someone just proved to own (a link, a provider).
 
         A password set before the address was verified is removed: it may
-        belong to someone who signed up with another person's address.
+        belong to someone who signed up with another person's address. A
+        disabled user is refused (``InvalidCredentialsError``) and left as is.
         """
+        self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         return self._mark_verified(user, keep_password=False)
 
     def _mark_verified(self, user: User, *, keep_password: bool) -> User:
@@ -607,11 +656,17 @@ class AuthFlow:
     def _start_session(
         self, user: User, *, previous_token: str | None, new_user: bool = False
     ) -> SignedIn:
+        # Every route checks first with its own failure; this is the last line.
+        self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         # A new token on every sign-in; the one the browser brought is ended.
         if previous_token:
             self.sessions.revoke(previous_token)
         return SignedIn(session=self.sessions.create(user), new_user=new_user)
 
     def sign_in_user(self, user: User, *, previous_token: str | None = None) -> SignInResult:
-        """Sign in a user whose first factor was checked elsewhere (OAuth)."""
+        """Sign in a user whose first factor was checked elsewhere (OAuth).
+
+        A disabled user is refused with ``InvalidCredentialsError``.
+        """
+        self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         return self._first_factor_passed(user, previous_token=previous_token)

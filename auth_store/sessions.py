@@ -25,6 +25,7 @@ from . import clock
 from .adapter import Adapter
 from .errors import ValidationError
 from .models import Session, User
+from .users import is_disabled
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -116,7 +117,8 @@ class SessionManager:
     def get(self, token: str | None) -> ActiveSession | None:
         """The live session for a client token, or ``None``.
 
-        An expired session is deleted. A session last extended more than
+        An expired session, or one of a disabled user (``auth_store.users``),
+        is deleted. A session last extended more than
         ``update_age`` ago gets ``expires = now + max_age`` (``refreshed=True``:
         send the cookie again with the new expiry).
         """
@@ -128,7 +130,8 @@ class SessionManager:
             return None
         session, user = found
         now = clock.now()
-        if session.expires <= now:
+        if session.expires <= now or is_disabled(user):
+            # Disabling revokes every session; one made in a race with it ends here.
             self.adapter.delete_session(stored)
             return None
         due = session.expires - self.max_age + self.update_age

@@ -423,15 +423,21 @@ def create_app(
 
     @app.post("/api-keys/{key_id}/reveal", dependencies=CSRF)
     def reveal_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
-        info = flow.api_keys.get(user.id or "", key_id)
+        try:
+            info = flow.api_keys.get(user.id or "", key_id)
+        except auth_store.ValidationError:  # not even a valid id: no such key either
+            info = None
         if info is None:
             return keys_page(request, user, 404, error="No such key.")
         revealed = {"label": info.label, "key": flow.api_keys.reveal(user.id or "", key_id)}
         return keys_page(request, user, revealed=revealed)
 
     @app.post("/api-keys/{key_id}/delete", dependencies=CSRF)
-    def delete_api_key(key_id: str, user: CurrentUser) -> Response:
-        flow.api_keys.delete(user.id or "", key_id)
+    def delete_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
+        try:
+            flow.api_keys.delete(user.id or "", key_id)
+        except auth_store.ValidationError:
+            return keys_page(request, user, 404, error="No such key.")
         return see_other("/api-keys?notice=key_deleted")
 
     return app

@@ -378,7 +378,10 @@ def create_app(
     @app.post("/api-keys/<key_id>/reveal")
     @login_required
     def reveal_api_key(key_id: str) -> Any:
-        info = flow.api_keys.get(user().id or "", key_id)
+        try:
+            info = flow.api_keys.get(user().id or "", key_id)
+        except auth_store.ValidationError:  # not even a valid id: no such key either
+            info = None
         if info is None:
             return keys_page(404, error="No such key.")
         revealed = {"label": info.label, "key": flow.api_keys.reveal(user().id or "", key_id)}
@@ -387,7 +390,10 @@ def create_app(
     @app.post("/api-keys/<key_id>/delete")
     @login_required
     def delete_api_key(key_id: str) -> Any:
-        flow.api_keys.delete(user().id or "", key_id)
+        try:
+            flow.api_keys.delete(user().id or "", key_id)
+        except auth_store.ValidationError:
+            return keys_page(404, error="No such key.")
         return redirect("/api-keys?notice=key_deleted", 303)
 
     return app

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pyotp
 import pytest
@@ -22,10 +22,13 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 import auth_store
+from auth_store.flow import Messages
 from auth_store.integrations.fastapi import FastAPIAuth, current_user, optional_user
 from auth_store.mail import Message, OutboxMailer
 from auth_store.models import User
+from auth_store.users import disabled_extra, enabled_extra
 from examples.fastapi_app import create_app
+from tests.fake_clock import FakeClock
 
 API = "/api/auth"
 
@@ -152,21 +155,63 @@ def test_wrong_password_and_unknown_address_fail_alike(env: Env, client: TestCli
     assert other.get(f"{API}/me").json()["email"] == "ann@example.com"
 
 
-def test_attempt_limit_throttles_with_retry_after(env: Env, client: TestClient) -> None:
+def test_attempt_limit_blocks_but_answers_like_a_wrong_password(
+    env: Env, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock.install(monkeypatch)
     env.sign_up(client, "ann@example.com")
+    ann = env.store.get_user_by_email("ann@example.com")
+    assert ann is not None
+    assert ann.id is not None
     attacker = env.client()
-    statuses = []
-    for _ in range(6):
-        response = attacker.post(
-            f"{API}/sign-in", json={"email": "ann@example.com", "password": "guess-guess"}
-        )
-        statuses.append(response.status_code)
-    assert statuses[:5] == [401] * 5
-    assert statuses[5] == 429
-    assert int(response.headers["Retry-After"]) >= 1
-    # Even the right password waits while throttled.
-    right = attacker.post(f"{API}/sign-in", json={"email": "ann@example.com", "password": PASSWORD})
-    assert right.status_code == 429
+
+    def attempt(email: str, password: str = "guess-guess") -> Any:
+        return attacker.post(f"{API}/sign-in", json={"email": email, "password": password})
+
+    for _ in range(env.auth.flow.limiter.free_failures):
+        assert attempt("ann@example.com").status_code == 401
+        assert attempt("nobody@example.com").status_code == 401
+    for _ in range(3):
+        known, unknown = attempt("ann@example.com"), attempt("nobody@example.com")
+        assert known.status_code == unknown.status_code == 401
+        assert known.content == unknown.content  # byte for byte
+        assert "retry-after" not in known.headers
+        assert known.headers.get_list("set-cookie") == unknown.headers.get_list("set-cookie")
+    assert known.json() == {"detail": Messages.INVALID_CREDENTIALS}
+    # Inside, the limit holds: even the right password is refused while throttled.
+    assert not env.auth.flow.limiter.status(ann.id, "password").allowed
+    right = attempt("ann@example.com", PASSWORD)
+    assert right.content == unknown.content
+    assert attacker.get(f"{API}/me").status_code == 401
+    clock.advance(60)
+    assert attempt("ann@example.com", PASSWORD).json()["status"] == "signed_in"
+
+
+def test_second_step_throttle_says_when_to_retry(
+    env: Env, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first factor already identified the person: telling them is fine here.
+    clock = FakeClock.install(monkeypatch)
+    env.sign_up(client, "ann@example.com")
+    secret = client.post(f"{API}/totp/enroll", json={}).json()["secret"]
+    first = pyotp.TOTP(secret).at(clock.now)
+    assert client.post(f"{API}/totp/confirm", json={"code": first}).status_code == 200
+    other = env.client()
+    pending = other.post(
+        f"{API}/sign-in", json={"email": "ann@example.com", "password": PASSWORD}
+    ).json()["pending_token"]
+
+    def step(code: str) -> Any:
+        return other.post(f"{API}/second-factor", json={"pending_token": pending, "code": code})
+
+    for _ in range(env.auth.flow.limiter.free_failures):
+        assert step("000000").status_code == 401
+    throttled = step(pyotp.TOTP(secret).at(clock.now.timestamp() + 30))
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"] == "1"
+    assert throttled.json() == {"detail": "Too many attempts. Try again in 1 s."}
+    clock.advance(2)
+    assert step(pyotp.TOTP(secret).at(clock.now.timestamp() + 30)).status_code == 200
 
 
 def test_router_posts_take_json_only(env: Env, client: TestClient) -> None:
@@ -401,6 +446,83 @@ def test_change_password_keeps_this_session_only(env: Env, client: TestClient) -
     assert laptop.get(f"{API}/me").status_code == 401
 
 
+# -- disabled users --------------------------------------------------------------------
+
+
+def test_a_disabled_user_gets_in_by_no_route(env: Env, client: TestClient) -> None:
+    env.sign_up(client, "ann@example.com")  # leaves ``client`` signed in
+    ann = env.store.get_user_by_email("ann@example.com")
+    assert ann is not None
+    assert ann.id is not None
+    bystander = env.client()
+    bystander.post(f"{API}/magic-link", json={"email": "ann@example.com"})
+    _, magic = env.link("ann@example.com")
+    bystander.post(f"{API}/password-reset", json={"email": "ann@example.com"})
+    _, reset = env.link("ann@example.com")
+    env.auth.flow.request_email_verification(ann)
+    _, verify = env.link("ann@example.com")
+    # Only the flag: the session stays in the store, as if a sign-in raced `users disable`.
+    env.store.update_user(ann.id, extra=disabled_extra(ann))
+
+    assert client.get(f"{API}/me").status_code == 401  # current_user
+    account = client.get("/account", follow_redirects=False)  # optional_user
+    assert account.headers["location"] == "/sign-in?next=/account"
+    assert env.store.counts()["sessions"] == 0
+
+    right = bystander.post(
+        f"{API}/sign-in", json={"email": "ann@example.com", "password": PASSWORD}
+    )
+    wrong = bystander.post(f"{API}/sign-in", json={"email": "ann@example.com", "password": "x" * 9})
+    assert right.status_code == wrong.status_code == 401
+    assert right.content == wrong.content
+
+    spent = bystander.post(
+        f"{API}/magic-link/consume", json={"email": "ann@example.com", "token": "0" * 64}
+    )
+    for path, query in (("/magic-link/consume", magic), ("/verify-email", verify)):
+        refused = bystander.post(f"{API}{path}", json=query)
+        assert refused.status_code == 400, path
+        assert refused.content == spent.content, path
+    not_reset = bystander.post(
+        f"{API}/password-reset/confirm", json={**reset, "new_password": "brand new pass"}
+    )
+    assert not_reset.status_code == 400
+    assert not_reset.json() == {"detail": Messages.INVALID_LINK}
+    assert bystander.get(f"{API}/me").status_code == 401
+    assert env.store.counts()["sessions"] == 0
+
+    # Enabled again, Ann signs in with her password, which the refused reset left alone.
+    disabled = env.store.get_user(ann.id)
+    assert disabled is not None
+    env.store.update_user(ann.id, extra=enabled_extra(disabled))
+    again = bystander.post(
+        f"{API}/sign-in", json={"email": "ann@example.com", "password": PASSWORD}
+    )
+    assert again.json()["status"] == "signed_in"
+
+
+def test_a_disabled_user_learns_nothing_from_the_first_step(env: Env, client: TestClient) -> None:
+    # With TOTP on, or the address unverified, the right password would otherwise
+    # answer differently (a second step, a 403 and a new mail) and give it away.
+    env.sign_up(client, "ann@example.com")
+    enable_totp(client)
+    env.client().post(f"{API}/sign-up", json={"email": "bob@example.com", "password": PASSWORD})
+    for email in ("ann@example.com", "bob@example.com"):
+        user = env.store.get_user_by_email(email)
+        assert user is not None
+        assert user.id is not None
+        env.store.update_user(user.id, extra=disabled_extra(user))
+    mails = len(env.mailer.messages())
+    stranger = env.client()
+    for email in ("ann@example.com", "bob@example.com"):
+        right = stranger.post(f"{API}/sign-in", json={"email": email, "password": PASSWORD})
+        wrong = stranger.post(f"{API}/sign-in", json={"email": email, "password": "x" * 9})
+        assert right.status_code == wrong.status_code == 401, email
+        assert right.content == wrong.content, email
+        assert "auth_store_pending" not in str(right.headers.get_list("set-cookie"))
+    assert len(env.mailer.messages()) == mails
+
+
 # -- API keys --------------------------------------------------------------------------
 
 
@@ -491,6 +613,26 @@ def test_openapi_documents_the_router(client: TestClient) -> None:
 
 
 # -- the example's HTML pages ------------------------------------------------------------
+
+
+BAD_KEY_IDS = {"space": "a b", "dots": "..", "path": "../x", "long": "k" * 200, "accent": "ké"}
+
+
+@pytest.mark.parametrize("key_id", BAD_KEY_IDS.values(), ids=BAD_KEY_IDS.keys())
+def test_html_api_key_pages_answer_404_for_an_invalid_id(
+    env: Env, client: TestClient, key_id: str
+) -> None:
+    env.sign_up(client, "ann@example.com")
+    client.post(f"{API}/api-keys", json={"label": "work", "provider": "openai", "key": "k" * 20})
+    token = csrf_of(client.get("/api-keys").text)
+    for action in ("reveal", "delete"):
+        response = client.post(
+            f"/api-keys/{quote(key_id, safe='')}/{action}",
+            data={"csrf_token": token},
+            follow_redirects=False,
+        )
+        assert response.status_code == 404, (action, response.text)
+    assert len(client.get(f"{API}/api-keys").json()) == 1
 
 
 def csrf_of(html: str) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pyotp
 import pytest
@@ -30,6 +30,7 @@ from auth_store.integrations.flask import (
 )
 from auth_store.mail import Message, OutboxMailer
 from auth_store.signing import Signer
+from auth_store.users import disabled_extra
 from examples.flask_app import create_app
 
 PASSWORD = "correct horse battery"
@@ -229,6 +230,21 @@ def test_api_keys_page(env: Env, client: FlaskClient) -> None:
     assert "No keys yet." in client.get("/api-keys").text
 
 
+BAD_KEY_IDS = {"space": "a b", "dots": "..", "path": "../x", "long": "k" * 200, "accent": "ké"}
+
+
+@pytest.mark.parametrize("key_id", BAD_KEY_IDS.values(), ids=BAD_KEY_IDS.keys())
+def test_api_key_pages_answer_404_for_an_invalid_id(
+    env: Env, client: FlaskClient, key_id: str
+) -> None:
+    env.sign_up(client, "ann@example.com")
+    post(client, "/api-keys", "/api-keys", label="work", provider="openai", key="k" * 20)
+    for action in ("reveal", "delete"):
+        response = post(client, "/api-keys", f"/api-keys/{quote(key_id, safe='')}/{action}")
+        assert response.status_code == 404, (action, response.text)
+    assert client.get("/api-keys").text.count('/reveal"') == 1
+
+
 # -- the extension on its own -------------------------------------------------------
 
 
@@ -285,6 +301,21 @@ def test_login_required_gives_401_or_redirects(tmp_path: Path) -> None:
     response = redirecting.test_client().get("/private?x=1")
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=/private?x%3D1"
+
+
+def test_a_disabled_users_session_is_signed_out(tmp_path: Path) -> None:
+    app, flow = small_app(tmp_path, AUTH_STORE_CSRF=False)
+    client = app.test_client()
+    client.post("/as/ann@example.com")
+    assert client.get("/private").text == "hello ann@example.com"
+    ann = flow.adapter.get_user_by_email("ann@example.com")
+    assert ann is not None
+    assert ann.id is not None
+    flow.adapter.update_user(ann.id, extra=disabled_extra(ann))  # the flag alone
+    response = client.get("/private")  # login_required, current_user
+    assert response.status_code == 401
+    assert any(c.startswith("auth_store_session=;") for c in response.headers.getlist("Set-Cookie"))
+    assert flow.adapter.list_sessions(ann.id) == []
 
 
 def test_csrf_is_required_unless_exempt(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from werkzeug.serving import make_server
 import auth_store
 from auth_store.models import Account, User
 from auth_store.oauth import OAuthProvider, OAuthService, Profile
+from auth_store.users import disabled_extra
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
 
@@ -451,6 +452,49 @@ def test_opt_in_linking_needs_a_verified_email(tmp_path: Path, provider: Provide
     assert linked.headers["location"] == "/sessions"
     assert browser.get("/api/auth/me").json()["id"] == existing.id
     assert account_of(linking.store, "local", "p-5").user_id == existing.id
+    linking.store.close()
+
+
+def test_a_disabled_user_cannot_sign_in_with_a_provider(app: App, provider: Provider) -> None:
+    provider.signed_in = Person(sub="p-12", email="dis@example.com")
+    browser = app.browser()
+    app.sign_in_with(browser)
+    user = app.store.get_user_by_email("dis@example.com")
+    assert user is not None
+    assert user.id is not None
+    # With TOTP on, a refusal that came late would still send the browser to the second step.
+    secret = browser.post("/api/auth/totp/enroll", json={}).json()["secret"]
+    browser.post("/api/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
+    assert app.flow.totp_enabled(user)
+    app.store.update_user(user.id, extra=disabled_extra(user))  # the flag alone
+    assert browser.get("/api/auth/me").status_code == 401  # the old session is refused
+
+    later = app.browser()
+    final = app.sign_in_with(later)
+    assert final.headers["location"] == "/sign-in?error=oauth_failed"
+    assert later.get("/api/auth/me").status_code == 401
+    assert app.store.list_sessions(user.id) == []
+
+
+def test_linking_by_email_leaves_a_disabled_account_alone(
+    tmp_path: Path, provider: Provider
+) -> None:
+    linking = App(tmp_path, provider, (oidc(provider, allow_email_linking=True),))
+    existing = linking.store.create_user(User(email="off@example.com"))
+    assert existing.id is not None
+    linking.flow.passwords.set_password(existing.id, PASSWORD)
+    linking.store.update_user(existing.id, extra=disabled_extra(existing))
+
+    provider.signed_in = Person(sub="p-13", email="off@example.com", email_verified=True)
+    browser = linking.browser()
+    final = linking.sign_in_with(browser)
+    assert final.headers["location"] == "/sign-in?error=oauth_failed"
+    assert browser.get("/api/auth/me").status_code == 401
+    assert linking.store.get_account("local", "p-13") is None
+    after = linking.store.get_user(existing.id)
+    assert after is not None
+    assert after.email_verified is None  # not marked verified
+    assert linking.flow.passwords.has_password(existing.id)  # nor its password dropped
     linking.store.close()
 
 

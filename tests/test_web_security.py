@@ -1,7 +1,8 @@
 """Security properties of the web layer, checked on both example apps (Flask and FastAPI).
 
 Session fixation, immediate revocation, CSRF on every form post, cookie
-flags, and equal timing of sign-in for unknown and known addresses.
+flags, disabled users, and no account enumeration: equal answers and equal
+timing of sign-in for unknown, known, throttled and disabled addresses.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pyotp
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 import auth_store
-from auth_store.flow import AuthFlow
+from auth_store.cli import cli
+from auth_store.flow import AuthFlow, Messages
 from auth_store.mail import MemoryMailer
 from auth_store.models import User
+from auth_store.users import disabled_extra
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
+from tests.fake_clock import FakeClock
 
 PASSWORD = "correct horse battery"
 SESSION = "auth_store_session"
@@ -33,22 +40,29 @@ class Browser(Protocol):
     def cookie(self, name: str) -> str | None: ...
     def set_cookie(self, name: str, value: str) -> None: ...
     def set_cookie_headers(self) -> list[str]: ...
+    def header(self, name: str) -> str | None: ...
 
 
 class FlaskBrowser:
     def __init__(self, app: Any) -> None:
         self.client = app.test_client()
         self.last: list[str] = []
+        self.headers: dict[str, str] = {}
 
     def get(self, path: str) -> tuple[int, str]:
         response = self.client.get(path)
         self.last = response.headers.getlist("Set-Cookie")
+        self.headers = {k.lower(): v for k, v in response.headers.items()}
         return response.status_code, response.text
 
     def post(self, path: str, data: dict[str, str]) -> tuple[int, str]:
         response = self.client.post(path, data=data)
         self.last = response.headers.getlist("Set-Cookie")
+        self.headers = {k.lower(): v for k, v in response.headers.items()}
         return response.status_code, response.text
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
 
     def cookie(self, name: str) -> str | None:
         found = self.client.get_cookie(name)
@@ -65,16 +79,22 @@ class StarletteBrowser:
     def __init__(self, app: Any, base_url: str) -> None:
         self.client = TestClient(app, base_url=base_url, follow_redirects=False)
         self.last: list[str] = []
+        self.headers: dict[str, str] = {}
 
     def get(self, path: str) -> tuple[int, str]:
         response = self.client.get(path)
         self.last = response.headers.get_list("set-cookie")
+        self.headers = {k.lower(): v for k, v in response.headers.items()}
         return response.status_code, response.text
 
     def post(self, path: str, data: dict[str, str]) -> tuple[int, str]:
         response = self.client.post(path, data=data)
         self.last = response.headers.get_list("set-cookie")
+        self.headers = {k.lower(): v for k, v in response.headers.items()}
         return response.status_code, response.text
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
 
     def cookie(self, name: str) -> str | None:
         return self.client.cookies.get(name)
@@ -90,15 +110,17 @@ class StarletteBrowser:
 class Site:
     def __init__(self, kind: str, tmp_path: Path, *, secure: bool = False) -> None:
         tmp_path.mkdir(parents=True, exist_ok=True)
-        self.store = auth_store.connect(f"sqlite:///{tmp_path}/auth.db")
+        self.url = f"sqlite:///{tmp_path}/auth.db"
+        self.store = auth_store.connect(self.url)
         self.kind = kind
         scheme = "https" if secure else "http"
         host = "localhost" if kind == "flask" else "testserver"
         self.base_url = f"{scheme}://{host}"
+        self.mailer = MemoryMailer()
         options: dict[str, Any] = {
             "base_url": self.base_url,
             "data_dir": tmp_path / "demo",
-            "mailer": MemoryMailer(),
+            "mailer": self.mailer,
             "secure_cookies": secure,
         }
         if kind == "flask":
@@ -118,6 +140,18 @@ class Site:
         assert user.id is not None
         self.flow.passwords.set_password(user.id, PASSWORD)
         return user
+
+    def link(self, to: str) -> tuple[str, dict[str, str]]:
+        """The path and query of the last link mailed to ``to``."""
+        match = re.search(r"https?://[^/\s]+(/\S+)", self.mailer.last(to).text)
+        assert match
+        url = urlsplit(match.group(1))
+        return url.path, {k: v[0] for k, v in parse_qs(url.query).items()}
+
+    def users_command(self, *args: str) -> None:
+        """Run ``auth-store users ...`` (the operator's CLI) on this site's store."""
+        result = CliRunner().invoke(cli, ["--url", self.url, "users", *args])
+        assert result.exit_code == 0, result.output
 
 
 @pytest.fixture(params=["flask", "fastapi"])
@@ -200,6 +234,108 @@ def test_revoked_sessions_stop_at_once(site: Site) -> None:
     assert user.id is not None
     site.flow.sessions.revoke_all(user.id)  # e.g. an operator, from another process
     assert not signed_in(phone)
+
+
+# -- disabled users ----------------------------------------------------------------------
+
+
+def test_a_disabled_users_session_stops_at_once(site: Site) -> None:
+    user = site.user()
+    assert user.id is not None
+    browser = site.browser()
+    assert sign_in(browser) == 303
+    assert signed_in(browser)
+    # Only the flag, sessions left in place (as if a sign-in raced `users disable`):
+    # the session layer itself refuses, and deletes the session.
+    site.store.update_user(user.id, extra=disabled_extra(user))
+    assert site.store.counts()["sessions"] == 1
+    assert not signed_in(browser)
+    assert site.store.counts()["sessions"] == 0
+    site.users_command("enable", "ann@example.com")
+    assert not signed_in(browser)  # enabling does not bring the session back
+    assert sign_in(browser) == 303
+
+
+def test_a_disabled_user_signs_in_like_a_wrong_password(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeClock.install(monkeypatch)  # the pages' CSRF tokens are timestamped: hold the time
+    site.user()
+    laptop = site.browser()
+    assert sign_in(laptop) == 303
+    site.users_command("disable", "ann@example.com")
+    assert not signed_in(laptop)
+
+    browser = site.browser()
+    _, page = browser.get("/sign-in")
+    token = csrf_of(page)
+
+    def attempt(password: str) -> tuple[int, str, list[str]]:
+        form = {"email": "ann@example.com", "password": password, "csrf_token": token}
+        status, body = browser.post("/sign-in", form)
+        return status, body, browser.set_cookie_headers()
+
+    wrong, right = attempt("not the password"), attempt(PASSWORD)
+    assert right == wrong  # byte for byte: status, page and cookies
+    assert right[0] == 401
+    assert Messages.INVALID_CREDENTIALS in right[1]
+    assert not signed_in(browser)
+    site.users_command("enable", "ann@example.com")
+    assert sign_in(browser) == 303
+
+
+def test_a_disabled_user_is_refused_at_the_second_step(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock.install(monkeypatch)
+    user = site.user()
+    secret = site.flow.start_totp(user).secret
+    site.flow.confirm_totp(user, pyotp.TOTP(secret).at(clock.now))
+    browser = site.browser()
+    assert sign_in(browser) == 303  # to the second step
+    _, page = browser.get("/second-step")
+    token = csrf_of(page)
+    site.users_command("disable", "ann@example.com")
+
+    code = pyotp.TOTP(secret).at(clock.now.timestamp() + 30)
+    wrong = browser.post("/second-step", {"code": "000000", "csrf_token": token})
+    right = browser.post("/second-step", {"code": code, "csrf_token": token})
+    assert right == wrong
+    assert right[0] == 401
+    assert not signed_in(browser)
+    site.users_command("enable", "ann@example.com")
+    assert site.flow.totp.verify(user.id or "", code)  # the refused step spent no code
+
+
+def test_a_disabled_user_is_refused_by_every_mailed_link(site: Site) -> None:
+    user = site.user()
+    browser = site.browser()
+    _, page = browser.get("/magic-link")
+    browser.post("/magic-link", {"email": "ann@example.com", "csrf_token": csrf_of(page)})
+    magic = site.link("ann@example.com")
+    browser.post("/reset-password", {"email": "ann@example.com", "csrf_token": csrf_of(page)})
+    reset = site.link("ann@example.com")
+    site.flow.request_email_verification(user)
+    verify = site.link("ann@example.com")
+    site.users_command("disable", "ann@example.com")
+
+    for path, query in (magic, verify):
+        _, confirm = browser.get(f"{path}?{urlencode(query)}")
+        status, text = browser.post(path, {**query, "csrf_token": csrf_of(confirm)})
+        assert "did not work" in text, path
+        assert status == 200  # the same page as for a spent link
+        assert not signed_in(browser)
+    path, query = reset
+    _, form = browser.get(f"{path}?{urlencode(query)}")
+    status, text = browser.post(
+        path, {**query, "new_password": "brand new pass", "csrf_token": csrf_of(form)}
+    )
+    assert status == 400
+    assert Messages.INVALID_LINK in text
+    assert not signed_in(browser)
+    site.users_command("enable", "ann@example.com")
+    assert sign_in(browser, password="brand new pass") == 401  # nothing was changed
+    assert sign_in(browser) == 303
 
 
 # -- CSRF -------------------------------------------------------------------------------
@@ -293,15 +429,52 @@ def test_cookie_flags(kind: str, tmp_path: Path) -> None:
     local.store.close()
 
 
+# -- account enumeration through the attempt limit ---------------------------------------
+
+
+def test_a_throttled_address_answers_like_an_unknown_one(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock.install(monkeypatch)  # holds the CSRF timestamps and the throttle
+    user = site.user("ann@example.com")
+    assert user.id is not None
+    browser = site.browser()
+    _, page = browser.get("/sign-in")
+    token = csrf_of(page)
+
+    def attempt(email: str, password: str = "not the password") -> tuple[Any, ...]:
+        form = {"email": email, "password": password, "csrf_token": token}
+        status, body = browser.post("/sign-in", form)
+        # The form is shown again with the address typed in; both addresses have
+        # the same length and that echo is the only thing allowed to differ.
+        echoed = body.replace(email, "<address>")
+        return status, echoed, browser.set_cookie_headers(), browser.header("Retry-After")
+
+    for _ in range(site.flow.limiter.free_failures):
+        assert attempt("ann@example.com")[0] == 401
+        assert attempt("bob@example.com")[0] == 401
+    for _ in range(3):
+        known, unknown = attempt("ann@example.com"), attempt("bob@example.com")
+        assert known == unknown
+        assert known[0] == 401
+        assert known[3] is None
+        assert Messages.INVALID_CREDENTIALS in known[1]
+    # Inside, the limit holds: even the right password is refused, alike.
+    assert not site.flow.limiter.status(user.id, "password").allowed
+    assert attempt("ann@example.com", PASSWORD) == unknown
+    assert not signed_in(browser)
+    clock.advance(60)
+    assert sign_in(browser) == 303
+
+
 # -- timing ------------------------------------------------------------------------------
 
 
-def test_unknown_and_known_addresses_take_the_same_time(tmp_path: Path) -> None:
-    site = Site("fastapi", tmp_path)
-    user = site.user()
+def assert_same_time(
+    site: Site, known_email: str, unknown_email: str, between: Callable[[], object]
+) -> None:
+    """Sign-in with a wrong password takes as long for ``known_email`` as for ``unknown_email``."""
     client = TestClient(site.app)
-    assert user.id is not None
-    user_id = user.id
 
     def attempt(email: str) -> Callable[[], float]:
         def run() -> float:
@@ -315,14 +488,14 @@ def test_unknown_and_known_addresses_take_the_same_time(tmp_path: Path) -> None:
 
         return run
 
-    known_run, unknown_run = attempt("ann@example.com"), attempt("nobody@example.com")
+    known_run, unknown_run = attempt(known_email), attempt(unknown_email)
     known_run(), unknown_run()  # warm up
     known: list[float] = []
     unknown: list[float] = []
     for _ in range(15):  # interleaved, so drift in machine load hits both alike
         known.append(known_run())
         unknown.append(unknown_run())
-        site.flow.limiter.reset(user_id)  # stay below the throttle (not timed)
+        between()  # not timed
 
     def spread(samples: list[float]) -> float:
         quartiles = statistics.quantiles(samples, n=4)
@@ -333,10 +506,34 @@ def test_unknown_and_known_addresses_take_the_same_time(tmp_path: Path) -> None:
     # "Within noise": the gap between the medians is no larger than the spread of
     # the runs themselves (with a floor at a small share of one password hash,
     # for a machine so quiet that the spread is near zero). Skipping the hash for
-    # unknown addresses would make the gap nearly the whole hash time.
-    noise = max(spread(known), spread(unknown), 0.15 * known_median)
+    # one side would make the gap nearly the whole hash time.
+    noise = max(spread(known), spread(unknown), 0.15 * unknown_median)
     assert difference <= noise, (
         f"known {known_median * 1000:.1f} ms vs unknown {unknown_median * 1000:.1f} ms, "
         f"noise {noise * 1000:.1f} ms"
     )
+
+
+def test_unknown_and_known_addresses_take_the_same_time(tmp_path: Path) -> None:
+    site = Site("fastapi", tmp_path)
+    user = site.user()
+    assert user.id is not None
+    user_id = user.id
+    # Reset between runs to stay below the throttle.
+    assert_same_time(
+        site, "ann@example.com", "nobody@example.com", lambda: site.flow.limiter.reset(user_id)
+    )
+    site.store.close()
+
+
+def test_a_throttled_address_takes_the_same_time_as_an_unknown_one(tmp_path: Path) -> None:
+    site = Site("fastapi", tmp_path)
+    user = site.user()
+    assert user.id is not None
+    limiter = site.flow.limiter
+    for _ in range(limiter.lockout_after):  # locked for 15 minutes: the whole test
+        limiter.record_failure(user.id, "password")
+    assert not limiter.status(user.id, "password").allowed
+    assert_same_time(site, "ann@example.com", "nobody@example.com", lambda: None)
+    assert not limiter.status(user.id, "password").allowed
     site.store.close()

@@ -32,6 +32,7 @@ from auth_store.errors import (
 )
 from auth_store.migration import ProgressCallback, TargetNotEmptyError
 from auth_store.models import User
+from auth_store.users import is_disabled
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -172,7 +173,7 @@ def user_dict(user: User) -> dict[str, Any]:
         "name": user.name,
         "image": user.image,
         "extra": user.extra,
-        "disabled": bool(user.extra.get("disabled")),
+        "disabled": is_disabled(user),
     }
 
 

@@ -3,8 +3,8 @@
 A disabled user is one whose ``User.extra`` holds ``"disabled": true`` (with
 ``"disabled_at"``, an ISO 8601 UTC time); disabling also revokes every
 session of the user, so they are signed out everywhere at once. Sign-in code
-refuses such a user by checking ``user.extra.get("disabled")``. ``enable``
-removes both keys.
+refuses such a user through ``auth_store.users.is_disabled``, the one rule
+these commands use too. ``enable`` removes both keys.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.table import Table
 from auth_store import clock
 from auth_store.adapter import Adapter
 from auth_store.models import User
+from auth_store.users import disabled_extra, enabled_extra, is_disabled
 
 from ._common import (
     BadUsage,
@@ -31,9 +32,6 @@ from ._common import (
     pass_state,
     user_dict,
 )
-
-DISABLED = "disabled"
-DISABLED_AT = "disabled_at"
 
 
 def iter_users(store: Adapter) -> Iterator[User]:
@@ -168,7 +166,7 @@ def list_command(state: State, limit: int, search: str | None) -> None:
                 str(user.id),
                 user.name or "",
                 "yes" if user.email_verified else "no",
-                "yes" if user.extra.get(DISABLED) else "",
+                "yes" if is_disabled(user) else "",
             )
         console.print(table)
 
@@ -287,8 +285,7 @@ def disable_command(state: State, user: str) -> None:
     """Disable USER: mark it disabled (extra.disabled) and revoke all its sessions."""
     store = state.open()
     found = find_user(store, user)
-    extra = {**found.extra, DISABLED: True, DISABLED_AT: clock.now().isoformat()}
-    updated = store.update_user(str(found.id), extra=extra)
+    updated = store.update_user(str(found.id), extra=disabled_extra(found))
     revoked = store.delete_sessions(str(found.id))
     emit(
         state,
@@ -304,8 +301,7 @@ def enable_command(state: State, user: str) -> None:
     """Enable a disabled USER again."""
     store = state.open()
     found = find_user(store, user)
-    extra = {k: v for k, v in found.extra.items() if k not in {DISABLED, DISABLED_AT}}
-    updated = store.update_user(str(found.id), extra=extra)
+    updated = store.update_user(str(found.id), extra=enabled_extra(found))
     emit(state, user_dict(updated), lambda console: console.print(f"enabled {updated.email}"))
 
 
