@@ -141,12 +141,25 @@ def _json_dict(value: object, what: str) -> dict[str, Any]:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} must be JSON-serialisable: {exc}") from None
+    if "\\u0000" in text and _has_nul(value):
+        # Postgres jsonb cannot store NUL; refuse it on every backend alike.
+        raise ValidationError(f"{what} must not contain NUL characters")
     if not text.isascii() and _SURROGATE_RE.search(text):
         raise ValidationError(f"{what} must be valid Unicode (no lone surrogates)")
     copied: dict[str, Any] = json.loads(text)
     if any(not isinstance(key, str) for key in value):
         raise ValidationError(f"{what} keys must be strings")
     return copied
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def _id_or_new(value: object, what: str = "id") -> str:

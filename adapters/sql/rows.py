@@ -39,6 +39,7 @@ class RowCodec:
         self._load_json = dialect.load_json
         self._dump_bool = dialect.dump_bool
         self._load_bool = dialect.load_bool
+        self._load_email = dialect.load_email
         #: Collection name -> reader, for export.
         self.readers: dict[str, Callable[[Row], Any]] = {
             "users": self.user,
@@ -143,7 +144,7 @@ class RowCodec:
             id, name, email, verified, image, extra = row
             return User(
                 id=id,
-                email=email,
+                email=self._load_email(email),
                 email_verified=None if verified is None else self._load_dt(verified),
                 name=name,
                 image=image,
@@ -170,7 +171,7 @@ class RowCodec:
                 Session(id=sid, session_token=token, user_id=user_id, expires=load_dt(expires)),
                 User(
                     id=uid,
-                    email=email,
+                    email=self._load_email(email),
                     email_verified=None if verified is None else load_dt(verified),
                     name=name,
                     image=image,

@@ -552,6 +552,8 @@ class SemanticsCases(Base):
                 "extra NaN": lambda: adapter.create_user(self.new_user(extra={"n": math.nan})),
                 "extra int key": lambda: adapter.create_user(self.new_user(extra={1: "x"})),
                 "extra object": lambda: adapter.create_user(self.new_user(extra={"o": object()})),
+                "extra NUL": lambda: adapter.create_user(self.new_user(extra={"n": ["a\x00"]})),
+                "name lone surrogate": lambda: adapter.create_user(self.new_user(name="\ud800")),
                 "get_user(int)": lambda: adapter.get_user(bad_id),
                 "get_user(None)": lambda: adapter.get_user(bad_email),
                 "get_user_by_email(None)": lambda: adapter.get_user_by_email(bad_email),
