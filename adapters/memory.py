@@ -235,15 +235,15 @@ class MemoryAdapter(Adapter):
 
     # -- authenticators -----------------------------------------------------
 
-    def create_authenticator(self, authenticator: Authenticator) -> Authenticator:
-        authenticator = v.prepare_authenticator(authenticator)
+    def create_authenticator(self, a: Authenticator) -> Authenticator:
+        a = v.prepare_authenticator(a)
         with self._lock:
-            if authenticator.user_id not in self._users:
+            if a.user_id not in self._users:
                 raise NotFoundError("no user with this id")
-            if authenticator.credential_id in self._authenticators:
+            if a.credential_id in self._authenticators:
                 raise ConflictError("this credential id exists")
-            self._authenticators[authenticator.credential_id] = authenticator
-            return _copy(authenticator)
+            self._authenticators[a.credential_id] = a
+            return _copy(a)
 
     def get_authenticator(self, credential_id: str) -> Authenticator | None:
         v.check_text(credential_id, "credential_id")
@@ -268,16 +268,16 @@ class MemoryAdapter(Adapter):
 
     # -- credentials --------------------------------------------------------
 
-    def create_credential(self, credential: Credential) -> Credential:
-        credential = v.prepare_credential(credential)
-        assert credential.id is not None
+    def create_credential(self, c: Credential) -> Credential:
+        c = v.prepare_credential(c)
+        assert c.id is not None
         with self._lock:
-            if credential.user_id not in self._users:
+            if c.user_id not in self._users:
                 raise NotFoundError("no user with this id")
-            if credential.id in self._credentials:
+            if c.id in self._credentials:
                 raise ConflictError("a credential with this id exists")
-            self._credentials[credential.id] = credential
-            return _copy(credential)
+            self._credentials[c.id] = c
+            return _copy(c)
 
     def get_credential(self, id: str) -> Credential | None:
         v.validate_id(id)

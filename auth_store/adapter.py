@@ -151,7 +151,7 @@ class Adapter(abc.ABC):
     # -- WebAuthn authenticators --------------------------------------------
 
     @abc.abstractmethod
-    def create_authenticator(self, authenticator: Authenticator) -> Authenticator:
+    def create_authenticator(self, a: Authenticator) -> Authenticator:
         """Store an authenticator; its ``credential_id`` must be new (``ConflictError``)."""
 
     @abc.abstractmethod
@@ -169,7 +169,7 @@ class Adapter(abc.ABC):
     # -- credentials (storage of secrets) -----------------------------------
 
     @abc.abstractmethod
-    def create_credential(self, credential: Credential) -> Credential:
+    def create_credential(self, c: Credential) -> Credential:
         """Store a credential (id, ``created_at``, ``updated_at`` filled in when absent)."""
 
     @abc.abstractmethod

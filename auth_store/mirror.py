@@ -270,10 +270,10 @@ class MirrorAdapter(Adapter):
 
     # -- authenticators ------------------------------------------------------
 
-    def create_authenticator(self, authenticator: Authenticator) -> Authenticator:
+    def create_authenticator(self, a: Authenticator) -> Authenticator:
         return self._write(
             "create_authenticator",
-            lambda: self.primary.create_authenticator(authenticator),
+            lambda: self.primary.create_authenticator(a),
             self.secondary.create_authenticator,
         )
 
@@ -294,10 +294,10 @@ class MirrorAdapter(Adapter):
 
     # -- credentials ---------------------------------------------------------
 
-    def create_credential(self, credential: Credential) -> Credential:
+    def create_credential(self, c: Credential) -> Credential:
         return self._write(
             "create_credential",
-            lambda: self.primary.create_credential(credential),
+            lambda: self.primary.create_credential(c),
             self.secondary.create_credential,
         )
 

@@ -308,10 +308,10 @@ class TestStorage:
         assert isinstance(caught.value.__cause__, pg_errors.ForeignKeyViolation)
 
     def test_json_postgres_cannot_hold_is_a_validation_error(self, store: PostgresAdapter) -> None:
-        # jsonb refuses \u0000 inside strings; the cause is kept, its text is not shown.
-        with pytest.raises(ValidationError, match="UntranslatableCharacter") as caught:
+        # jsonb refuses \u0000 inside strings; shared validation refuses it first,
+        # so every backend answers alike and no value reaches the message.
+        with pytest.raises(ValidationError, match="NUL") as caught:
             store.create_user(User(email="nul@example.com", extra={"a": "x\x00y"}))
-        assert isinstance(caught.value.__cause__, psycopg.DataError)
         assert "x\\u0000y" not in str(caught.value)
         assert store.counts()["users"] == 0
 

@@ -358,16 +358,16 @@ class FileAdapter(Adapter):
 
     # -- authenticators -------------------------------------------------------------
 
-    def create_authenticator(self, authenticator: Authenticator) -> Authenticator:
-        authenticator = v.prepare_authenticator(authenticator)
-        stem = authenticator_stem(authenticator.credential_id)
+    def create_authenticator(self, a: Authenticator) -> Authenticator:
+        a = v.prepare_authenticator(a)
+        stem = authenticator_stem(a.credential_id)
         store = self._open_store()
         with store.write():
-            self._require_user(authenticator.user_id)
+            self._require_user(a.user_id)
             if self._authenticators.exists(stem):
                 raise ConflictError("this credential id exists")
-            store.apply(self._authenticators, stem, None, to_dict(authenticator))
-        return authenticator
+            store.apply(self._authenticators, stem, None, to_dict(a))
+        return a
 
     def get_authenticator(self, credential_id: str) -> Authenticator | None:
         stem = authenticator_stem(v.check_text(credential_id, "credential_id"))
@@ -396,16 +396,16 @@ class FileAdapter(Adapter):
 
     # -- credentials ----------------------------------------------------------------
 
-    def create_credential(self, credential: Credential) -> Credential:
-        credential = v.prepare_credential(credential)
-        assert credential.id is not None
+    def create_credential(self, c: Credential) -> Credential:
+        c = v.prepare_credential(c)
+        assert c.id is not None
         store = self._open_store()
         with store.write():
-            self._require_user(credential.user_id)
-            if self._credentials.exists(credential.id):
+            self._require_user(c.user_id)
+            if self._credentials.exists(c.id):
                 raise ConflictError("a credential with this id exists")
-            store.apply(self._credentials, credential.id, None, to_dict(credential))
-        return credential
+            store.apply(self._credentials, c.id, None, to_dict(c))
+        return c
 
     def get_credential(self, id: str) -> Credential | None:
         v.validate_id(id)

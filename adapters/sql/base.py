@@ -362,13 +362,13 @@ class SQLAdapter(Adapter, abc.ABC):
 
     # -- authenticators -----------------------------------------------------------
 
-    def create_authenticator(self, authenticator: Authenticator) -> Authenticator:
-        authenticator = v.prepare_authenticator(authenticator)
+    def create_authenticator(self, a: Authenticator) -> Authenticator:
+        a = v.prepare_authenticator(a)
         with self._transaction() as ex:
             ex.execute(
-                self._sql.authenticator_insert, self._rows.authenticator_params(authenticator)
+                self._sql.authenticator_insert, self._rows.authenticator_params(a)
             )
-        return authenticator
+        return a
 
     def get_authenticator(self, credential_id: str) -> Authenticator | None:
         key = (v.check_text(credential_id, "credential_id"),)
@@ -393,11 +393,11 @@ class SQLAdapter(Adapter, abc.ABC):
 
     # -- credentials --------------------------------------------------------------
 
-    def create_credential(self, credential: Credential) -> Credential:
-        credential = v.prepare_credential(credential)
+    def create_credential(self, c: Credential) -> Credential:
+        c = v.prepare_credential(c)
         with self._transaction() as ex:
-            ex.execute(self._sql.credential_insert, self._rows.credential_params(credential))
-        return credential
+            ex.execute(self._sql.credential_insert, self._rows.credential_params(c))
+        return c
 
     def get_credential(self, id: str) -> Credential | None:
         row = self._fetchone(self._sql.credential_by_id, (v.validate_id(id),))
