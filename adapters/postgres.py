@@ -245,6 +245,15 @@ class PostgresAdapter(SQLAdapter):
             raise ConfigurationError("statement_timeout must not be negative")
         if pool_check not in POOL_CHECKS:
             raise ConfigurationError(f"pool_check must be one of {', '.join(POOL_CHECKS)}")
+        try:
+            conninfo_to_dict(conninfo)
+        except psycopg.Error:
+            # libpq's parse errors quote the text they stumbled on, which can
+            # be the password (a bad %-escape in it): name the problem only.
+            raise ConfigurationError(
+                "the Postgres connection string cannot be parsed (check the %-escapes"
+                " of the user name and password, and the host and port)"
+            ) from None
         self.schema = schema
         self.where = _where(conninfo)
         self._prepare: bool = prepare
@@ -315,7 +324,10 @@ class PostgresAdapter(SQLAdapter):
         ``migrate``); any other query parameter must be a libpq keyword
         (``sslmode``, ``application_name``, ...) and is passed to libpq.
         """
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unclosed [ of an IPv6 address
+            raise ConfigurationError("the Postgres URL cannot be parsed") from None
         if parts.scheme.lower() not in {"postgresql", "postgres"}:
             raise ConfigurationError("Postgres URLs start with postgresql:// or postgres://")
         pairs = parse_qsl(parts.query, keep_blank_values=True)

@@ -201,7 +201,8 @@ class SQLiteAdapter(SQLAdapter):
                 )
             if conn.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
                 raise ConfigurationError("this SQLite build cannot enforce foreign keys")
-            self._open_schema(apply=migrate)
+            if not self._schema_is_current():
+                self._open_schema(apply=migrate)
         except sqlite3.Error as exc:
             self.close()
             raise self._error(exc) from exc
@@ -226,6 +227,23 @@ class SQLiteAdapter(SQLAdapter):
             parts.query, {"busy_timeout": int, "durability": str, "migrate": bool}
         )
         return cls(path, **options)  # type: ignore[arg-type]
+
+    def _schema_is_current(self) -> bool:
+        """Whether every shipped migration is applied as shipped, read without the write lock.
+
+        The usual open finds nothing to do; taking the write lock only to see
+        that would queue every opening process behind busy writers (and fail
+        after ``busy_timeout``). Anything else takes the locked path, which
+        applies, creates or refuses.
+        """
+        try:
+            rows = self._connection().execute(self._sql.migrations_applied).fetchall()
+        except sqlite3.Error:
+            return False  # no tracking table yet
+        applied = self._applied(rows)
+        return len(applied) == len(self._migrations) and all(
+            m.version in applied and applied[m.version][1] == m.checksum for m in self._migrations
+        )
 
     # -- connections --------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Backups of a live store, and restoring them into any store.
 
 ``backup(store, dest_dir, url=url)`` writes one file into ``dest_dir``,
-named ``auth-store-<backend>-<name>-<time>.<ext>``:
+named ``auth-store-<backend>-<name>-<time>.<ext>``, where ``<name>`` is the
+store's file or database name followed by a short hash of its location (so
+two stores that share a file name never share a backup name):
 
 * sqlite: SQLite's online backup API in one step - a consistent snapshot
   while other processes keep writing (``.sqlite3``, a self-contained file);
@@ -28,6 +30,7 @@ Postgres target only (into the schema it was taken from, with ``schema=``).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -154,6 +157,13 @@ def _slug(text: str) -> str:
 
 
 def _store_name(store: Adapter, url: str | None) -> str:
+    """A readable name for the store plus a short hash of where it is.
+
+    Retention deletes by this name, so it must tell apart stores that only
+    share a readable name (``/srv/a/auth.db`` and ``/srv/b/auth.db``, one
+    database on two hosts, two schemas of one database): otherwise backing
+    up one would delete the other's backups.
+    """
     if url is None:
         return "store"
     path = store_path(url)
@@ -161,11 +171,31 @@ def _store_name(store: Adapter, url: str | None) -> str:
         name = path.name
         for suffix in (".sqlite3", ".sqlite", ".db"):
             name = name.removesuffix(suffix)
-        return _slug(name)
+        return f"{_slug(name)}.{_location_hash(os.path.realpath(path))}"
     parts = urlsplit(url)
     if parts.scheme.startswith("postgres"):
-        return _slug(parts.path.lstrip("/") or "postgres")
+        name = parts.path.lstrip("/") or "postgres"
+        schema = _pg_schema(url)
+        if schema:
+            name = f"{name}.{schema}"
+        return f"{_slug(name)}.{_location_hash(_pg_location(url))}"
     return _slug(parts.scheme or store.backend)
+
+
+def _location_hash(location: str) -> str:
+    return hashlib.blake2b(location.encode("utf-8"), digest_size=4).hexdigest()
+
+
+def _pg_location(url: str) -> str:
+    """Host, port, database and schema of a Postgres URL (never its user or password)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    where = {
+        key: value
+        for key, value in parse_qsl(parts.query)
+        if key in {"host", "hostaddr", "port", "dbname", "service", "schema", "search_path"}
+    }
+    return f"{host}{parts.path}?{urlencode(sorted(where.items()))}"
 
 
 def list_backups(dest_dir: Path, backend: str | None = None, name: str | None = None) -> list[Path]:
@@ -253,7 +283,12 @@ def _libpq_url(url: str) -> tuple[str, dict[str, str]]:
             env["PGPASSWORD"] = unquote(password)
             userinfo = user
         netloc = f"{userinfo}@{host}"
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k in _LIBPQ_PARAMS]
+    query = []
+    for key, value in parse_qsl(parts.query):
+        if key == "password":
+            env["PGPASSWORD"] = value  # never on a command line, where `ps` shows it
+        elif key in _LIBPQ_PARAMS:
+            query.append((key, value))
     scheme = "postgresql"
     return urlunsplit((scheme, netloc, parts.path, urlencode(query), "")), env
 
@@ -265,17 +300,29 @@ def _pg_schema(url: str) -> str | None:
     return None
 
 
-def _backup_postgres(url: str, out: Path) -> None:
+def _run_libpq_tool(url: str, command: list[str]) -> None:
+    """Run pg_dump or pg_restore (``command``, then ``--dbname``) against the store at ``url``.
+
+    The password goes in the tool's environment, never in its arguments.
+    """
     target, env = _libpq_url(url)
-    command = ["pg_dump", "--format=custom", "--no-owner", f"--file={out}", f"--dbname={target}"]
+    done = subprocess.run(
+        [*command, f"--dbname={target}"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise StorageError(f"{command[0]} failed: {done.stderr.strip()[:500]}")
+
+
+def _backup_postgres(url: str, out: Path) -> None:
+    command = ["pg_dump", "--format=custom", "--no-owner", f"--file={out}"]
     schema = _pg_schema(url)
     if schema:
         command.append(f"--schema={schema}")
-    done = subprocess.run(
-        command, env={**os.environ, **env}, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise StorageError(f"pg_dump failed: {done.stderr.strip()[:500]}")
+    _run_libpq_tool(url, command)
 
 
 def backup(
@@ -317,7 +364,11 @@ def backup(
         "export": "jsonl",
     }
     final = dest_dir / f"auth-store-{backend}-{name}-{stamp}.{extension[method]}"
-    tmp = dest_dir / f".{final.name}.tmp"
+    # Written in a private directory (0700): sqlite3 and pg_dump create their
+    # files with the umask's permissions, and the file is only made 0600 at
+    # the end; nobody else may open it in between.
+    work = Path(tempfile.mkdtemp(prefix=".auth-store-backup-", dir=dest_dir))
+    tmp = work / final.name
     try:
         if method == "sqlite-backup-api":
             assert url is not None
@@ -335,13 +386,12 @@ def backup(
                 method = "export"
                 tmp.unlink(missing_ok=True)
                 final = final.with_name(final.name.removesuffix(".pgdump") + ".jsonl")
-                tmp = dest_dir / f".{final.name}.tmp"
+                tmp = work / final.name
         if method == "export":
             _export_backup(store, tmp, progress)
         _finish(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     removed = _prune(dest_dir, backend, name, keep)
     return BackupResult(
         path=final,
@@ -416,21 +466,10 @@ def open_backup(path: Path) -> Iterator[Source]:
 def _restore_pgdump(path: Path, url: str) -> None:
     if not shutil.which("pg_restore"):
         raise ConfigurationError("restoring a .pgdump needs pg_restore on PATH")
-    target, env = _libpq_url(url)
-    command = [
-        "pg_restore",
-        "--clean",
-        "--if-exists",
-        "--no-owner",
-        "--single-transaction",
-        f"--dbname={target}",
-        str(path),
-    ]
-    done = subprocess.run(
-        command, env={**os.environ, **env}, capture_output=True, text=True, check=False
+    _run_libpq_tool(
+        url,
+        ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", str(path)],
     )
-    if done.returncode != 0:
-        raise StorageError(f"pg_restore failed: {done.stderr.strip()[:500]}")
 
 
 def restore(

@@ -42,7 +42,10 @@ def connect(url: str | None = None) -> Adapter:
         url = os.environ.get("AUTH_STORE_URL") or DEFAULT_URL
     if not isinstance(url, str):
         raise ConfigurationError(f"store URL must be a string, got {type(url).__name__}")
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        raise ConfigurationError("the store URL cannot be parsed") from None
     if scheme not in _BACKENDS:
         known = ", ".join(sorted(_BACKENDS))
         raise ConfigurationError(f"unknown store URL scheme {scheme!r}; expected one of: {known}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from auth_store import connect
-from auth_store.backup import BACKUP_NAME, list_backups
+from auth_store.adapters.memory import MemoryAdapter
+from auth_store.backup import BACKUP_NAME, _libpq_url, _store_name, backup, list_backups
 from auth_store.cli import cli
 from auth_store.crypto import Keyring
 from auth_store.exchange import dumps_record
@@ -67,8 +69,12 @@ def test_backup_while_four_processes_write(
     with connect(url) as store:
         plain = populate(store, KEYRING)
     logs = [tmp_path / f"writer{n}.log" for n in range(4)]
+    # Four writers in tight loops of fsync'ed commits: SQLite's lock is not
+    # fair, and on a busy disk one of them can wait past the default 5 s busy
+    # timeout. What is tested here is the backup, so the writers wait longer.
+    writer_url = f"{url}?busy_timeout=60000" if backend == "sqlite" else url
     writers = [
-        subprocess.Popen([PYTHON, "-c", WRITER, url, str(log), f"w{n}"])
+        subprocess.Popen([PYTHON, "-c", WRITER, writer_url, str(log), f"w{n}"])
         for n, log in enumerate(logs)
     ]
     dest = tmp_path / "backups"
@@ -233,3 +239,101 @@ def test_postgres_backup_without_pg_dump_is_an_export(stores: StoreFactory, tmp_
     restored = CliRunner().invoke(cli, ["--url", target, "--json", "restore", result["path"]])
     assert restored.exit_code == 0, restored.output
     assert json.loads(restored.stdout)["counts"]["users"] == 2
+
+
+def _open_to_others(dest: Path) -> list[str]:
+    """Files under ``dest`` that another user could open (no private directory on the way)."""
+    exposed = []
+    for path in dest.rglob("*"):
+        if path.is_dir():
+            continue
+        guarded = path.stat().st_mode & 0o077 == 0 or any(
+            parent.stat().st_mode & 0o077 == 0
+            for parent in path.parents
+            if parent != dest and dest in parent.parents
+        )
+        if not guarded:
+            exposed.append(f"{path.relative_to(dest)} {oct(path.stat().st_mode & 0o777)}")
+    return exposed
+
+
+def test_a_backup_is_never_readable_by_others_even_while_it_is_written(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    url = stores.new("sqlite")
+    with connect(url) as store:
+        populate(store, KEYRING, users=2)
+    dest = tmp_path / "bk"
+    dest.mkdir()
+    seen: list[list[str]] = []
+
+    def progress(phase: str, done: int, total: int) -> None:
+        seen.append(_open_to_others(dest))  # called while the backup file is being written
+
+    old_umask = os.umask(0o022)  # what sqlite3 and pg_dump create files with
+    try:
+        with connect(url) as store:
+            made = backup(store, dest, url=url, progress=progress)
+            export = backup(store, dest, url=url, format="jsonl", progress=progress)
+    finally:
+        os.umask(old_umask)
+    assert seen, "the progress callback never ran"
+    assert all(exposed == [] for exposed in seen), seen
+    assert made.method == "sqlite-backup-api"
+    for path in (made.path, export.path):
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+    # Nothing is left behind but the two backups.
+    assert sorted(p.name for p in dest.iterdir()) == sorted([made.path.name, export.path.name])
+
+
+def test_stores_that_share_a_file_name_never_prune_each_others_backups(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    dest = tmp_path / "bk"
+    made = []
+    for where in ("app1", "app2"):
+        (tmp_path / where).mkdir()
+        url = f"sqlite:///{tmp_path}/{where}/auth.db"
+        with connect(url) as store:
+            populate(store, KEYRING, users=1)
+            made.append(backup(store, dest, url=url, keep=1))
+    assert made[1].removed == []
+    assert sorted(p.name for p in dest.iterdir()) == sorted(m.path.name for m in made)
+    first, second = (BACKUP_NAME.match(m.path.name) for m in made)
+    assert first is not None
+    assert second is not None
+    assert first["name"] != second["name"]
+    assert first["name"].startswith("auth.")
+    assert second["name"].startswith("auth.")
+    # The same store keeps its name, so its own older backups are still pruned.
+    url = f"sqlite:///{tmp_path}/app1/auth.db"
+    with connect(url) as store:
+        again = backup(store, dest, url=url, keep=1)
+    assert again.removed == [made[0].path]
+
+
+def test_postgres_backup_names_and_credentials() -> None:
+    names = {
+        _store_name(MemoryAdapter(), url)
+        for url in (
+            "postgresql://app@db1.internal/app?schema=tenant_a",
+            "postgresql://app@db1.internal/app?schema=tenant_b",
+            "postgresql://app@db2.internal/app?schema=tenant_a",
+        )
+    }
+    assert len(names) == 3  # two schemas, two hosts: never one backup name
+    assert all(name.startswith("app.tenant_") for name in names)
+    # The user and password do not make another store.
+    assert _store_name(MemoryAdapter(), "postgresql://app:pw1@db1.internal/app") == _store_name(
+        MemoryAdapter(), "postgresql://other:pw2@db1.internal/app"
+    )
+
+    # pg_dump and pg_restore get the password in their environment, never in argv.
+    for url in (
+        "postgresql://app:s3cret%40pw@db.internal:5433/app?sslmode=require&schema=auth",
+        "postgresql://app@db.internal:5433/app?password=s3cret%40pw&sslmode=require",
+    ):
+        target, env = _libpq_url(url)
+        assert env == {"PGPASSWORD": "s3cret@pw"}
+        assert "s3cret" not in target
+        assert target == "postgresql://app@db.internal:5433/app?sslmode=require"

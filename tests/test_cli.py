@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -381,6 +382,26 @@ def test_reencrypt(url: str) -> None:
 # -- stats, health, purge, schema, check ---------------------------------------------
 
 
+def test_read_commands_work_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/busy.db"
+    with connect(url) as store:
+        populate(store, KEYRING, users=2)
+    # Another process in the middle of a long write transaction: opening the
+    # store must not need the write lock when its schema is up to date.
+    writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE users SET name = 'busy' WHERE id = 'user-0000'")
+        started = time.monotonic()
+        stats = run_json("--url", f"{url}?busy_timeout=200", "stats")
+        assert stats["counts"]["users"] == 2
+        assert stats["schema_version"] == 1
+        assert time.monotonic() - started < 5
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+
+
 def test_stats_health_purge_schema(url: str, tmp_path: Path) -> None:
     with connect(url) as store:
         populate(store, KEYRING, users=3)
@@ -486,7 +507,7 @@ def test_migrate_and_backup_as_real_processes(url: str, tmp_path: Path) -> None:
         check=False,
     )
     assert backed.returncode == 0, backed.stderr
-    assert list((tmp_path / "bk").glob("auth-store-file-copy-*.tar.gz"))
+    assert list((tmp_path / "bk").glob("auth-store-file-copy.*-*.tar.gz"))
     failed = subprocess.run(
         [AUTH_STORE, "--url", "nope://", "stats"], capture_output=True, text=True, check=False
     )

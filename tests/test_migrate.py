@@ -246,6 +246,37 @@ def test_killed_migration_leaves_source_intact_and_rerun_completes(
     assert checksum(src) == before
 
 
+def test_a_copy_that_fails_part_way_says_so_and_a_rerun_resumes(stores: StoreFactory) -> None:
+    src, dst = stores.new("file"), stores.new("sqlite")
+    with connect(src) as store:
+        populate(store, KEYRING)
+    before = checksum(src)
+    root = store_path(src)
+    assert root is not None
+    # A session record that stopped parsing: the source fails after the users
+    # (exported first) have been written to the target in batches of one.
+    damaged = root / "sessions" / "sess-3.json"
+    good = damaged.read_bytes()
+    damaged.write_bytes(good[:20])
+
+    result = _run("migrate", "--from", src, "--to", dst, "--batch-size", "1")
+    assert result.exit_code == 1
+    assert "StorageError" in result.output
+    assert "sess-3.json" in result.output
+    assert "stopped part-way" in result.output
+    assert "Run the same command again to resume" in result.output
+    assert _target_users(dst) > 0  # the target really holds part of the copy
+
+    damaged.write_bytes(good)
+    assert checksum(src) == before
+    rerun = _run("migrate", "--from", src, "--to", dst)
+    assert rerun.exit_code == 0, rerun.output
+    report = json.loads(rerun.stdout)
+    assert report["resumed"] is True
+    assert report["ok"] is True
+    assert report["skipped"]["users"] == 6
+
+
 # -- planted damage fails verification -----------------------------------------
 
 

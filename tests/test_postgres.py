@@ -469,6 +469,22 @@ class TestURL:
         assert "app@127.0.0.1:1/auth" in str(caught.value)
         assert isinstance(caught.value.__cause__, psycopg.OperationalError)
 
+    @pytest.mark.parametrize(
+        "url",
+        [
+            # libpq's own message would quote the token with the bad %-escape.
+            "postgresql://app:s3cret%zzpw@127.0.0.1:5432/auth",
+            "postgresql://app:s3cret%zzpw@[::1/auth",
+        ],
+    )
+    def test_an_unparsable_url_is_a_configuration_error_without_the_password(
+        self, url: str
+    ) -> None:
+        with pytest.raises(ConfigurationError, match="cannot be parsed") as caught:
+            PostgresAdapter.from_url(url)
+        assert "s3cret" not in str(caught.value)
+        assert caught.value.__cause__ is None
+
     def test_repr_and_health_hide_the_password(self, postgres_url: str) -> None:
         # The test server trusts local connections, so any password connects.
         url = postgres_url.replace("://postgres@", "://postgres:hunter2-pw@", 1)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from auth_store import backup as backups
+from auth_store.errors import AuthStoreError, ConfigurationError, ValidationError
 from auth_store.exchange import JsonlSource, export_file, write_jsonl
 from auth_store.migration import (
     MigrationResult,
+    TargetNotEmptyError,
     VerificationReport,
     migrate,
     open_source,
@@ -22,7 +26,16 @@ from auth_store.migration import (
 )
 from auth_store.models import COLLECTIONS
 
-from ._common import BadUsage, State, counts_table, emit, fail, pass_state, progress_bar
+from ._common import (
+    BadUsage,
+    CommandFailed,
+    State,
+    counts_table,
+    emit,
+    fail,
+    pass_state,
+    progress_bar,
+)
 
 _BATCH = click.option(
     "--batch-size",
@@ -71,6 +84,21 @@ def render_migration(console: Console, result: MigrationResult) -> None:
         render_verification(console, result.report)
 
 
+@contextmanager
+def _stopped_part_way(what: str) -> Iterator[None]:
+    """Say so when a copy into a store fails after it may have written part of it."""
+    try:
+        yield
+    except (TargetNotEmptyError, ConfigurationError, ValidationError):
+        raise  # refused before anything was written
+    except AuthStoreError as exc:
+        raise CommandFailed(
+            f"{type(exc).__name__}: {exc}\n"
+            f"The {what} stopped part-way: the target may now hold part of the copy. "
+            "Run the same command again to resume (records already copied are skipped)."
+        ) from exc
+
+
 def _refuse_same_store(source_url: str, target_url: str) -> None:
     source_path, target_path = store_path(source_url), store_path(target_url)
     if source_path is not None and target_path is not None:
@@ -106,7 +134,7 @@ def migrate_command(
     _refuse_same_store(source_url, target_url)
     source = state.open(source_url, opener=open_source)
     target = state.open(target_url)
-    with progress_bar(state) as progress:
+    with progress_bar(state) as progress, _stopped_part_way("migration"):
         result = migrate(
             source, target, merge=merge, batch_size=batch_size, sample=sample, progress=progress
         )
@@ -201,7 +229,7 @@ def import_command(state: State, file: str, merge: bool, batch_size: int, sample
             raise click.BadParameter(f"no such file: {file}", param_hint="FILE")
         source = JsonlSource(path)
         target = state.open()
-        with progress_bar(state) as progress:
+        with progress_bar(state) as progress, _stopped_part_way("import"):
             result = migrate(
                 source,
                 target,
@@ -270,7 +298,7 @@ def restore_command(state: State, file: Path, batch_size: int, sample: int) -> N
     restored into any backend; a .pgdump into Postgres only (pg_restore).
     """
     target = state.open()
-    with progress_bar(state) as progress:
+    with progress_bar(state) as progress, _stopped_part_way("restore"):
         result = backups.restore(
             file,
             target,
