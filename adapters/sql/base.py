@@ -365,9 +365,7 @@ class SQLAdapter(Adapter, abc.ABC):
     def create_authenticator(self, a: Authenticator) -> Authenticator:
         a = v.prepare_authenticator(a)
         with self._transaction() as ex:
-            ex.execute(
-                self._sql.authenticator_insert, self._rows.authenticator_params(a)
-            )
+            ex.execute(self._sql.authenticator_insert, self._rows.authenticator_params(a))
         return a
 
     def get_authenticator(self, credential_id: str) -> Authenticator | None:
