@@ -33,7 +33,15 @@ T = TypeVar("T")
 
 
 def _copy(obj: T) -> T:
-    return copy.deepcopy(obj)
+    """A copy the caller may change freely: only the JSON dicts need a deep copy."""
+    if obj is None:
+        return obj
+    clone = copy.copy(obj)
+    for name in ("extra", "data"):
+        value = getattr(clone, name, None)
+        if value:
+            setattr(clone, name, copy.deepcopy(value))
+    return clone
 
 
 class _Owned(Protocol):
@@ -337,7 +345,7 @@ class MemoryAdapter(Adapter):
                 *self._authenticators.values(),
                 *self._credentials.values(),
             ]
-            snapshot = _copy(snapshot)
+            snapshot = [_copy(record) for record in snapshot]
         yield from snapshot
 
     def counts(self) -> dict[str, int]:
