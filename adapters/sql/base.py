@@ -479,8 +479,7 @@ class SQLAdapter(Adapter, abc.ABC):
             return rows.token_params(v.prepare_verification_token(record))
         if isinstance(record, Authenticator):
             return rows.authenticator_params(v.prepare_authenticator(record))
-        if record.created_at is None or record.updated_at is None:
-            raise ValidationError("an imported credential needs created_at and updated_at")
+        v.check_imported(record)
         return rows.credential_params(v.prepare_credential(record))
 
     def _insert_runs(self, runs: list[tuple[str, list[Params]]]) -> None:
