@@ -52,9 +52,8 @@ K = TypeVar("K")
 R = TypeVar("R", bound=_Owned)
 
 
-def _drop_owned_by(records: dict[K, R], user_id: str) -> None:
-    for key in [k for k, record in records.items() if record.user_id == user_id]:
-        del records[key]
+def _drop_owned_by(records: dict[K, R], user_id: str) -> list[R]:
+    return [records.pop(k) for k in [k for k, r in records.items() if r.user_id == user_id]]
 
 
 class MemoryAdapter(Adapter):
@@ -67,7 +66,9 @@ class MemoryAdapter(Adapter):
         self._users: dict[str, User] = {}
         self._user_by_email: dict[str, str] = {}
         self._accounts: dict[tuple[str, str], Account] = {}
+        self._account_ids: set[str | None] = set()
         self._sessions: dict[str, Session] = {}
+        self._session_ids: set[str | None] = set()
         self._tokens: dict[tuple[str, str], VerificationToken] = {}
         self._authenticators: dict[str, Authenticator] = {}
         self._credentials: dict[str, Credential] = {}
@@ -134,8 +135,8 @@ class MemoryAdapter(Adapter):
             if user is None:
                 return None
             del self._user_by_email[user.email]
-            _drop_owned_by(self._accounts, id)
-            _drop_owned_by(self._sessions, id)
+            self._account_ids.difference_update(a.id for a in _drop_owned_by(self._accounts, id))
+            self._session_ids.difference_update(s.id for s in _drop_owned_by(self._sessions, id))
             _drop_owned_by(self._authenticators, id)
             _drop_owned_by(self._credentials, id)
             return user
@@ -150,9 +151,10 @@ class MemoryAdapter(Adapter):
                 raise NotFoundError("no user with this id")
             if key in self._accounts:
                 raise ConflictError("this provider account is already linked")
-            if any(a.id == account.id for a in self._accounts.values()):
+            if account.id in self._account_ids:
                 raise ConflictError("an account with this id exists")
             self._accounts[key] = account
+            self._account_ids.add(account.id)
             return _copy(account)
 
     def unlink_account(self, provider: str, provider_account_id: str) -> Account | None:
@@ -161,7 +163,10 @@ class MemoryAdapter(Adapter):
             v.check_text(provider_account_id, "provider_account_id"),
         )
         with self._lock:
-            return self._accounts.pop(key, None)
+            account = self._accounts.pop(key, None)
+            if account is not None:
+                self._account_ids.discard(account.id)
+            return account
 
     def get_account(self, provider: str, provider_account_id: str) -> Account | None:
         key = (
@@ -180,9 +185,10 @@ class MemoryAdapter(Adapter):
                 raise NotFoundError("no user with this id")
             if session.session_token in self._sessions:
                 raise ConflictError("this session token exists")
-            if any(s.id == session.id for s in self._sessions.values()):
+            if session.id in self._session_ids:
                 raise ConflictError("a session with this id exists")
             self._sessions[session.session_token] = session
+            self._session_ids.add(session.id)
             return _copy(session)
 
     def get_session_and_user(self, session_token: str) -> tuple[Session, User] | None:
@@ -210,7 +216,7 @@ class MemoryAdapter(Adapter):
     def delete_session(self, session_token: str) -> Session | None:
         v.check_text(session_token, "session_token")
         with self._lock:
-            return self._sessions.pop(session_token, None)
+            return self._pop_session(session_token)
 
     def list_sessions(self, user_id: str) -> list[Session]:
         v.validate_id(user_id, "user_id")
@@ -223,8 +229,14 @@ class MemoryAdapter(Adapter):
         with self._lock:
             tokens = [t for t, s in self._sessions.items() if s.user_id == user_id]
             for token in tokens:
-                del self._sessions[token]
+                self._pop_session(token)
             return len(tokens)
+
+    def _pop_session(self, session_token: str) -> Session | None:
+        session = self._sessions.pop(session_token, None)
+        if session is not None:
+            self._session_ids.discard(session.id)
+        return session
 
     # -- verification tokens ------------------------------------------------
 
@@ -329,7 +341,7 @@ class MemoryAdapter(Adapter):
         with self._lock:
             sessions = [t for t, s in self._sessions.items() if s.expires < cutoff]
             for token in sessions:
-                del self._sessions[token]
+                self._pop_session(token)
             tokens = [k for k, t in self._tokens.items() if t.expires < cutoff]
             for key in tokens:
                 del self._tokens[key]
