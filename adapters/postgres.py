@@ -8,11 +8,14 @@ Auth.js created upgrades them in place once (see ``postgres_authjs``).
 Every connection is in autocommit mode with ``TimeZone`` UTC and, with the
 ``schema`` option, ``search_path`` set to that schema alone. A read is one
 prepared statement on a pooled connection (``get_session_and_user`` is one
-join: one round trip); a write is one transaction. The pool checks a
+join: one round trip); so is a write that is one statement (an INSERT, or an
+UPDATE/DELETE ... RETURNING), atomic on its own in autocommit mode, and a
+write of several statements is one transaction. The pool checks a
 connection before lending it and replaces dead ones, and a read whose
-connection dies under it is retried once on another, so a dropped connection
-(a server restart, ``pg_terminate_backend``) costs a caller at most one
-``StorageError``; every wait is bounded by a timeout.
+connection dies under it is retried once on another (a write is not: it may
+have happened), so a dropped connection (a server restart,
+``pg_terminate_backend``) costs a caller at most one ``StorageError``; every
+wait is bounded by a timeout.
 """
 
 from __future__ import annotations
@@ -397,6 +400,32 @@ class PostgresAdapter(SQLAdapter):
     def _fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
         rows: list[Any] = self._read(sql, params, one=False)
         return rows
+
+    def _write_one(self, statement: str, params: Sequence[Any]) -> tuple[int, Any]:
+        # _read's path without the retry: autocommit makes the statement its own
+        # transaction, so BEGIN and COMMIT cost no round trips.
+        pool = self._pool
+        try:
+            conn = pool.getconn()
+        except _DRIVER_ERRORS as exc:
+            raise self._error(exc) from exc
+        lost = False
+        try:
+            cursor = self._cursors.get(conn)
+            if cursor is None:
+                cursor = self._cursors[conn] = conn.cursor()
+            cursor.execute(statement, params, prepare=self._prepare or None)
+            row = None if cursor.description is None else cursor.fetchone()
+            return cursor.rowcount, row
+        except _DRIVER_ERRORS as exc:
+            lost = _lost(conn, exc)
+            if lost:
+                conn.close()  # so the pool discards it
+            raise self._error(exc) from exc
+        finally:
+            pool.putconn(conn)
+            if lost:
+                pool.check()  # drop the other connections the same event killed
 
     @contextmanager
     def _transaction(self) -> Iterator[Executor]:

@@ -16,8 +16,13 @@ translation, migrations, import/export) is here:
     A context manager yielding ``query(sql) -> Iterator[row]`` that streams
     rows (bounded memory) from one consistent read snapshot, for ``export``.
 
-Optional: ``_migration_transaction()`` (default ``_transaction()``; Postgres
-adds an advisory lock), ``_before_migrations()`` and ``_health_details()``.
+Optional: ``_write_one(sql, params)`` runs one write statement atomically and
+returns ``(rowcount, first row or None)``; the default is a ``_transaction()``
+around it, Postgres runs it alone on an autocommit connection (one round
+trip). Methods that are one statement use it; ``_transaction()`` stays for
+several statements and for ``Change`` without RETURNING. Also optional:
+``_migration_transaction()`` (default ``_transaction()``; Postgres adds an
+advisory lock), ``_before_migrations()`` and ``_health_details()``.
 """
 
 from __future__ import annotations
@@ -95,6 +100,9 @@ class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
 
+    @property
+    def description(self) -> Any: ...
+
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
@@ -150,6 +158,18 @@ class SQLAdapter(Adapter, abc.ABC):
     def _snapshot(self) -> AbstractContextManager[Callable[[str], Iterator[Row]]]:
         """A consistent read snapshot whose query function streams rows."""
 
+    def _write_one(self, sql: str, params: Sequence[Any]) -> tuple[int, Row | None]:
+        """Run one write statement atomically: its rowcount and first row (or ``None``).
+
+        Errors leave as ``_transaction()``'s do. Never retried: a write whose
+        connection dies may or may not have happened.
+        """
+        with self._transaction() as ex:
+            cursor = ex.execute(sql, params)
+            rows: list[Row] = [] if cursor.description is None else cursor.fetchall()
+            # Read after the fetch: sqlite3 may count RETURNING rows as they are read.
+            return cursor.rowcount, rows[0] if rows else None
+
     def _migration_transaction(self) -> AbstractContextManager[Executor]:
         """The transaction migrations run in (override to add a lock)."""
         return self._transaction()
@@ -181,6 +201,13 @@ class SQLAdapter(Adapter, abc.ABC):
             return None
         found: Row | None = ex.execute(change.select, key).fetchone()
         return found
+
+    def _change_one(self, change: Change, params: Params, key: Params) -> Row | None:
+        """``_change`` on its own: one ``_write_one`` when the dialect has RETURNING."""
+        if change.returning is not None:
+            return self._write_one(change.returning, params)[1]
+        with self._transaction() as ex:
+            return self._change(ex, change, params, key)
 
     # -- schema -----------------------------------------------------------------
 
@@ -246,8 +273,7 @@ class SQLAdapter(Adapter, abc.ABC):
 
     def create_user(self, user: User) -> User:
         user = v.prepare_user(user)
-        with self._transaction() as ex:
-            ex.execute(self._sql.user_insert, self._rows.user_params(user))
+        self._write_one(self._sql.user_insert, self._rows.user_params(user))
         return user
 
     def get_user(self, id: str) -> User | None:
@@ -270,8 +296,7 @@ class SQLAdapter(Adapter, abc.ABC):
         v.validate_id(id)
         changes = v.prepare_user_changes(changes)
         params = (*self._rows.user_change_params(changes), id)
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.user_update, params, (id,))
+        row = self._change_one(self._sql.user_update, params, (id,))
         if row is None:
             raise NotFoundError("no user with this id")
         return self._rows.user(row)
@@ -279,16 +304,14 @@ class SQLAdapter(Adapter, abc.ABC):
     def delete_user(self, id: str) -> User | None:
         key = (v.validate_id(id),)
         # Accounts, sessions, authenticators and credentials go by ON DELETE CASCADE.
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.user_delete, key, key)
+        row = self._change_one(self._sql.user_delete, key, key)
         return None if row is None else self._rows.user(row)
 
     # -- accounts -----------------------------------------------------------------
 
     def link_account(self, account: Account) -> Account:
         account = v.prepare_account(account)
-        with self._transaction() as ex:
-            ex.execute(self._sql.account_insert, self._rows.account_params(account))
+        self._write_one(self._sql.account_insert, self._rows.account_params(account))
         return account
 
     def unlink_account(self, provider: str, provider_account_id: str) -> Account | None:
@@ -296,8 +319,7 @@ class SQLAdapter(Adapter, abc.ABC):
             v.check_text(provider, "provider"),
             v.check_text(provider_account_id, "provider_account_id"),
         )
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.account_delete, key, key)
+        row = self._change_one(self._sql.account_delete, key, key)
         return None if row is None else self._rows.account(row)
 
     def get_account(self, provider: str, provider_account_id: str) -> Account | None:
@@ -312,8 +334,7 @@ class SQLAdapter(Adapter, abc.ABC):
 
     def create_session(self, session: Session) -> Session:
         session = v.prepare_session(session)
-        with self._transaction() as ex:
-            ex.execute(self._sql.session_insert, self._rows.session_params(session))
+        self._write_one(self._sql.session_insert, self._rows.session_params(session))
         return session
 
     def get_session_and_user(self, session_token: str) -> tuple[Session, User] | None:
@@ -325,14 +346,12 @@ class SQLAdapter(Adapter, abc.ABC):
         key = (v.check_text(session_token, "session_token"),)
         changes = v.prepare_session_changes(changes)
         params = (*self._rows.session_change_params(changes), session_token)
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.session_update, params, key)
+        row = self._change_one(self._sql.session_update, params, key)
         return None if row is None else self._rows.session(row)
 
     def delete_session(self, session_token: str) -> Session | None:
         key = (v.check_text(session_token, "session_token"),)
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.session_delete, key, key)
+        row = self._change_one(self._sql.session_delete, key, key)
         return None if row is None else self._rows.session(row)
 
     def list_sessions(self, user_id: str) -> list[Session]:
@@ -341,31 +360,26 @@ class SQLAdapter(Adapter, abc.ABC):
 
     def delete_sessions(self, user_id: str) -> int:
         key = (v.validate_id(user_id, "user_id"),)
-        with self._transaction() as ex:
-            deleted: int = ex.execute(self._sql.sessions_delete_by_user, key).rowcount
-        return deleted
+        return self._write_one(self._sql.sessions_delete_by_user, key)[0]
 
     # -- verification tokens ------------------------------------------------------
 
     def create_verification_token(self, vt: VerificationToken) -> VerificationToken:
         vt = v.prepare_verification_token(vt)
-        with self._transaction() as ex:
-            ex.execute(self._sql.token_insert, self._rows.token_params(vt))
+        self._write_one(self._sql.token_insert, self._rows.token_params(vt))
         return vt
 
     def use_verification_token(self, identifier: str, token: str) -> VerificationToken | None:
         key = (v.check_text(identifier, "identifier"), v.check_text(token, "token"))
         # One DELETE ... RETURNING: of N concurrent callers exactly one gets the row.
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.token_use, key, key)
+        row = self._change_one(self._sql.token_use, key, key)
         return None if row is None else self._rows.token(row)
 
     # -- authenticators -----------------------------------------------------------
 
     def create_authenticator(self, a: Authenticator) -> Authenticator:
         a = v.prepare_authenticator(a)
-        with self._transaction() as ex:
-            ex.execute(self._sql.authenticator_insert, self._rows.authenticator_params(a))
+        self._write_one(self._sql.authenticator_insert, self._rows.authenticator_params(a))
         return a
 
     def get_authenticator(self, credential_id: str) -> Authenticator | None:
@@ -383,8 +397,7 @@ class SQLAdapter(Adapter, abc.ABC):
     def update_authenticator_counter(self, credential_id: str, counter: int) -> Authenticator:
         key = (v.check_text(credential_id, "credential_id"),)
         counter = v.check_int(counter, "counter")
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.authenticator_counter, (counter, *key), key)
+        row = self._change_one(self._sql.authenticator_counter, (counter, *key), key)
         if row is None:
             raise NotFoundError("no authenticator with this credential id")
         return self._rows.authenticator(row)
@@ -393,8 +406,7 @@ class SQLAdapter(Adapter, abc.ABC):
 
     def create_credential(self, c: Credential) -> Credential:
         c = v.prepare_credential(c)
-        with self._transaction() as ex:
-            ex.execute(self._sql.credential_insert, self._rows.credential_params(c))
+        self._write_one(self._sql.credential_insert, self._rows.credential_params(c))
         return c
 
     def get_credential(self, id: str) -> Credential | None:
@@ -421,14 +433,12 @@ class SQLAdapter(Adapter, abc.ABC):
             id,
             expected_version,
         )
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.credential_update, params, key)
+        row = self._change_one(self._sql.credential_update, params, key)
         return None if row is None else self._rows.credential(row)
 
     def delete_credential(self, id: str) -> Credential | None:
         key = (v.validate_id(id),)
-        with self._transaction() as ex:
-            row = self._change(ex, self._sql.credential_delete, key, key)
+        row = self._change_one(self._sql.credential_delete, key, key)
         return None if row is None else self._rows.credential(row)
 
     # -- housekeeping -------------------------------------------------------------
