@@ -21,6 +21,7 @@ import auth_store
 from auth_store import (
     ConfigurationError,
     ConflictError,
+    Credential,
     NotFoundError,
     Session,
     StorageError,
@@ -314,6 +315,22 @@ class TestStorage:
             store.create_user(User(email="nul@example.com", extra={"a": "x\x00y"}))
         assert "x\\u0000y" not in str(caught.value)
         assert store.counts()["users"] == 0
+
+    def test_a_value_postgres_refuses_is_a_validation_error(self, store: PostgresAdapter) -> None:
+        # A version at the bigint ceiling passes shared validation; the server's
+        # refusal to step past it must come back as a ValidationError, cause kept.
+        user = _user(store)
+        ceiling = 2**63 - 1
+        credential = store.create_credential(
+            Credential(user_id=_uid(user), type="t", data={"a": 1}, version=ceiling)
+        )
+        assert credential.id is not None
+        with pytest.raises(ValidationError, match="cannot store this value") as caught:
+            store.update_credential(credential.id, {"a": 2}, expected_version=ceiling)
+        assert isinstance(caught.value.__cause__, psycopg.DataError)
+        kept = store.get_credential(credential.id)
+        assert kept is not None
+        assert (kept.version, kept.data) == (ceiling, {"a": 1})
 
     def test_datetimes_come_back_utc_whatever_the_server_zone(
         self, store: PostgresAdapter, postgres_url: str
