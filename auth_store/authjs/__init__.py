@@ -4,7 +4,10 @@
   encrypted JWT session token, byte-compatible with ``@auth/core/jwt``
   (``auth_store.authjs.jwt``);
 - the session cookie's names and its chunking across cookies
-  (``auth_store.authjs.cookies``).
+  (``auth_store.authjs.cookies``);
+- the JWT and database session strategies for
+  ``auth_store.session_resolver``, and ``authjs_resolver`` that builds one
+  for an app (``auth_store.authjs.strategies``).
 
 ::
 
@@ -42,6 +45,7 @@ from .jwt import (
     encode_v4,
     secret_from_env,
 )
+from .strategies import AuthJsDatabaseStrategy, AuthJsJwtStrategy, authjs_resolver
 
 __all__ = [
     "AUTHJS_COOKIES",
@@ -54,10 +58,13 @@ __all__ = [
     "SESSION_COOKIE",
     "V4_CHUNK_SIZE",
     "V4_SESSION_COOKIE",
+    "AuthJsDatabaseStrategy",
+    "AuthJsJwtStrategy",
     "CookieWrite",
     "ExpiredTokenError",
     "InvalidTokenError",
     "SessionCookie",
+    "authjs_resolver",
     "decode",
     "decode_v4",
     "encode",
