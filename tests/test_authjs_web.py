@@ -8,6 +8,8 @@ per request, and a clear error when users are asked of a store-less resolver.
 # No ``from __future__ import annotations``: the FastAPI endpoints below use
 # dependencies made inside the tests, which FastAPI must see as objects.
 
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -188,3 +190,59 @@ def test_flask_setup_errors() -> None:
     late.init_app(app, resolver=authjs_resolver(secret=SECRET))
     with app.test_request_context("/"):
         assert get_authjs() is late
+
+
+# -- what each module needs installed --------------------------------------------------
+
+_BLOCK = """
+import importlib.abc, sys
+BLOCKED = set(sys.argv[1].split(","))
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Blocker())
+"""
+
+#: Everything an extra installs (and the base install does not).
+_EXTRAS = "fastapi,starlette,pydantic,flask,werkzeug,authlib,click,rich,psycopg,psycopg_pool,httpx"
+
+
+def _python(code: str, blocked: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", _BLOCK + code, blocked],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=False,
+    )
+
+
+def test_authjs_and_the_resolver_work_on_a_base_install() -> None:
+    code = """
+from auth_store import authjs
+from auth_store.session_resolver import RequestCredentials
+token = authjs.encode({"sub": "u"}, secret="s" * 32, salt="authjs.session-token")
+resolver = authjs.authjs_resolver(secret="s" * 32)
+found = resolver.resolve(RequestCredentials(cookies={"authjs.session-token": token}))
+assert found is not None and found.user_id == "u"
+print("ok", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
+"""
+    done = _python(code, _EXTRAS)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok []"
+
+
+@pytest.mark.parametrize(
+    ("module", "framework", "extra"),
+    [
+        ("auth_store.integrations.fastapi_authjs", "FastAPI", "fastapi"),
+        ("auth_store.integrations.flask_authjs", "Flask", "flask"),
+    ],
+)
+def test_an_integration_without_its_extra_names_it(module: str, framework: str, extra: str) -> None:
+    done = _python(f"import {module}", extra)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == f"ImportError: {module} needs {framework}: pip install 'auth-store[{extra}]'"

@@ -17,7 +17,12 @@ request's cookies and ``Authorization`` header once per request and answers
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request, status
+try:
+    from fastapi import HTTPException, Request, status
+except ImportError as exc:  # the extra is not installed
+    raise ImportError(
+        "auth_store.integrations.fastapi_authjs needs FastAPI: pip install 'auth-store[fastapi]'"
+    ) from exc
 
 from ..errors import ConfigurationError
 from ..models import User

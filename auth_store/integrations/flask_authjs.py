@@ -24,7 +24,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, current_app, g, jsonify, request
+try:
+    from flask import Flask, current_app, g, jsonify, request
+except ImportError as exc:  # the extra is not installed
+    raise ImportError(
+        "auth_store.integrations.flask_authjs needs Flask: pip install 'auth-store[flask]'"
+    ) from exc
 
 from ..errors import ConfigurationError
 from ..models import User
