@@ -200,7 +200,7 @@ def test_alg_none_a_jws_and_zip_are_refused() -> None:
 
 def test_bad_secrets_are_configuration_errors() -> None:
     token = encode({"sub": "u1"}, secret=SECRET, salt=SALT)
-    for secret in ("", [], [""], [SECRET, 3], None):
+    for secret in ("", [], [""], [SECRET, 3], None, "s\udc80cret", b"bytes"):
         with pytest.raises(ConfigurationError):
             decode(token, secret=secret, salt=SALT)  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError):
@@ -344,6 +344,8 @@ def test_encode_refuses_what_decode_would_refuse() -> None:
         encode({"when": datetime.now(UTC)}, secret=SECRET, salt=SALT)
     with pytest.raises(ValidationError, match="JSON"):
         encode({"x": float("nan")}, secret=SECRET, salt=SALT)
+    with pytest.raises(ValidationError, match="JSON"):
+        encode({"name": "\udc80"}, secret=SECRET, salt=SALT)
     with pytest.raises(ValidationError, match="mapping"):
         encode(["sub"], secret=SECRET, salt=SALT)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="max_age"):

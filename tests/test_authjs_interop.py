@@ -39,6 +39,7 @@ from joserfc.util import urlsafe_b64encode
 import auth_store
 from auth_store import User, authjs
 from auth_store.authjs import ExpiredTokenError, InvalidTokenError
+from auth_store.session_resolver import RequestCredentials
 from examples.nextjs_backend import create_app
 from tests.node import JS_DIR, node_modules, run_node
 from tests.pg import conninfo, fresh_postgres_url, schema_of
@@ -476,3 +477,8 @@ def test_a_database_session_of_auth_js_s_pg_adapter() -> None:
             assert client.get("/api/me", headers=bearer).status_code == 200
             store.delete_session(written["sessionToken"])
             assert client.get("/api/me", headers=cookie).status_code == 401
+        # Values Postgres refuses (NUL) or cannot encode name nobody; they are not errors.
+        resolver = authjs.authjs_resolver(store=store, secret=SECRET)
+        for odd in ("\x00", "a\x00b", "\udc80", "é" * 100):
+            assert resolver.resolve(RequestCredentials(cookies={PLAIN: odd})) is None
+            assert resolver.resolve(RequestCredentials(authorization=f"Bearer {odd}")) is None

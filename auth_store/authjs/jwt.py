@@ -156,17 +156,27 @@ def secret_list(secret: str | Sequence[str]) -> tuple[str, ...]:
     given: Sequence[object] = [secret] if isinstance(secret, str) else ()
     if isinstance(secret, list | tuple):
         given = secret
-    secrets = tuple(s for s in given if isinstance(s, str) and s)
+    secrets = tuple(s for s in given if isinstance(s, str) and s and _is_text(s))
     if not secrets or len(secrets) != len(given):
         raise ConfigurationError(
-            "secret must be a non-empty string or a list of them, newest first "
-            "(the app's AUTH_SECRET)"
+            "secret must be a non-empty string of Unicode text, or a list of them, newest "
+            "first (the app's AUTH_SECRET)"
         )
     return secrets
 
 
+def _is_text(value: str) -> bool:
+    # A lone surrogate (from undecodable bytes in the environment) has no
+    # UTF-8 form; Node would replace it, so no key derived from it could match.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _salt(salt: str) -> str:
-    if not isinstance(salt, str):
+    if not isinstance(salt, str) or not _is_text(salt):
         raise ConfigurationError("salt must be a string: the session cookie's name")
     return salt
 
@@ -193,13 +203,14 @@ def _encode(
     claims = {**payload, "iat": now, "exp": now + max_age, "jti": str(uuid.uuid4())}
     try:
         text = json.dumps(claims, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        plaintext = text.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise ValidationError(f"the payload is not JSON-serialisable: {exc}") from None
     derived = _key(fmt, newest, salt, fmt.encrypt_with)
     header: dict[str, Any] = {"alg": "dir", "enc": fmt.encrypt_with}
     if derived.kid is not None:
         header["kid"] = derived.kid
-    token = encrypt_compact(header, text.encode("utf-8"), derived.key, registry=fmt.registry)
+    token = encrypt_compact(header, plaintext, derived.key, registry=fmt.registry)
     if len(token) > max_size:
         raise ValidationError(
             f"the token would be {len(token)} characters, over the {max_size} that decode "
