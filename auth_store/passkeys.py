@@ -102,6 +102,7 @@ from .users import is_disabled
 from .validation import new_id, normalize_email
 
 __all__ = [
+    "DEFAULT_ALGORITHMS",
     "DEFAULT_CHALLENGE_MAX_AGE",
     "KIND",
     "Ceremony",
@@ -119,7 +120,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-E = TypeVar("E", bound=Enum)
+_E = TypeVar("_E", bound=Enum)
 
 #: The ``AttemptLimiter`` kind failed passkey ceremonies count under.
 KIND = "passkey"
@@ -948,7 +949,7 @@ def _refused(ceremony: str, exc: Exception) -> None:
     )
 
 
-def _choice(enum: type[E], value: str, *, error: type[AuthStoreError] = ConfigurationError) -> E:
+def _choice(enum: type[_E], value: str, *, error: type[AuthStoreError] = ConfigurationError) -> _E:
     try:
         return enum(value)
     except ValueError:

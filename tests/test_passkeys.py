@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from auth_store import (
+    Authenticator,
     AuthStoreError,
     ConfigurationError,
     NotFoundError,
@@ -858,6 +859,27 @@ def test_a_password_is_a_reauthentication_too(
         service.proofs.with_password(passwords, ann, "wrong")
     proof = service.proofs.with_password(passwords, ann, "correct horse battery staple")
     assert service.delete(ann, passkey.id, proof=proof).id == passkey.id
+
+
+def test_rows_another_app_wrote_are_listed_and_usable(
+    service: PasskeyService, store: Adapter, ann: User
+) -> None:
+    odd = store.create_authenticator(
+        Authenticator(
+            credential_id="not base64!",
+            user_id=str(ann.id),
+            provider_account_id="not base64!",
+            credential_public_key="AAAA",
+            counter=0,
+            credential_device_type="singleDevice",
+            credential_backed_up=False,
+        )
+    )
+    (listed,) = service.list(ann)
+    assert (listed.id, listed.credential_id, listed.name) == (odd.credential_id,) * 2 + ("Passkey",)
+    assert (listed.created_at, listed.last_used_at, listed.transports) == (None, None, ())
+    # It is left out of the options (the browser could not use it) rather than breaking them.
+    assert service.registration_options(ann).options["excludeCredentials"] == []
 
 
 def test_delete_user_takes_passkeys_and_their_metadata(
