@@ -84,7 +84,9 @@ except ImportError:  # pragma: no cover - tested in a subprocess without webauth
     ) from None
 
 from . import clock
+from ._slots import slot_id
 from .adapter import Adapter
+from .attempts import CREDENTIAL_TYPE as ATTEMPTS_TYPE
 from .attempts import AttemptLimiter
 from .errors import (
     AuthStoreError,
@@ -95,7 +97,14 @@ from .errors import (
     ValidationError,
 )
 from .models import Authenticator, User, VerificationToken
-from .passkey_store import DEFAULT_PROVIDER, Passkey, PasskeyStore, check_name, stored_credential_id
+from .passkey_store import (
+    DEFAULT_PROVIDER,
+    METADATA_TYPE,
+    Passkey,
+    PasskeyStore,
+    check_name,
+    stored_credential_id,
+)
 from .reauth import ReauthProofs
 from .signing import InvalidSignatureError, Signer
 from .users import is_disabled
@@ -139,7 +148,7 @@ _HOST = re.compile(
 _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 #: What registration accepts unless told otherwise (py_webauthn's and SimpleWebAuthn's default).
 DEFAULT_ALGORITHMS = (-8, -7, -257)  # EdDSA, ES256, RS256
-#: A user id no user has: the unknown-passkey path does the same reads as a known one.
+#: A user id no user has: the unknown-passkey path does the same store work as a known one.
 _NO_USER = "passkey-no-such-user"
 
 
@@ -682,13 +691,14 @@ class PasskeyService:
     ) -> PasskeySignIn:
         """The shared second half of sign-in, second factor and re-authentication."""
         authenticator = self.adapter.get_authenticator(stored_credential_id(parsed.raw_id))
-        owner = None if authenticator is None else self.adapter.get_user(authenticator.user_id)
+        owner = self.adapter.get_user(_NO_USER if authenticator is None else authenticator.user_id)
         counted = expected if expected is not None else owner
-        counted_id = _NO_USER if counted is None else _user_id(counted)
         try:
-            # Counted as failed before the check, cleared on success (see AttemptLimiter).
-            # For an unknown passkey this tries to count for no user: the same reads and write.
-            self.limiter.begin(counted_id, KIND)
+            if counted is None:
+                self._count_for_nobody()
+            else:
+                # Counted as failed before the check, cleared on success (see AttemptLimiter).
+                self.limiter.begin(_user_id(counted), KIND)
         except TooManyAttemptsError:
             if expected is not None:
                 raise  # the person is identified already: say "retry in N s"
@@ -745,6 +755,18 @@ class PasskeyService:
             raise PasskeyCounterError(Messages.SIGN_IN_FAILED, passkey_id=listed.id)
         self.limiter.record_success(owner.id, KIND)
         return PasskeySignIn(user=owner, passkey=passkey, user_verified=verified.user_verified)
+
+    def _count_for_nobody(self) -> None:
+        """The store work a known passkey's failure costs, for a passkey nobody has.
+
+        ``begin``'s read and write (here a compare-and-set that matches
+        nothing) and the metadata read of the user-handle check: a known
+        passkey and an unknown one cost the same round trips.
+        """
+        missing = slot_id(ATTEMPTS_TYPE, _NO_USER, KIND)
+        self.adapter.get_credential(missing)
+        self.adapter.update_credential(missing, {}, expected_version=1)
+        self.adapter.get_credential(slot_id(METADATA_TYPE, _NO_USER))
 
     def _user_handle_matches(
         self, authenticator: Authenticator, received: bytes | None, discoverable: bool

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -581,6 +581,47 @@ def test_an_unknown_passkey_fails_like_a_bad_signature(
     assert bad.status == 401
     after = store.counts()
     assert after["credentials"] == before["credentials"]  # no attempt counted for anyone
+
+
+class _Recorder:
+    """An adapter that records which of its methods are called (for equal-work checks)."""
+
+    def __init__(self, inner: Adapter) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.inner, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return found(*args, **kwargs)
+
+        return call
+
+
+def test_an_unknown_passkey_costs_the_store_work_of_a_known_one(
+    store: Adapter, signer: Signer, ann: User, fake_clock: FakeClock
+) -> None:
+    recorder = _Recorder(store)
+    service = PasskeyService(cast(Adapter, recorder), signer=signer, rp_id=RP_ID, origins=ORIGIN)
+    known, stranger = SoftAuthenticator(), SoftAuthenticator()
+    register(service, ann, known)
+    stranger.create(service.registration_options(ann).options, origin=ORIGIN)
+
+    def work_of_a_failure(device: SoftAuthenticator) -> list[str]:
+        challenge = service.sign_in_options()
+        response = device.get(challenge.options, origin=ORIGIN)
+        _tamper(response, "signature", lambda sig: sig[:-1] + bytes([sig[-1] ^ 1]))
+        recorder.calls.clear()
+        fails_alike(lambda: service.sign_in(response, state=challenge.state))
+        writes = {"create_credential": "write", "update_credential": "write"}
+        return [writes.get(name, name) for name in recorder.calls]
+
+    assert work_of_a_failure(stranger) == work_of_a_failure(known)
+    assert work_of_a_failure(stranger) == work_of_a_failure(known)  # a later failure too
 
 
 MALFORMED_ASSERTIONS: dict[str, Callable[[dict[str, Any]], object]] = {
