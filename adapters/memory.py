@@ -13,9 +13,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
 
+from auth_store import clock
 from auth_store import validation as v
 from auth_store.adapter import Adapter
-from auth_store.clock import now as clock_now
 from auth_store.errors import ConflictError, NotFoundError
 from auth_store.models import (
     Account,
@@ -314,7 +314,7 @@ class MemoryAdapter(Adapter):
                 for c in self._credentials.values()
                 if c.user_id == user_id and (type is None or c.type == type)
             ]
-        return sorted(found, key=lambda c: (c.created_at or clock_now(), c.id or ""))
+        return sorted(found, key=lambda c: (c.created_at or clock.now(), c.id or ""))
 
     def update_credential(
         self, id: str, data: dict[str, Any], *, expected_version: int
@@ -325,7 +325,7 @@ class MemoryAdapter(Adapter):
             found = self._credentials.get(id)
             if found is None or found.version != expected_version:
                 return None
-            updated = replace(found, data=data, version=found.version + 1, updated_at=clock_now())
+            updated = replace(found, data=data, version=found.version + 1, updated_at=clock.now())
             self._credentials[id] = updated
             return _copy(updated)
 

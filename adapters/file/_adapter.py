@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from auth_store import clock
 from auth_store import validation as v
 from auth_store.adapter import Adapter
-from auth_store.clock import now as clock_now
 from auth_store.connect import parse_options
 from auth_store.errors import (
     ConfigurationError,
@@ -418,7 +418,7 @@ class FileAdapter(Adapter):
             v.check_text(type, "type")
         found = self._open_store().find_owned(self._credentials, user_id)
         listed = [self._model(self._credentials, *f, Credential) for f in found]
-        stamp = clock_now()
+        stamp = clock.now()
         return sorted(
             (c for c in listed if type is None or c.type == type),
             key=lambda c: (c.created_at or stamp, c.id or ""),
@@ -439,7 +439,7 @@ class FileAdapter(Adapter):
             found = self._model(self._credentials, id, record, Credential)
             if found.version != expected_version:
                 return None
-            updated = replace(found, data=data, version=found.version + 1, updated_at=clock_now())
+            updated = replace(found, data=data, version=found.version + 1, updated_at=clock.now())
             store.apply(self._credentials, id, record, to_dict(updated))
         return updated
 

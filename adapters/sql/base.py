@@ -33,9 +33,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from auth_store import clock
 from auth_store import validation as v
 from auth_store.adapter import Adapter
-from auth_store.clock import now as clock_now
 from auth_store.errors import (
     AuthStoreError,
     ConflictError,
@@ -235,7 +235,7 @@ class SQLAdapter(Adapter, abc.ABC):
                 return []
             if pending:
                 self._before_migrations(ex, pending)
-            stamp = self.dialect.dump_datetime(clock_now())
+            stamp = self.dialect.dump_datetime(clock.now())
             for migration in pending:
                 for statement in self.dialect.split_script(migration.sql):
                     ex.execute(statement)
@@ -429,7 +429,7 @@ class SQLAdapter(Adapter, abc.ABC):
         data, expected_version = v.prepare_credential_data(data, expected_version)
         params = (
             self.dialect.dump_json(data),
-            self.dialect.dump_datetime(clock_now()),
+            self.dialect.dump_datetime(clock.now()),
             id,
             expected_version,
         )

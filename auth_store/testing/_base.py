@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import pytest
 
 import auth_store
+from auth_store import clock
 from auth_store.adapter import Adapter
 from auth_store.models import Account, Authenticator, Credential, Session, User, VerificationToken
 
@@ -131,8 +132,8 @@ class Base:
 
     @staticmethod
     def now() -> datetime:
-        """The current time, aware UTC, with microseconds."""
-        return datetime.now(UTC)
+        """The current time (``auth_store.clock``), aware UTC, with microseconds."""
+        return clock.now()
 
     @classmethod
     def later(cls, **delta: float) -> datetime:

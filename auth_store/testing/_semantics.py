@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from auth_store import clock
 from auth_store.adapter import Adapter
 from auth_store.errors import ConflictError, NotFoundError, ValidationError
 from auth_store.models import Account, User
@@ -59,7 +60,7 @@ _MISSES: dict[str, tuple[Callable[[Adapter], object], object]] = {
     "delete_user": (lambda a: a.delete_user("no-such-user"), None),
     "get_session_and_user": (lambda a: a.get_session_and_user("no-such-token"), None),
     "update_session": (
-        lambda a: a.update_session("no-such-token", expires=datetime.now(UTC)),
+        lambda a: a.update_session("no-such-token", expires=clock.now()),
         None,
     ),
     "delete_session": (lambda a: a.delete_session("no-such-token"), None),
