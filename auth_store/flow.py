@@ -318,7 +318,6 @@ class AuthFlow:
             if self.adapter.get_user_by_email(email) is not None:  # lost a race: same answer
                 return Messages.SIGN_UP_SENT
             raise exc
-        assert user.id is not None
         self.passwords.set_password(user.id, password)
         self._send_verification(email)
         return Messages.SIGN_UP_SENT
@@ -360,7 +359,7 @@ class AuthFlow:
             self.passwords.dummy_verify(password)
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS) from None
         user = self.adapter.get_user_by_email(email)
-        if user is None or user.id is None:
+        if user is None:
             self.passwords.dummy_verify(password)
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
         try:
@@ -407,7 +406,6 @@ class AuthFlow:
 
     def check_second_factor(self, user: User, code: str) -> bool:
         """Whether ``code`` is a valid TOTP code or an unused backup code (spending it)."""
-        assert user.id is not None
         user_id = user.id
         if not isinstance(code, str) or len(code) > 64:
             return False
@@ -490,7 +488,7 @@ class AuthFlow:
         if consumed is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
         user = self.adapter.get_user_by_email(consumed.email)
-        if user is None or user.id is None or is_disabled(user):
+        if user is None or is_disabled(user):
             raise InvalidLinkError(Messages.INVALID_LINK)
         self.passwords.set_password(user.id, new_password)
         self._mark_verified(user, keep_password=True)
@@ -502,7 +500,6 @@ class AuthFlow:
         self, user: User, current_password: str, new_password: str, *, keep_token: str | None
     ) -> str:
         """Change a signed-in user's password; end their other sessions."""
-        assert user.id is not None
         user_id = user.id
         self._check_policy(new_password)
         # A user who signed up by link or OAuth has no password yet and may set one.
@@ -524,12 +521,10 @@ class AuthFlow:
 
     def start_totp(self, user: User) -> TOTPEnrollment:
         """Begin TOTP enrolment: a new pending secret and its provisioning URI."""
-        assert user.id is not None
         return self.totp.enroll(user.id, issuer=self.app_name, account_name=user.email)
 
     def confirm_totp(self, user: User, code: str) -> list[str]:
         """Turn TOTP on with a first valid code; return a fresh set of backup codes."""
-        assert user.id is not None
         user_id = user.id
         totp = self.totp
         if not isinstance(code, str) or not self._guard(lambda: totp.confirm(user_id, code)):
@@ -538,7 +533,6 @@ class AuthFlow:
 
     def disable_totp(self, user: User, code: str) -> None:
         """Turn TOTP off after a valid TOTP or backup code; void the backup codes."""
-        assert user.id is not None
         if not self.check_second_factor(user, code):
             raise InvalidCodeError(Messages.INVALID_CODE)
         self.totp.disable(user.id)
@@ -546,12 +540,10 @@ class AuthFlow:
 
     def totp_enabled(self, user: User) -> bool:
         """Whether the user passes a second step at sign-in."""
-        assert user.id is not None
         return self._totp is not None and self._totp.is_enabled(user.id)
 
     def regenerate_backup_codes(self, user: User) -> list[str]:
         """A new set of backup codes (the old set stops working)."""
-        assert user.id is not None
         return self.backup_codes.generate(user.id)
 
     # -- internals -----------------------------------------------------------
@@ -632,7 +624,6 @@ class AuthFlow:
         return self._mark_verified(user, keep_password=False)
 
     def _mark_verified(self, user: User, *, keep_password: bool) -> User:
-        assert user.id is not None
         if user.email_verified is not None:
             return user
         if not keep_password and self.passwords.has_password(user.id):
@@ -644,7 +635,6 @@ class AuthFlow:
     def _first_factor_passed(
         self, user: User, *, previous_token: str | None, new_user: bool = False
     ) -> SignInResult:
-        assert user.id is not None
         if self.totp_enabled(user):
             pending = self.signer.dumps({"u": user.id}, purpose="second-factor")
             return SecondFactorRequired(

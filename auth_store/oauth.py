@@ -460,7 +460,6 @@ class OAuthService:
         token: Mapping[str, Any],
         user: User,
     ) -> Account:
-        assert user.id is not None
         account = Account.from_token(
             user_id=user.id,
             type="oidc" if provider.is_oidc else "oauth",
@@ -498,7 +497,6 @@ class OAuthService:
         cipher = self.flow.cipher
         if cipher is None:
             return account
-        assert account.id is not None
         changes: dict[str, Any] = {
             name: cipher.encrypt(value, collection="accounts", record_id=account.id, field=name)
             for name in _ENCRYPTED_FIELDS
@@ -513,5 +511,4 @@ class OAuthService:
         cipher = self.flow.cipher
         if cipher is None:
             raise ConfigurationError("the account's tokens are encrypted: configure the keyring")
-        assert account.id is not None
         return cipher.decrypt_str(value, collection="accounts", record_id=account.id, field=name)

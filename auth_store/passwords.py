@@ -225,7 +225,7 @@ class PasswordService:
         if new_hash is not None:
             # Best effort: if the password changed meanwhile, that change wins.
             self.adapter.update_credential(
-                credential.id or "", {"hash": new_hash}, expected_version=credential.version
+                credential.id, {"hash": new_hash}, expected_version=credential.version
             )
         return True
 
@@ -238,7 +238,7 @@ class PasswordService:
             user = self.adapter.get_user_by_email(email)
         except ValidationError:
             user = None
-        if user is None or user.id is None:
+        if user is None:
             self.dummy_verify()
             return None
         return user if self.verify_password(user.id, password) else None

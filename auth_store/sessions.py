@@ -103,7 +103,6 @@ class SessionManager:
 
     def create(self, user: User) -> IssuedSession:
         """Start a new session for ``user`` with a fresh token."""
-        assert user.id is not None
         token = secrets.token_urlsafe(_TOKEN_BYTES)
         session = self.adapter.create_session(
             Session(

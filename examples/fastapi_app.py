@@ -297,7 +297,6 @@ def create_app(
     def account_page(
         request: Request, user: User, status_code: int = 200, error: str | None = None
     ) -> HTMLResponse:
-        assert user.id is not None
         enabled = flow.totp_enabled(user)
         extra: dict[str, Any] = {"error": error} if error else {}
         return page(
@@ -376,7 +375,6 @@ def create_app(
         checked = require(request, user)
         if isinstance(checked, Response):
             return checked
-        assert checked.id is not None
         token = auth.session_token(request)
         rows = [
             {"id": s.id, "expires": s.expires, "current": flow.sessions.is_current(s, token)}
@@ -386,18 +384,18 @@ def create_app(
 
     @app.post("/sessions/{session_id}/revoke", dependencies=CSRF)
     def revoke_session(session_id: str, user: CurrentUser) -> Response:
-        flow.sessions.revoke_by_id(user.id or "", session_id)
+        flow.sessions.revoke_by_id(user.id, session_id)
         return see_other("/sessions?notice=session_revoked")
 
     @app.post("/sessions/revoke-others", dependencies=CSRF)
     def revoke_others(request: Request, user: CurrentUser) -> Response:
-        flow.sessions.revoke_all(user.id or "", except_token=auth.session_token(request))
+        flow.sessions.revoke_all(user.id, except_token=auth.session_token(request))
         return see_other("/sessions?notice=sessions_revoked")
 
     def keys_page(
         request: Request, user: User, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
-        keys = flow.api_keys.list(user.id or "")
+        keys = flow.api_keys.list(user.id)
         return page(request, "api_keys.html", status_code, keys=keys, **context)
 
     @app.get("/api-keys", response_class=HTMLResponse)
@@ -416,7 +414,7 @@ def create_app(
         key: Annotated[str, Form()],
     ) -> Response:
         try:
-            flow.api_keys.add(user.id or "", label=label, provider=provider, key=key)
+            flow.api_keys.add(user.id, label=label, provider=provider, key=key)
         except auth_store.ValidationError as exc:
             return keys_page(request, user, 400, error=str(exc))
         return see_other("/api-keys?notice=key_added")
@@ -424,18 +422,18 @@ def create_app(
     @app.post("/api-keys/{key_id}/reveal", dependencies=CSRF)
     def reveal_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
         try:
-            info = flow.api_keys.get(user.id or "", key_id)
+            info = flow.api_keys.get(user.id, key_id)
         except auth_store.ValidationError:  # not even a valid id: no such key either
             info = None
         if info is None:
             return keys_page(request, user, 404, error="No such key.")
-        revealed = {"label": info.label, "key": flow.api_keys.reveal(user.id or "", key_id)}
+        revealed = {"label": info.label, "key": flow.api_keys.reveal(user.id, key_id)}
         return keys_page(request, user, revealed=revealed)
 
     @app.post("/api-keys/{key_id}/delete", dependencies=CSRF)
     def delete_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
         try:
-            flow.api_keys.delete(user.id or "", key_id)
+            flow.api_keys.delete(user.id, key_id)
         except auth_store.ValidationError:
             return keys_page(request, user, 404, error="No such key.")
         return see_other("/api-keys?notice=key_deleted")

@@ -175,7 +175,6 @@ class FileAdapter(Adapter):
 
     def create_user(self, user: User) -> User:
         user = v.prepare_user(user)
-        assert user.id is not None
         store = self._open_store()
         with store.write():
             if self._users.exists(user.id):
@@ -240,7 +239,6 @@ class FileAdapter(Adapter):
 
     def link_account(self, account: Account) -> Account:
         account = v.prepare_account(account)
-        assert account.id is not None
         store = self._open_store()
         key = account_key(account.provider, account.provider_account_id)
         with store.write():
@@ -270,7 +268,6 @@ class FileAdapter(Adapter):
 
     def create_session(self, session: Session) -> Session:
         session = v.prepare_session(session)
-        assert session.id is not None
         store = self._open_store()
         with store.write():
             self._require_user(session.user_id)
@@ -319,7 +316,7 @@ class FileAdapter(Adapter):
         v.validate_id(user_id, "user_id")
         found = self._open_store().find_owned(self._sessions, user_id)
         sessions = [self._model(self._sessions, *f, Session) for f in found]
-        return sorted(sessions, key=lambda s: (s.expires, s.id or ""))
+        return sorted(sessions, key=lambda s: (s.expires, s.id))
 
     def delete_sessions(self, user_id: str) -> int:
         v.validate_id(user_id, "user_id")
@@ -398,7 +395,6 @@ class FileAdapter(Adapter):
 
     def create_credential(self, c: Credential) -> Credential:
         c = v.prepare_credential(c)
-        assert c.id is not None
         store = self._open_store()
         with store.write():
             self._require_user(c.user_id)
@@ -421,7 +417,7 @@ class FileAdapter(Adapter):
         stamp = clock.now()
         return sorted(
             (c for c in listed if type is None or c.type == type),
-            key=lambda c: (c.created_at or stamp, c.id or ""),
+            key=lambda c: (c.created_at or stamp, c.id),
         )
 
     def update_credential(

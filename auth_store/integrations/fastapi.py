@@ -390,7 +390,7 @@ class UserOut(BaseModel):
     def of(cls, user: User) -> UserOut:
         """The public fields of ``user``."""
         return cls(
-            id=user.id or "",
+            id=user.id,
             email=user.email,
             email_verified=user.email_verified,
             name=user.name,
@@ -555,9 +555,8 @@ def _build_router(auth: FastAPIAuth) -> APIRouter:
     @router.get("/sessions", summary="The signed-in user's sessions")
     def list_sessions(request: Request, user: CurrentUser) -> list[SessionOut]:
         token = auth.session_token(request)
-        assert user.id is not None
         return [
-            SessionOut(id=s.id or "", expires=s.expires, current=flow.sessions.is_current(s, token))
+            SessionOut(id=s.id, expires=s.expires, current=flow.sessions.is_current(s, token))
             for s in flow.sessions.list(user.id)
         ]
 
@@ -567,19 +566,16 @@ def _build_router(auth: FastAPIAuth) -> APIRouter:
         summary="End one of the signed-in user's sessions",
     )
     def revoke_session(session_id: str, user: CurrentUser) -> None:
-        assert user.id is not None
-        if not auth.call(lambda: flow.sessions.revoke_by_id(user.id or "", session_id)):
+        if not auth.call(lambda: flow.sessions.revoke_by_id(user.id, session_id)):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "No such session.")
 
     @router.delete("/sessions", summary="End every other session of the signed-in user")
     def revoke_other_sessions(request: Request, user: CurrentUser) -> CountOut:
-        assert user.id is not None
         keep = auth.session_token(request)
         return CountOut(count=flow.sessions.revoke_all(user.id, except_token=keep))
 
     @router.get("/totp", summary="Whether TOTP is available, enabled or pending")
     def totp_status(user: CurrentUser) -> TotpStatusOut:
-        assert user.id is not None
         if not flow.totp_available:
             return TotpStatusOut(available=False, enabled=False, pending=False)
         return TotpStatusOut(
@@ -604,7 +600,7 @@ def _build_router(auth: FastAPIAuth) -> APIRouter:
 
     @router.get("/backup-codes", summary="How many unused backup codes remain")
     def backup_codes_remaining(user: CurrentUser) -> CountOut:
-        return CountOut(count=auth.call(lambda: flow.backup_codes.remaining(user.id or "")))
+        return CountOut(count=auth.call(lambda: flow.backup_codes.remaining(user.id)))
 
     @router.post("/backup-codes", summary="A new set of backup codes (voids the old set)")
     def backup_codes_regenerate(user: CurrentUser, body: CodeIn) -> BackupCodesOut:
@@ -623,20 +619,20 @@ def _build_router(auth: FastAPIAuth) -> APIRouter:
 
     @router.get("/api-keys", summary="The signed-in user's API keys, masked")
     def list_api_keys(user: CurrentUser) -> list[ApiKeyOut]:
-        return [key_out(i) for i in auth.call(lambda: flow.api_keys.list(user.id or ""))]
+        return [key_out(i) for i in auth.call(lambda: flow.api_keys.list(user.id))]
 
     @router.post("/api-keys", status_code=status.HTTP_201_CREATED, summary="Store an API key")
     def add_api_key(user: CurrentUser, body: ApiKeyIn) -> ApiKeyOut:
         info = auth.call(
             lambda: flow.api_keys.add(
-                user.id or "", label=body.label, provider=body.provider, key=body.key
+                user.id, label=body.label, provider=body.provider, key=body.key
             )
         )
         return key_out(info)
 
     @router.post("/api-keys/{key_id}/reveal", summary="Decrypt one of the user's API keys")
     def reveal_api_key(key_id: str, user: CurrentUser) -> RevealOut:
-        return RevealOut(key=auth.call(lambda: flow.api_keys.reveal(user.id or "", key_id)))
+        return RevealOut(key=auth.call(lambda: flow.api_keys.reveal(user.id, key_id)))
 
     @router.delete(
         "/api-keys/{key_id}",
@@ -644,7 +640,7 @@ def _build_router(auth: FastAPIAuth) -> APIRouter:
         summary="Delete one of the user's API keys",
     )
     def delete_api_key(key_id: str, user: CurrentUser) -> None:
-        if not auth.call(lambda: flow.api_keys.delete(user.id or "", key_id)):
+        if not auth.call(lambda: flow.api_keys.delete(user.id, key_id)):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "No such API key.")
 
     if auth.oauth is not None:

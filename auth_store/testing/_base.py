@@ -220,7 +220,6 @@ class Base:
     def populate(self, adapter: Adapter) -> dict[str, Any]:
         """One of every kind of record around one user; returns them by name."""
         user = self.make_user(adapter, name="Pop", extra={"role": "admin"})
-        assert user.id is not None
         account = adapter.link_account(self.new_account(user.id))
         session = adapter.create_session(self.new_session(user.id))
         authenticator = adapter.create_authenticator(self.new_authenticator(user.id))

@@ -105,7 +105,6 @@ class SemanticsCases(Base):
     def test_email_is_stored_normalised(self, adapter: Adapter) -> None:
         created = adapter.create_user(User(email="  Mixed.Case@Example.COM "))
         assert created.email == "mixed.case@example.com"
-        assert created.id is not None
         stored = adapter.get_user(created.id)
         assert stored is not None
         assert stored.email == "mixed.case@example.com"
@@ -135,7 +134,6 @@ class SemanticsCases(Base):
 
     def test_update_user_normalises_the_new_email(self, adapter: Adapter) -> None:
         created = self.make_user(adapter)
-        assert created.id is not None
         updated = adapter.update_user(created.id, email=" New@Example.COM")
         assert updated.email == "new@example.com"
         assert adapter.get_user_by_email("NEW@example.com") == updated
@@ -144,7 +142,6 @@ class SemanticsCases(Base):
     def test_update_user_to_a_taken_email_conflicts(self, adapter: Adapter) -> None:
         taken = adapter.create_user(User(email="taken@example.com"))
         mover = self.make_user(adapter)
-        assert mover.id is not None
         with pytest.raises(ConflictError):
             adapter.update_user(mover.id, email="TAKEN@example.com")
         assert adapter.get_user(mover.id) == mover
@@ -152,7 +149,6 @@ class SemanticsCases(Base):
 
     def test_update_user_keeping_its_own_email_is_fine(self, adapter: Adapter) -> None:
         created = self.make_user(adapter)
-        assert created.id is not None
         updated = adapter.update_user(created.id, email=created.email.upper(), name="Same")
         assert updated == replace(created, name="Same")
 
@@ -162,7 +158,6 @@ class SemanticsCases(Base):
         verified = datetime(2031, 5, 6, 7, 8, 9, 654321, tzinfo=_IST)
         expires = datetime(2032, 1, 2, 3, 4, 5, 1, tzinfo=_IST)
         user = self.make_user(adapter, email_verified=verified)
-        assert user.id is not None
         session = adapter.create_session(self.new_session(user.id, expires=expires))
         token = adapter.create_verification_token(self.new_token(expires=expires))
         created_at = datetime(2020, 2, 29, 23, 59, 59, 999999, tzinfo=UTC)
@@ -192,7 +187,6 @@ class SemanticsCases(Base):
 
     def test_naive_datetimes_are_validation_errors(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         session = adapter.create_session(self.new_session(user.id))
         uid = user.id
         _expect_validation_errors(
@@ -223,7 +217,6 @@ class SemanticsCases(Base):
     @pytest.mark.parametrize("operation", sorted(_ID_OPS))
     def test_bad_ids_are_validation_errors(self, adapter: Adapter, operation: str) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         uid = user.id
         call = _ID_OPS[operation]
         _expect_validation_errors(
@@ -268,7 +261,6 @@ class SemanticsCases(Base):
         }
         user = self.make_user(adapter, extra=extra)
         assert user.extra == extra
-        assert user.id is not None
         assert adapter.get_user(user.id) == user
         assert adapter.get_user_by_email(user.email) == user
         session = adapter.create_session(self.new_session(user.id))
@@ -277,10 +269,8 @@ class SemanticsCases(Base):
     def test_optional_fields_can_be_empty_and_cleared(self, adapter: Adapter) -> None:
         bare = adapter.create_user(User(email="bare@example.com"))
         assert bare == User(id=bare.id, email="bare@example.com")
-        assert bare.id is not None
         assert adapter.get_user(bare.id) == bare
         full = self.make_user(adapter, name="N", image="i", email_verified=self.now())
-        assert full.id is not None
         cleared = adapter.update_user(full.id, name=None, image=None, email_verified=None)
         assert cleared == replace(full, name=None, image=None, email_verified=None)
         assert adapter.get_user(full.id) == cleared
@@ -293,14 +283,12 @@ class SemanticsCases(Base):
 
     def test_update_user_replaces_extra(self, adapter: Adapter) -> None:
         user = self.make_user(adapter, extra={"role": "user", "old": 1})
-        assert user.id is not None
         updated = adapter.update_user(user.id, extra={"role": "admin"})
         assert updated.extra == {"role": "admin"}
         assert adapter.get_user(user.id) == updated
 
     def test_unknown_account_token_fields_round_trip(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         token: dict[str, Any] = {
             "access_token": "at",
             "refresh_token": "rt",
@@ -332,7 +320,6 @@ class SemanticsCases(Base):
 
     def test_long_and_unicode_text_round_trips(self, adapter: Adapter) -> None:
         user = self.make_user(adapter, name="Zo\u00eb \U0001f600 \u6771\u4eac", image="x" * 4000)
-        assert user.id is not None
         assert adapter.get_user(user.id) == user
         # Real id tokens (JWTs) run to several kilobytes.
         account = adapter.link_account(self.new_account(user.id, id_token="e" * 16_000))
@@ -343,7 +330,6 @@ class SemanticsCases(Base):
         user = adapter.create_user(given)
         given.extra["tags"].append("from-input")
         user.extra["tags"].append("from-output")
-        assert user.id is not None
         fetched = adapter.get_user(user.id)
         assert fetched is not None
         assert fetched.extra == {"tags": ["a"]}
@@ -362,8 +348,6 @@ class SemanticsCases(Base):
     def test_duplicate_provider_account_conflicts(self, adapter: Adapter) -> None:
         one = self.make_user(adapter)
         two = self.make_user(adapter)
-        assert one.id is not None
-        assert two.id is not None
         first = adapter.link_account(self.new_account(one.id, provider_account_id="42"))
         with pytest.raises(ConflictError):
             adapter.link_account(self.new_account(one.id, provider_account_id="42"))
@@ -375,14 +359,12 @@ class SemanticsCases(Base):
 
     def test_same_provider_account_id_on_another_provider_is_fine(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         adapter.link_account(self.new_account(user.id, provider_account_id="42"))
         adapter.link_account(self.new_account(user.id, provider="google", provider_account_id="42"))
         assert adapter.counts()["accounts"] == 2
 
     def test_duplicate_account_id_conflicts(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         adapter.link_account(self.new_account(user.id, id="acc-1"))
         with pytest.raises(ConflictError):
             adapter.link_account(self.new_account(user.id, id="acc-1"))
@@ -391,8 +373,6 @@ class SemanticsCases(Base):
     def test_duplicate_session_token_conflicts(self, adapter: Adapter) -> None:
         one = self.make_user(adapter)
         two = self.make_user(adapter)
-        assert one.id is not None
-        assert two.id is not None
         first = adapter.create_session(self.new_session(one.id))
         token = first.session_token
         with pytest.raises(ConflictError):
@@ -402,7 +382,6 @@ class SemanticsCases(Base):
 
     def test_duplicate_session_id_conflicts(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         adapter.create_session(self.new_session(user.id, id="sess-1"))
         with pytest.raises(ConflictError):
             adapter.create_session(self.new_session(user.id, id="sess-1"))
@@ -419,7 +398,6 @@ class SemanticsCases(Base):
 
     def test_duplicate_authenticator_credential_id_conflicts(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         first = adapter.create_authenticator(self.new_authenticator(user.id, credential_id="c1"))
         with pytest.raises(ConflictError):
             adapter.create_authenticator(self.new_authenticator(user.id, credential_id="c1"))
@@ -428,7 +406,6 @@ class SemanticsCases(Base):
 
     def test_duplicate_credential_id_conflicts(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         first = adapter.create_credential(self.new_credential(user.id, id="cred-1"))
         with pytest.raises(ConflictError):
             adapter.create_credential(self.new_credential(user.id, id="cred-1", type="totp"))
@@ -439,7 +416,6 @@ class SemanticsCases(Base):
 
     def test_deleted_users_email_can_be_used_again(self, adapter: Adapter) -> None:
         first = adapter.create_user(User(email="again@example.com"))
-        assert first.id is not None
         adapter.delete_user(first.id)
         second = adapter.create_user(User(email="AGAIN@example.com"))
         assert second.id != first.id
@@ -447,7 +423,6 @@ class SemanticsCases(Base):
 
     def test_changed_email_frees_the_old_one(self, adapter: Adapter) -> None:
         first = adapter.create_user(User(email="old@example.com"))
-        assert first.id is not None
         adapter.update_user(first.id, email="new@example.com")
         second = adapter.create_user(User(email="old@example.com"))
         assert adapter.get_user_by_email("old@example.com") == second
@@ -456,8 +431,6 @@ class SemanticsCases(Base):
     def test_unlinked_provider_account_can_be_linked_again(self, adapter: Adapter) -> None:
         one = self.make_user(adapter)
         two = self.make_user(adapter)
-        assert one.id is not None
-        assert two.id is not None
         adapter.link_account(self.new_account(one.id, provider_account_id="77"))
         adapter.unlink_account("github", "77")
         relinked = adapter.link_account(self.new_account(two.id, provider_account_id="77"))
@@ -466,7 +439,6 @@ class SemanticsCases(Base):
 
     def test_deleted_session_token_can_be_used_again(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         first = adapter.create_session(self.new_session(user.id))
         adapter.delete_session(first.session_token)
         again = adapter.create_session(self.new_session(user.id, session_token=first.session_token))
@@ -499,8 +471,6 @@ class SemanticsCases(Base):
     def test_update_session_can_move_it_to_another_user(self, adapter: Adapter) -> None:
         one = self.make_user(adapter)
         two = self.make_user(adapter)
-        assert one.id is not None
-        assert two.id is not None
         session = adapter.create_session(self.new_session(one.id))
         moved = adapter.update_session(session.session_token, user_id=two.id)
         assert moved == replace(session, user_id=two.id)
@@ -511,7 +481,6 @@ class SemanticsCases(Base):
         self, adapter: Adapter
     ) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         session = adapter.create_session(self.new_session(user.id))
         with pytest.raises(NotFoundError):
             adapter.update_session(session.session_token, user_id="no-such-user")
