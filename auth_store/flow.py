@@ -19,7 +19,7 @@ Rules kept here, once:
   brought (no session fixation).
 - Failed password, TOTP and backup-code checks count towards the account's
   attempt limit.
-- A disabled user (``auth_store.users.is_disabled``) gets in by no route: not
+- A disabled user (``auth_store.disabled.is_disabled``) gets in by no route: not
   by password, second step, link, provider or password reset, and a session
   they still hold does not authenticate (``SessionManager.get``).
 - Until an address is verified its password does not sign in (the account
@@ -41,6 +41,7 @@ from .api_keys import ApiKeyService
 from .attempts import AttemptLimiter
 from .backup_codes import BackupCodeService
 from .crypto import FieldCipher, Keyring
+from .disabled import is_disabled
 from .errors import AuthStoreError, ConfigurationError, TooManyAttemptsError, ValidationError
 from .mail import Mailer, Message
 from .models import User
@@ -50,7 +51,6 @@ from .sessions import ActiveSession, IssuedSession, SessionManager
 from .signing import InvalidSignatureError, Signer
 from .tokens import TokenPurpose, TokenService
 from .totp import TOTPEnrollment, TOTPService
-from .users import is_disabled
 from .validation import normalize_email
 
 __all__ = [

@@ -56,7 +56,7 @@ from auth_store.models import (
 from auth_store.records import collection_of
 
 from .dialect import Dialect, Fault
-from .migrations import Migration, MigrationStatus, check_applied, load_migrations
+from .migrations import Migration, SchemaMigration, check_applied, load_migrations
 from .rows import Params, Row, RowCodec
 from .statements import Change, Statements
 
@@ -249,11 +249,11 @@ class SQLAdapter(Adapter, abc.ABC):
         """Apply pending migrations in one transaction; the versions applied."""
         return self._open_schema(apply=True)
 
-    def schema_status(self) -> list[MigrationStatus]:
+    def schema_status(self) -> list[SchemaMigration]:
         """Every shipped migration with when it was applied (``None``: pending)."""
         applied = self._applied(self._fetchall(self._sql.migrations_applied, ()))
         return [
-            MigrationStatus(
+            SchemaMigration(
                 m.version, m.name, applied[m.version][2] if m.version in applied else None
             )
             for m in self._migrations

@@ -3,7 +3,7 @@
 A disabled user is one whose ``User.extra`` holds ``"disabled": true`` (with
 ``"disabled_at"``, an ISO 8601 UTC time); disabling also revokes every
 session of the user, so they are signed out everywhere at once. Sign-in code
-refuses such a user through ``auth_store.users.is_disabled``, the one rule
+refuses such a user through ``auth_store.disabled.is_disabled``, the one rule
 these commands use too. ``enable`` removes both keys.
 """
 
@@ -21,8 +21,8 @@ from rich.table import Table
 
 from auth_store import clock
 from auth_store.adapter import Adapter
+from auth_store.disabled import disabled_extra, enabled_extra, is_disabled
 from auth_store.models import User
-from auth_store.users import disabled_extra, enabled_extra, is_disabled
 
 from ._common import (
     BadUsage,
