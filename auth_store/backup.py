@@ -51,6 +51,7 @@ from .adapter import Adapter
 from .capabilities import (
     NativeBackupUnavailableError,
     ProgressCallback,
+    RecognizesBackup,
     SupportsBackup,
     SupportsRestore,
     SupportsRestoreInPlace,
@@ -272,14 +273,12 @@ def _head(path: Path) -> bytes:
         raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _owner(path: Path, head: bytes) -> type[Adapter]:
-    """The backend class whose backup this is (``ValidationError`` when none is)."""
+def _owner(head: bytes) -> type[Adapter] | None:
+    """The backend class whose native backup starts with ``head``, if any."""
     for cls in backend_classes():
-        if issubclass(cls, SupportsRestore | SupportsRestoreInPlace) and cls.recognizes_backup(
-            head
-        ):
+        if issubclass(cls, RecognizesBackup) and cls.recognizes_backup(head):
             return cls
-    raise ValidationError(f"{path} is not an auth-store backup (unknown format)")
+    return None
 
 
 @contextmanager
@@ -287,10 +286,12 @@ def open_backup(path: Path) -> Iterator[Source]:
     """A backup file opened as a read-only migration source (temporary copies are removed)."""
     path = Path(path)
     head = _head(path)
-    if head.startswith(b"{"):
-        yield JsonlSource(path)
+    owner = _owner(head)
+    if owner is None:
+        if not head.startswith(b"{"):
+            raise ValidationError(f"{path} is not an auth-store backup (unknown format)")
+        yield JsonlSource(path)  # an export; JsonlSource refuses anything else
         return
-    owner = _owner(path, head)
     if not issubclass(owner, SupportsRestore):
         raise ValidationError(
             f"a {owner.backend} backup can only be restored into a {owner.backend} store"
@@ -319,11 +320,7 @@ def restore(
     del url
     path = Path(path)
     head = _head(path)
-    if (
-        not head.startswith(b"{")
-        and isinstance(target, SupportsRestoreInPlace)
-        and target.recognizes_backup(head)
-    ):
+    if isinstance(target, SupportsRestoreInPlace) and target.recognizes_backup(head):
         if any(target.counts().values()):
             raise ValidationError("the target store is not empty; restore into an empty store")
         method = target.restore_backup(path)

@@ -43,6 +43,7 @@ __all__ = [
     "NativeBackup",
     "NativeBackupUnavailableError",
     "ProgressCallback",
+    "RecognizesBackup",
     "SchemaMigration",
     "StoredAtPath",
     "SupportsBackup",
@@ -148,13 +149,18 @@ class SupportsBackup(Protocol):
 
 
 @runtime_checkable
-class SupportsRestore(Protocol):
-    """A backend class that reads its native backups back, as a read-only source store."""
+class RecognizesBackup(Protocol):
+    """A backend class that tells its native backup files by their first bytes."""
 
     @classmethod
     def recognizes_backup(cls, head: bytes) -> bool:
         """Whether a file starting with ``head`` (its first 16 bytes) is one of its backups."""
         ...
+
+
+@runtime_checkable
+class SupportsRestore(RecognizesBackup, Protocol):
+    """A backend class that reads its native backups back, as a read-only source store."""
 
     @classmethod
     def open_backup(cls, path: Path, workdir: Path) -> Adapter:
@@ -166,13 +172,8 @@ class SupportsRestore(Protocol):
 
 
 @runtime_checkable
-class SupportsRestoreInPlace(Protocol):
+class SupportsRestoreInPlace(RecognizesBackup, Protocol):
     """A backend whose native backups can only be loaded into a store of its own kind."""
-
-    @classmethod
-    def recognizes_backup(cls, head: bytes) -> bool:
-        """Whether a file starting with ``head`` (its first 16 bytes) is one of its backups."""
-        ...
 
     def restore_backup(self, path: Path) -> str:
         """Load the backup at ``path`` into this store, which is empty; return how (for reports)."""
