@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .errors import StorageError
+from .errors import ErrorCode, StorageError
 from .problems import CheckReport
 
 if TYPE_CHECKING:
@@ -130,6 +130,8 @@ class NativeBackupUnavailableError(StorageError):
 
     ``auth_store.backup.backup`` then writes an export instead and says why.
     """
+
+    code = ErrorCode.NATIVE_BACKUP_UNAVAILABLE
 
 
 @runtime_checkable

@@ -42,7 +42,13 @@ from .attempts import AttemptLimiter
 from .backup_codes import BackupCodeService
 from .crypto import FieldCipher, Keyring
 from .disabled import is_disabled
-from .errors import AuthStoreError, ConfigurationError, TooManyAttemptsError, ValidationError
+from .errors import (
+    AuthStoreError,
+    ConfigurationError,
+    ErrorCode,
+    TooManyAttemptsError,
+    ValidationError,
+)
 from .mail import Mailer, Message
 from .models import User
 from .passwords import KIND as PASSWORD_KIND
@@ -60,6 +66,7 @@ __all__ = [
     "FlowPaths",
     "InvalidCodeError",
     "InvalidCredentialsError",
+    "InvalidEmailError",
     "InvalidLinkError",
     "Messages",
     "NotSignedInError",
@@ -95,41 +102,55 @@ class Messages:
 
 
 class FlowError(AuthStoreError):
-    """A step of the flow failed; ``str(error)`` is safe to show to the person."""
+    """A step of the flow failed; ``str(error)`` is safe to show to the person.
 
-    status = 400
+    ``code`` says which failure it is; what that means on the web is the
+    integrations' business (``auth_store.integrations.errors``), not the flow's.
+    """
+
+    code = ErrorCode.BAD_REQUEST
+
+
+class InvalidEmailError(FlowError):
+    """The address given to sign up is not an e-mail address."""
+
+    code = ErrorCode.INVALID_EMAIL
 
 
 class InvalidCredentialsError(FlowError):
     """Unknown e-mail, wrong password, throttled or disabled account (deliberately alike)."""
 
-    status = 401
+    code = ErrorCode.INVALID_CREDENTIALS
 
 
 class InvalidCodeError(FlowError):
     """A TOTP or backup code was wrong or already used."""
 
-    status = 401
+    code = ErrorCode.INVALID_CODE
 
 
 class InvalidLinkError(FlowError):
     """A verification token, or a pending second step, is unknown, spent or expired."""
 
+    code = ErrorCode.INVALID_LINK
+
 
 class EmailNotVerifiedError(FlowError):
     """The password was right but the address is not verified yet (a new link was sent)."""
 
-    status = 403
+    code = ErrorCode.EMAIL_NOT_VERIFIED
 
 
 class NotSignedInError(FlowError):
     """The step needs a signed-in user."""
 
-    status = 401
+    code = ErrorCode.NOT_SIGNED_IN
 
 
 class PasswordRejectedError(FlowError):
     """A new password does not meet the policy; the message says why."""
+
+    code = ErrorCode.PASSWORD_REJECTED
 
 
 class ThrottledError(FlowError):
@@ -140,7 +161,7 @@ class ThrottledError(FlowError):
     ``InvalidCredentialsError``, like any failed one.
     """
 
-    status = 429
+    code = ErrorCode.THROTTLED
 
     def __init__(self, message: str, *, retry_after: int | None) -> None:
         super().__init__(message)
@@ -552,7 +573,7 @@ class AuthFlow:
         try:
             return normalize_email(email)
         except ValidationError:
-            raise FlowError("Enter a valid e-mail address.") from None
+            raise InvalidEmailError("Enter a valid e-mail address.") from None
 
     def _check_policy(self, password: str) -> None:
         try:

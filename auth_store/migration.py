@@ -48,7 +48,13 @@ from .checks import (
     record_label,
 )
 from .connect import backend_class, connect
-from .errors import AuthStoreError, ConfigurationError, ConflictError, ValidationError
+from .errors import (
+    AuthStoreError,
+    ConfigurationError,
+    ConflictError,
+    ErrorCode,
+    ValidationError,
+)
 from .jsonl import dumps_record
 from .models import (
     COLLECTIONS,
@@ -83,6 +89,8 @@ _PROGRESS_EVERY = 250
 
 class TargetNotEmptyError(ConflictError):
     """The migration target holds records that are not in the source (and no merge)."""
+
+    code = ErrorCode.TARGET_NOT_EMPTY
 
 
 class Source(Protocol):

@@ -42,7 +42,7 @@ from joserfc.jwk import KeySet
 
 from . import clock
 from .crypto import is_envelope
-from .errors import AuthStoreError, ConfigurationError, ConflictError
+from .errors import AuthStoreError, ConfigurationError, ConflictError, ErrorCode
 from .flow import AuthFlow, FlowError, SignInResult
 from .models import Account, User
 from .signing import InvalidSignatureError
@@ -67,11 +67,13 @@ _ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "E
 class OAuthError(FlowError):
     """The provider round trip failed; the message is safe to show."""
 
+    code = ErrorCode.OAUTH_FAILED
+
 
 class AccountNotLinkedError(OAuthError):
     """The provider's e-mail belongs to an account this provider may not sign into."""
 
-    status = 409
+    code = ErrorCode.OAUTH_ACCOUNT_NOT_LINKED
 
 
 @dataclass(frozen=True, kw_only=True)

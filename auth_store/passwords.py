@@ -18,7 +18,7 @@ from passlib.context import CryptContext
 from ._slots import change_slot, slot_id
 from .adapter import Adapter
 from .attempts import AttemptLimiter
-from .errors import ValidationError
+from .errors import ErrorCode, ValidationError
 from .models import Credential, User
 from .validation import validate_id
 
@@ -72,6 +72,8 @@ class PasswordPolicyError(ValidationError):
 
     The message never contains the password.
     """
+
+    code = ErrorCode.PASSWORD_REJECTED
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)

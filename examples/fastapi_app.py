@@ -29,6 +29,7 @@ from fastapi.templating import Jinja2Templates
 import auth_store
 from auth_store.flow import FlowError
 from auth_store.integrations.common import CookieSettings, safe_next
+from auth_store.integrations.errors import http_status
 from auth_store.integrations.fastapi import (
     FastAPIAuth,
     WebPages,
@@ -153,7 +154,7 @@ def create_app(
                 email, password, previous_token=auth.session_token(request)
             )
         except FlowError as exc:
-            code = auth.web.status_for(exc)
+            code = http_status(exc)
             return page(request, "sign_in.html", code, error=str(exc), email=email, next=next)
         return after_first_factor(request, result, next)
 
@@ -170,7 +171,7 @@ def create_app(
                 auth.pending(request), code, previous_token=auth.session_token(request)
             )
         except FlowError as exc:
-            return page(request, "second_step.html", auth.web.status_for(exc), error=str(exc))
+            return page(request, "second_step.html", http_status(exc), error=str(exc))
         auth.login(request, result)
         return see_other("/account")
 
@@ -334,7 +335,7 @@ def create_app(
         try:
             codes = flow.confirm_totp(user, code)
         except FlowError as exc:
-            return account_page(request, user, auth.web.status_for(exc), str(exc))
+            return account_page(request, user, http_status(exc), str(exc))
         return page(request, "backup_codes.html", codes=codes, notice=NOTICES["totp_on"])
 
     @app.post("/account/totp/disable", dependencies=CSRF)
@@ -342,7 +343,7 @@ def create_app(
         try:
             flow.disable_totp(user, code)
         except FlowError as exc:
-            return account_page(request, user, auth.web.status_for(exc), str(exc))
+            return account_page(request, user, http_status(exc), str(exc))
         return see_other("/account?notice=totp_off")
 
     @app.post("/account/backup-codes", dependencies=CSRF)
@@ -350,7 +351,7 @@ def create_app(
         try:
             ok = flow.check_second_factor(user, code)
         except FlowError as exc:
-            return account_page(request, user, auth.web.status_for(exc), str(exc))
+            return account_page(request, user, http_status(exc), str(exc))
         if not ok:
             return account_page(request, user, 401, "That code is not valid. Try again.")
         return page(request, "backup_codes.html", codes=flow.regenerate_backup_codes(user))
@@ -367,7 +368,7 @@ def create_app(
                 user, current_password, new_password, keep_token=auth.session_token(request)
             )
         except FlowError as exc:
-            return account_page(request, user, auth.web.status_for(exc), str(exc))
+            return account_page(request, user, http_status(exc), str(exc))
         return see_other("/account?notice=password_changed")
 
     @app.get("/sessions", response_class=HTMLResponse)

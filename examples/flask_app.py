@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 import auth_store
 from auth_store.flow import FlowError, SignInResult
 from auth_store.integrations.common import CookieSettings, WebPages, safe_next
+from auth_store.integrations.errors import http_status
 from auth_store.integrations.flask import (
     FlaskAuth,
     get_current_user,
@@ -127,7 +128,7 @@ def create_app(
         except FlowError as exc:
             return page(
                 "sign_in.html",
-                exc.status,
+                http_status(exc),
                 error=str(exc),
                 email=form["email"],
                 next=form.get("next"),
@@ -147,7 +148,7 @@ def create_app(
                 auth.pending, request.form["code"], previous_token=auth.session_token
             )
         except FlowError as exc:
-            return page("second_step.html", exc.status, error=str(exc))
+            return page("second_step.html", http_status(exc), error=str(exc))
         auth.login(result)
         return redirect("/account", 303)
 
@@ -293,7 +294,7 @@ def create_app(
         try:
             codes = flow.confirm_totp(user(), request.form["code"])
         except FlowError as exc:
-            return account_page(exc.status, str(exc))
+            return account_page(http_status(exc), str(exc))
         return page("backup_codes.html", codes=codes, notice=NOTICES["totp_on"])
 
     @app.post("/account/totp/disable")
@@ -302,7 +303,7 @@ def create_app(
         try:
             flow.disable_totp(user(), request.form["code"])
         except FlowError as exc:
-            return account_page(exc.status, str(exc))
+            return account_page(http_status(exc), str(exc))
         return redirect("/account?notice=totp_off", 303)
 
     @app.post("/account/backup-codes")
@@ -311,7 +312,7 @@ def create_app(
         try:
             ok = flow.check_second_factor(user(), request.form["code"])
         except FlowError as exc:
-            return account_page(exc.status, str(exc))
+            return account_page(http_status(exc), str(exc))
         if not ok:
             return account_page(401, "That code is not valid. Try again.")
         return page("backup_codes.html", codes=flow.regenerate_backup_codes(user()))
@@ -328,7 +329,7 @@ def create_app(
                 keep_token=auth.session_token,
             )
         except FlowError as exc:
-            return account_page(exc.status, str(exc))
+            return account_page(http_status(exc), str(exc))
         return redirect("/account?notice=password_changed", 303)
 
     @app.get("/sessions")

@@ -125,9 +125,7 @@ def test_the_cli_checks_backs_up_and_restores_it(
     url = f"jsonfile://{path}"
     with auth_store.connect(url) as store:
         ann = store.create_user(User(email="ann@example.com"))
-        store.create_session(
-            Session(session_token="tok", user_id=ann.id, expires=clock.now())
-        )
+        store.create_session(Session(session_token="tok", user_id=ann.id, expires=clock.now()))
         store.create_credential(Credential(user_id=ann.id, type="password", data={"h": "x"}))
 
     checked = _cli(site, "--url", url, "check")

@@ -1,0 +1,45 @@
+"""FastAPI integration: dependencies ``current_user``/``optional_user`` and a JSON router.
+
+::
+
+    from auth_store.integrations.fastapi import FastAPIAuth, current_user
+
+    auth = FastAPIAuth(flow)
+    auth.init_app(app)                 # cookie middleware, app.state, error handler
+    app.include_router(auth.router())  # /auth/... JSON endpoints
+
+    @app.get("/me")
+    def me(user: Annotated[User, Depends(current_user)]) -> dict: ...
+
+``init_app`` installs one exception handler for ``AuthStoreError``: any
+endpoint (the router's and yours) may let a flow error rise, and the client
+gets ``{"detail": message, "code": code}`` with the status that
+``auth_store.integrations.errors`` gives that code.
+
+The router's POST endpoints take JSON only (415 otherwise): a cross-site
+form cannot send ``application/json`` without a CORS preflight, and other
+origins cannot send DELETE without one either; with the ``SameSite=Lax``
+cookie that is what protects the router from CSRF. HTML form posts
+in your own pages use ``csrf_protect`` and ``auth.csrf_token(request)``.
+Every decision is made in ``auth_store.flow``; this package moves cookies.
+
+Modules, by concern: ``_auth`` (``FastAPIAuth``: cookies and per-request
+state), ``_dependencies``, ``_errors`` (the exception handler), ``_schemas``
+(request and response bodies), ``_routes`` and ``_oauth`` (the router).
+"""
+
+from __future__ import annotations
+
+from ..common import WebPages
+from ._auth import FastAPIAuth
+from ._dependencies import CurrentUser, csrf_protect, current_user, get_auth, optional_user
+
+__all__ = [
+    "CurrentUser",
+    "FastAPIAuth",
+    "WebPages",
+    "csrf_protect",
+    "current_user",
+    "get_auth",
+    "optional_user",
+]
