@@ -10,6 +10,7 @@ JSON files, SQLite or Postgres::
 
 from __future__ import annotations
 
+from ._version import __version__
 from .adapter import Adapter
 from .connect import connect
 from .errors import (
@@ -24,8 +25,6 @@ from .errors import (
     ValidationError,
 )
 from .models import Account, Authenticator, Credential, Session, User, VerificationToken
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Account",

@@ -33,12 +33,17 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-import requests
-from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.rfc6749.errors import OAuth2Error
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from ._extras import missing_extra
+
+try:
+    import requests
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oauth2.rfc6749.errors import OAuth2Error
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
+    raise missing_extra(exc, "auth_store.oauth", "oauth") from exc
 
 from . import clock
 from .crypto import is_envelope

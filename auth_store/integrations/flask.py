@@ -29,21 +29,26 @@ import functools
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, cast
 
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    abort,
-    current_app,
-    g,
-    jsonify,
-    redirect,
-    request,
-    url_for,
-)
-from werkzeug.exceptions import HTTPException
-from werkzeug.local import LocalProxy
-from werkzeug.wrappers import Response as BaseResponse
+from .._extras import missing_extra
+
+try:
+    from flask import (
+        Blueprint,
+        Flask,
+        Response,
+        abort,
+        current_app,
+        g,
+        jsonify,
+        redirect,
+        request,
+        url_for,
+    )
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.local import LocalProxy
+    from werkzeug.wrappers import Response as BaseResponse
+except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
+    raise missing_extra(exc, "auth_store.integrations.flask", "flask") from exc
 
 from ..errors import AuthStoreError
 from ..flow import AuthFlow, FlowError, SecondFactorRequired, SignedIn, SignInResult

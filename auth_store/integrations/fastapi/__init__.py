@@ -30,6 +30,13 @@ state), ``_dependencies``, ``_errors`` (the exception handler), ``_schemas``
 
 from __future__ import annotations
 
+from ..._extras import missing_extra
+
+try:
+    import fastapi  # noqa: F401 - the check, before the modules that need it
+except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
+    raise missing_extra(exc, "auth_store.integrations.fastapi", "fastapi") from exc
+
 from ..common import WebPages
 from ._auth import FastAPIAuth
 from ._dependencies import CurrentUser, csrf_protect, current_user, get_auth, optional_user
