@@ -82,6 +82,11 @@ _MISSES: dict[str, tuple[Callable[[Adapter], object], object]] = {
 }
 
 
+def wrong(value: object) -> Any:
+    """``value``, typed ``Any``: an input of the wrong type, passed on purpose to see it refused."""
+    return value
+
+
 def _expect_validation_errors(cases: dict[str, Callable[[], object]]) -> None:
     """Run every case; fail listing each one that did not raise ``ValidationError``."""
     wrong: list[str] = []
@@ -501,14 +506,11 @@ class SemanticsCases(Base):
     def test_wrong_user_input_is_a_validation_error(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
         uid = str(user.id)
-        bad_user: Any = "someone@example.com"
-        bad_id: Any = 123
-        bad_email: Any = None
         _expect_validation_errors(
             {
-                "create_user(str)": lambda: adapter.create_user(bad_user),
-                "create_user(dict)": lambda: adapter.create_user({"email": "x@example.com"}),  # type: ignore[arg-type]
-                "email int": lambda: adapter.create_user(User(email=bad_id)),
+                "create_user(str)": lambda: adapter.create_user(wrong("someone@example.com")),
+                "create_user(dict)": lambda: adapter.create_user(wrong({"email": "x@example.com"})),
+                "email int": lambda: adapter.create_user(User(email=wrong(123))),
                 "email without @": lambda: adapter.create_user(User(email="nobody")),
                 "email empty": lambda: adapter.create_user(User(email="   ")),
                 "email with NUL": lambda: adapter.create_user(User(email="a\x00b@example.com")),
@@ -524,15 +526,15 @@ class SemanticsCases(Base):
                 "extra object": lambda: adapter.create_user(self.new_user(extra={"o": object()})),
                 "extra NUL": lambda: adapter.create_user(self.new_user(extra={"n": ["a\x00"]})),
                 "name lone surrogate": lambda: adapter.create_user(self.new_user(name="\ud800")),
-                "get_user(int)": lambda: adapter.get_user(bad_id),
-                "get_user(None)": lambda: adapter.get_user(bad_email),
-                "get_user_by_email(None)": lambda: adapter.get_user_by_email(bad_email),
-                "get_user_by_email(int)": lambda: adapter.get_user_by_email(bad_id),
-                "get_user_by_account(None)": lambda: adapter.get_user_by_account(bad_email, "x"),
+                "get_user(int)": lambda: adapter.get_user(wrong(123)),
+                "get_user(None)": lambda: adapter.get_user(wrong(None)),
+                "get_user_by_email(None)": lambda: adapter.get_user_by_email(wrong(None)),
+                "get_user_by_email(int)": lambda: adapter.get_user_by_email(wrong(123)),
+                "get_user_by_account(None)": lambda: adapter.get_user_by_account(wrong(None), "x"),
                 "update_user name int": lambda: adapter.update_user(uid, name=5),
                 "update_user unknown field": lambda: adapter.update_user(uid, bogus=1),
                 "update_user email None": lambda: adapter.update_user(uid, email=None),
-                "delete_user(int)": lambda: adapter.delete_user(bad_id),
+                "delete_user(int)": lambda: adapter.delete_user(wrong(123)),
             }
         )
         assert adapter.get_user(uid) == user
@@ -565,11 +567,11 @@ class SemanticsCases(Base):
                     self.new_account(uid, scope="a\x00b")
                 ),
                 "extra str": lambda: adapter.link_account(self.new_account(uid, extra="{}")),
-                "link_account(dict)": lambda: adapter.link_account({"user_id": uid}),  # type: ignore[arg-type]
-                "get_account(None)": lambda: adapter.get_account(None, "x"),  # type: ignore[arg-type]
-                "get_account(int)": lambda: adapter.get_account("github", 42),  # type: ignore[arg-type]
+                "link_account(dict)": lambda: adapter.link_account(wrong({"user_id": uid})),
+                "get_account(None)": lambda: adapter.get_account(wrong(None), "x"),
+                "get_account(int)": lambda: adapter.get_account("github", wrong(42)),
                 "get_account NUL": lambda: adapter.get_account("git\x00hub", "x"),
-                "unlink_account(None)": lambda: adapter.unlink_account("github", None),  # type: ignore[arg-type]
+                "unlink_account(None)": lambda: adapter.unlink_account("github", wrong(None)),
             }
         )
         assert adapter.counts()["accounts"] == 0
@@ -591,14 +593,16 @@ class SemanticsCases(Base):
                 "token empty": lambda: adapter.create_session(
                     self.new_session(uid, session_token="")
                 ),
-                "create_session(dict)": lambda: adapter.create_session({"user_id": uid}),  # type: ignore[arg-type]
+                "create_session(dict)": lambda: adapter.create_session(wrong({"user_id": uid})),
                 "update expires str": lambda: adapter.update_session(token, expires="never"),
                 "update unknown field": lambda: adapter.update_session(token, id="x"),
-                "update token None": lambda: adapter.update_session(None, expires=self.now()),  # type: ignore[arg-type]
-                "get_session_and_user(None)": lambda: adapter.get_session_and_user(None),  # type: ignore[arg-type]
-                "get_session_and_user(bytes)": lambda: adapter.get_session_and_user(b"tok"),  # type: ignore[arg-type]
-                "delete_session(int)": lambda: adapter.delete_session(123),  # type: ignore[arg-type]
-                "list_sessions(None)": lambda: adapter.list_sessions(None),  # type: ignore[arg-type]
+                "update token None": lambda: adapter.update_session(
+                    wrong(None), expires=self.now()
+                ),
+                "get_session_and_user(None)": lambda: adapter.get_session_and_user(wrong(None)),
+                "get_session_and_user(bytes)": lambda: adapter.get_session_and_user(wrong(b"tok")),
+                "delete_session(int)": lambda: adapter.delete_session(wrong(123)),
+                "list_sessions(None)": lambda: adapter.list_sessions(wrong(None)),
             }
         )
         assert adapter.list_sessions(uid) == [session]
@@ -613,9 +617,9 @@ class SemanticsCases(Base):
                 "identifier empty": lambda: adapter.create_verification_token(
                     self.new_token(identifier="")
                 ),
-                "create(dict)": lambda: adapter.create_verification_token({"token": "x"}),  # type: ignore[arg-type]
-                "use(None, str)": lambda: adapter.use_verification_token(None, "x"),  # type: ignore[arg-type]
-                "use(str, int)": lambda: adapter.use_verification_token("a@example.com", 5),  # type: ignore[arg-type]
+                "create(dict)": lambda: adapter.create_verification_token(wrong({"token": "x"})),
+                "use(None, str)": lambda: adapter.use_verification_token(wrong(None), "x"),
+                "use(str, int)": lambda: adapter.use_verification_token("a@example.com", wrong(5)),
                 "use with NUL": lambda: adapter.use_verification_token("a@example.com", "x\x00"),
             }
         )
@@ -643,10 +647,14 @@ class SemanticsCases(Base):
                 "credential_id empty": lambda: adapter.create_authenticator(
                     self.new_authenticator(uid, credential_id="")
                 ),
-                "update counter str": lambda: adapter.update_authenticator_counter(cid, "2"),  # type: ignore[arg-type]
-                "update counter float": lambda: adapter.update_authenticator_counter(cid, 2.5),  # type: ignore[arg-type]
-                "update counter None": lambda: adapter.update_authenticator_counter(cid, None),  # type: ignore[arg-type]
-                "get_authenticator(None)": lambda: adapter.get_authenticator(None),  # type: ignore[arg-type]
+                "update counter str": lambda: adapter.update_authenticator_counter(cid, wrong("2")),
+                "update counter float": lambda: adapter.update_authenticator_counter(
+                    cid, wrong(2.5)
+                ),
+                "update counter None": lambda: adapter.update_authenticator_counter(
+                    cid, wrong(None)
+                ),
+                "get_authenticator(None)": lambda: adapter.get_authenticator(wrong(None)),
             }
         )
         assert adapter.list_authenticators_by_user_id(uid) == [existing]
@@ -667,32 +675,33 @@ class SemanticsCases(Base):
                 "version str": lambda: adapter.create_credential(
                     self.new_credential(uid, version="1")
                 ),
-                "create(dict)": lambda: adapter.create_credential({"user_id": uid}),  # type: ignore[arg-type]
-                "update data str": lambda: adapter.update_credential(cid, "x", expected_version=1),  # type: ignore[arg-type]
+                "create(dict)": lambda: adapter.create_credential(wrong({"user_id": uid})),
+                "update data str": lambda: adapter.update_credential(
+                    cid, wrong("x"), expected_version=1
+                ),
                 "update version str": lambda: adapter.update_credential(
                     cid,
                     {},
-                    expected_version="1",  # type: ignore[arg-type]
+                    expected_version=wrong("1"),
                 ),
                 "update version None": lambda: adapter.update_credential(
                     cid,
                     {},
-                    expected_version=None,  # type: ignore[arg-type]
+                    expected_version=wrong(None),
                 ),
-                "list type int": lambda: adapter.list_credentials(uid, type=5),  # type: ignore[arg-type]
+                "list type int": lambda: adapter.list_credentials(uid, type=wrong(5)),
             }
         )
         assert adapter.list_credentials(uid) == [existing]
 
     def test_wrong_housekeeping_input_is_a_validation_error(self, adapter: Adapter) -> None:
-        bad_now: Any = "now"
         _expect_validation_errors(
             {
-                "purge_expired(str)": lambda: adapter.purge_expired(bad_now),
-                "purge_expired(int)": lambda: adapter.purge_expired(0),  # type: ignore[arg-type]
-                "import_records(object)": lambda: adapter.import_records([object()]),  # type: ignore[list-item]
+                "purge_expired(str)": lambda: adapter.purge_expired(wrong("now")),
+                "purge_expired(int)": lambda: adapter.purge_expired(wrong(0)),
+                "import_records(object)": lambda: adapter.import_records([wrong(object())]),
                 "import_records(dict)": lambda: adapter.import_records(
-                    [{"email": "x@example.com"}]  # type: ignore[list-item]
+                    [wrong({"email": "x@example.com"})]
                 ),
             }
         )
