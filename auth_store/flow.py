@@ -352,13 +352,9 @@ class AuthFlow:
         self, email: str, token: str, *, previous_token: str | None = None
     ) -> SignInResult:
         """Spend a verification link: mark the address verified and sign in."""
-        consumed = self.tokens.consume(email, token, TokenPurpose.VERIFY_EMAIL)
-        if consumed is None:
-            raise InvalidLinkError(Messages.INVALID_LINK)
-        user = self.adapter.get_user_by_email(consumed.email)
+        _, user = self._spend_link(email, token, TokenPurpose.VERIFY_EMAIL)
         if user is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
-        self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
         user = self._mark_verified(user, keep_password=True)
         return self._first_factor_passed(user, previous_token=previous_token)
 
@@ -462,18 +458,13 @@ class AuthFlow:
         self, email: str, token: str, *, previous_token: str | None = None
     ) -> SignInResult:
         """Spend a magic link: sign in (creating the user if sign-up by link is on)."""
-        consumed = self.tokens.consume(email, token, TokenPurpose.SIGN_IN)
-        if consumed is None:
-            raise InvalidLinkError(Messages.INVALID_LINK)
-        user = self.adapter.get_user_by_email(consumed.email)
-        new_user = False
+        address, user = self._spend_link(email, token, TokenPurpose.SIGN_IN)
+        new_user = user is None
         if user is None:
             if not self.magic_link_sign_up:
                 raise InvalidLinkError(Messages.INVALID_LINK)
-            user = self.adapter.create_user(User(email=consumed.email, email_verified=clock.now()))
-            new_user = True
+            user = self.adapter.create_user(User(email=address, email_verified=clock.now()))
         else:
-            self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
             user = self._mark_verified(user, keep_password=False)
         return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
 
@@ -595,6 +586,21 @@ class AuthFlow:
             else:
                 message = Messages.THROTTLED_FOR.format(seconds=exc.retry_after)
             raise ThrottledError(message, retry_after=exc.retry_after) from None
+
+    def _spend_link(self, email: str, token: str, purpose: TokenPurpose) -> tuple[str, User | None]:
+        """Spend a mailed link: the address it was sent to, and that address's user.
+
+        ``None`` for the user when the address has no account yet. A spent,
+        unknown or expired link, and a disabled user's link, fail alike
+        (``InvalidLinkError``).
+        """
+        consumed = self.tokens.consume(email, token, purpose)
+        if consumed is None:
+            raise InvalidLinkError(Messages.INVALID_LINK)
+        user = self.adapter.get_user_by_email(consumed.email)
+        if user is not None:
+            self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
+        return consumed.email, user
 
     @staticmethod
     def _refuse_disabled(user: User, error: FlowError) -> None:
