@@ -18,15 +18,7 @@ from typing import Any
 
 from . import clock
 from .errors import ValidationError
-from .models import (
-    Account,
-    Authenticator,
-    Credential,
-    Session,
-    User,
-    VerificationToken,
-    new_id,
-)
+from .models import Account, Authenticator, Credential, Session, User, VerificationToken, new_id
 
 __all__ = [
     "ACCOUNT_TYPES",
