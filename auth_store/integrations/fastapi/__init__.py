@@ -23,9 +23,10 @@ cookie that is what protects the router from CSRF. HTML form posts
 in your own pages use ``csrf_protect`` and ``auth.csrf_token(request)``.
 Every decision is made in ``auth_store.flow``; this package moves cookies.
 
-Modules, by concern: ``_auth`` (``FastAPIAuth``: cookies and per-request
+Modules, by concern: ``_auth`` (``RequestAuth``: cookies and per-request
 state), ``_dependencies``, ``_errors`` (the exception handler), ``_schemas``
-(request and response bodies), ``_routes`` and ``_oauth`` (the router).
+(request and response bodies), ``_routes`` and ``_oauth`` (the router), and
+``_app`` (``FastAPIAuth``: ``RequestAuth`` with its router).
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
     raise missing_extra(exc, "auth_store.integrations.fastapi", "fastapi") from exc
 
 from ..common import WebPages
-from ._auth import FastAPIAuth
+from ._app import FastAPIAuth
+from ._auth import RequestAuth
 from ._dependencies import CurrentUser, csrf_protect, current_user, get_auth, optional_user
 
 __all__ = [
     "CurrentUser",
     "FastAPIAuth",
+    "RequestAuth",
     "WebPages",
     "csrf_protect",
     "current_user",

@@ -1,10 +1,10 @@
-"""``FastAPIAuth``: an ``AuthFlow`` on FastAPI - the session cookie, CSRF, per-request state."""
+"""``RequestAuth``: the per-request half of ``FastAPIAuth`` - session cookie, CSRF, state."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
+from fastapi import FastAPI, HTTPException, Request, Response, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...flow import AuthFlow, SecondFactorRequired, SignedIn, SignInResult
@@ -15,7 +15,7 @@ from ._errors import install_error_handler
 if TYPE_CHECKING:
     from ...oauth import OAuthService
 
-__all__ = ["FastAPIAuth"]
+__all__ = ["RequestAuth"]
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _COOKIES = "auth_store_cookies"
@@ -44,8 +44,12 @@ class _CookieMiddleware:
         await self.app(scope, receive, send_with_cookies)
 
 
-class FastAPIAuth:
-    """The FastAPI side of an ``AuthFlow``: cookies, dependencies, the JSON router."""
+class RequestAuth:
+    """An ``AuthFlow`` on FastAPI, per request: cookies, the signed-in user, CSRF.
+
+    ``FastAPIAuth`` adds the JSON router; the dependencies and the routes
+    need only this.
+    """
 
     def __init__(
         self,
@@ -200,9 +204,3 @@ class FastAPIAuth:
         queued.extend(v for k, v in helper.raw_headers if k == b"set-cookie")
 
     # -- the JSON router -------------------------------------------------------
-
-    def router(self) -> APIRouter:
-        """The JSON API of the flow, sessions, TOTP, backup codes, API keys (and OAuth)."""
-        from ._routes import build_router  # the routes use this module's dependencies
-
-        return build_router(self)

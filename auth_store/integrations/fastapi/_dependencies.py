@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from ...flow import Messages, NotSignedInError
 from ...models import User
-from ._auth import FastAPIAuth
+from ._auth import RequestAuth
 
 __all__ = [
     "CurrentUser",
@@ -20,10 +20,10 @@ __all__ = [
 ]
 
 
-def get_auth(request: Request) -> FastAPIAuth:
+def get_auth(request: Request) -> RequestAuth:
     """The app's ``FastAPIAuth`` (set by ``init_app``)."""
     auth = getattr(request.app.state, "auth_store", None)
-    if not isinstance(auth, FastAPIAuth):
+    if not isinstance(auth, RequestAuth):
         raise RuntimeError("call FastAPIAuth(...).init_app(app) first")
     return auth
 

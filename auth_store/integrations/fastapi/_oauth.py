@@ -8,12 +8,12 @@ from fastapi.responses import RedirectResponse
 from ...flow import FlowError
 from ...oauth import AccountNotLinkedError, OAuthService
 from ..common import safe_next
-from ._auth import FastAPIAuth
+from ._auth import RequestAuth
 
 __all__ = ["add_oauth_routes"]
 
 
-def add_oauth_routes(router: APIRouter, auth: FastAPIAuth, oauth: OAuthService) -> None:
+def add_oauth_routes(router: APIRouter, auth: RequestAuth, oauth: OAuthService) -> None:
     """``/oauth/{provider}/login`` and ``/oauth/{provider}/callback``."""
     pages = auth.pages
 

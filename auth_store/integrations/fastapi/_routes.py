@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from ...errors import NotFoundError
 from ...flow import InvalidCodeError, Messages, SecondFactorRequired, SignInResult
-from ._auth import FastAPIAuth
+from ._auth import RequestAuth
 from ._dependencies import CurrentUser, require_json
 from ._schemas import (
     ApiKeyIn,
@@ -37,7 +37,7 @@ from ._schemas import (
 __all__ = ["build_router"]
 
 
-def build_router(auth: FastAPIAuth) -> APIRouter:
+def build_router(auth: RequestAuth) -> APIRouter:
     """Every endpoint of ``FastAPIAuth.router()``, under ``auth.prefix``."""
     router = APIRouter(prefix=auth.prefix, tags=["auth"], dependencies=[Depends(require_json)])
     _sign_in_routes(router, auth)
@@ -51,7 +51,7 @@ def build_router(auth: FastAPIAuth) -> APIRouter:
     return router
 
 
-def _signed_in(auth: FastAPIAuth, request: Request, result: SignInResult) -> SignInOut:
+def _signed_in(auth: RequestAuth, request: Request, result: SignInResult) -> SignInOut:
     """Act on a sign-in result (cookies) and describe it."""
     if isinstance(result, SecondFactorRequired):
         auth.apply(request, result)
@@ -64,7 +64,7 @@ def _signed_in(auth: FastAPIAuth, request: Request, result: SignInResult) -> Sig
     return SignInOut(status="signed_in", user=UserOut.of(result.user), expires=result.expires)
 
 
-def _sign_in_routes(router: APIRouter, auth: FastAPIAuth) -> None:
+def _sign_in_routes(router: APIRouter, auth: RequestAuth) -> None:
     """Sign up, sign in (password, second step, link), verify, reset, sign out."""
     flow = auth.flow
 
@@ -119,7 +119,7 @@ def _sign_in_routes(router: APIRouter, auth: FastAPIAuth) -> None:
         return MessageOut(message="Signed out.")
 
 
-def _account_routes(router: APIRouter, auth: FastAPIAuth) -> None:
+def _account_routes(router: APIRouter, auth: RequestAuth) -> None:
     """The signed-in user: who they are, their password, their sessions."""
     flow = auth.flow
 
@@ -158,7 +158,7 @@ def _account_routes(router: APIRouter, auth: FastAPIAuth) -> None:
         return CountOut(count=flow.sessions.revoke_all(user.id, except_token=keep))
 
 
-def _two_step_routes(router: APIRouter, auth: FastAPIAuth) -> None:
+def _two_step_routes(router: APIRouter, auth: RequestAuth) -> None:
     """TOTP and backup codes of the signed-in user."""
     flow = auth.flow
 
@@ -197,7 +197,7 @@ def _two_step_routes(router: APIRouter, auth: FastAPIAuth) -> None:
         return BackupCodesOut(backup_codes=flow.regenerate_backup_codes(user))
 
 
-def _api_key_routes(router: APIRouter, auth: FastAPIAuth) -> None:
+def _api_key_routes(router: APIRouter, auth: RequestAuth) -> None:
     """The signed-in user's stored third-party API keys."""
     flow = auth.flow
 
