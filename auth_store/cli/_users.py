@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import click
@@ -43,9 +43,8 @@ def iter_users(store: Adapter) -> Iterator[User]:
                 return
             yield record
     finally:
-        close = getattr(records, "close", None)
-        if callable(close):
-            close()  # release the backend's read snapshot now, not at garbage collection
+        if isinstance(records, Generator):
+            records.close()  # release the backend's read snapshot now, not at garbage collection
 
 
 def _read_password(from_stdin: bool, prompt: bool) -> str | None:
