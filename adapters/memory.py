@@ -13,9 +13,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
 
+from auth_store import clock
 from auth_store import validation as v
 from auth_store.adapter import Adapter
-from auth_store.clock import now as clock_now
 from auth_store.errors import ConflictError, NotFoundError
 from auth_store.models import (
     Account,
@@ -82,7 +82,6 @@ class MemoryAdapter(Adapter):
 
     def create_user(self, user: User) -> User:
         user = v.prepare_user(user)
-        assert user.id is not None
         with self._lock:
             if user.id in self._users:
                 raise ConflictError("a user with this id exists")
@@ -222,7 +221,7 @@ class MemoryAdapter(Adapter):
         v.validate_id(user_id, "user_id")
         with self._lock:
             found = [_copy(s) for s in self._sessions.values() if s.user_id == user_id]
-        return sorted(found, key=lambda s: (s.expires, s.id or ""))
+        return sorted(found, key=lambda s: (s.expires, s.id))
 
     def delete_sessions(self, user_id: str) -> int:
         v.validate_id(user_id, "user_id")
@@ -295,7 +294,6 @@ class MemoryAdapter(Adapter):
 
     def create_credential(self, c: Credential) -> Credential:
         c = v.prepare_credential(c)
-        assert c.id is not None
         with self._lock:
             if c.user_id not in self._users:
                 raise NotFoundError("no user with this id")
@@ -319,7 +317,7 @@ class MemoryAdapter(Adapter):
                 for c in self._credentials.values()
                 if c.user_id == user_id and (type is None or c.type == type)
             ]
-        return sorted(found, key=lambda c: (c.created_at or clock_now(), c.id or ""))
+        return sorted(found, key=lambda c: (c.created_at or clock.now(), c.id))
 
     def update_credential(
         self, id: str, data: dict[str, Any], *, expected_version: int
@@ -330,7 +328,7 @@ class MemoryAdapter(Adapter):
             found = self._credentials.get(id)
             if found is None or found.version != expected_version:
                 return None
-            updated = replace(found, data=data, version=found.version + 1, updated_at=clock_now())
+            updated = replace(found, data=data, version=found.version + 1, updated_at=clock.now())
             self._credentials[id] = updated
             return _copy(updated)
 

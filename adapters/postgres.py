@@ -20,31 +20,47 @@ wait is bounded by a timeout.
 
 from __future__ import annotations
 
+import os
 import re
 import select
+import shutil
+import subprocess
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq, sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from auth_store.capabilities import (
+    NativeBackup,
+    NativeBackupUnavailableError,
+    ProgressCallback,
+    backup_name,
+)
 from auth_store.connect import parse_options
 from auth_store.errors import ConfigurationError, StorageError, ValidationError
 from auth_store.validation import normalize_email
 
 from .sql import CONSTRAINT_KEYS, Dialect, Executor, Fault, Migration, SQLAdapter
-from .sql.migrations import MigrationStatus
+from .sql.migrations import SchemaMigration
 
-__all__ = ["PostgresAdapter", "PostgresDialect"]
+__all__ = [
+    "PostgresAdapter",
+    "PostgresDialect",
+    "libpq_tool_target",
+    "parse_url",
+    "pg_backup_name",
+]
 
 Connection = psycopg.Connection[Any]
 
@@ -192,6 +208,48 @@ def _where(conninfo: str) -> str:
     return f"{user}{host}{port}/{params.get('dbname') or ''}"
 
 
+def parse_url(url: str) -> tuple[str, dict[str, object]]:
+    """A Postgres URL as a libpq conninfo (auth-store's options removed) and those options."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        raise ConfigurationError("the Postgres URL cannot be parsed") from None
+    if parts.scheme.lower() not in {"postgresql", "postgres"}:
+        raise ConfigurationError("Postgres URLs start with postgresql:// or postgres://")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    ours = [(k, v) for k, v in pairs if k in OPTIONS]
+    libpq = [(k, v) for k, v in pairs if k not in OPTIONS]
+    unknown = sorted({k for k, _ in libpq} - _LIBPQ_KEYWORDS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown Postgres URL option(s) {', '.join(unknown)}: neither auth-store's"
+            f" ({', '.join(sorted(OPTIONS))}) nor a libpq connection keyword"
+        )
+    options = parse_options(urlencode(ours), OPTIONS)
+    return urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), "")), options
+
+
+def pg_backup_name(conninfo: str, schema: str | None) -> str:
+    """The name of a store's backups: database (and schema), a hash of where it is.
+
+    Host, port, database and schema make the location; the user and the
+    password do not (they name who connects, not another store).
+    """
+    where = _where(conninfo)
+    dbname = where.rsplit("/", 1)[-1] or "postgres"
+    readable = f"{dbname}.{schema}" if schema else dbname
+    return backup_name(readable, f"{where.rpartition('@')[2]}?schema={schema or ''}")
+
+
+def libpq_tool_target(conninfo: str) -> tuple[str, dict[str, str]]:
+    """What ``pg_dump``/``pg_restore`` get: ``--dbname`` without the password, and an
+    environment holding it (a command line is visible to every user through ``ps``)."""
+    params = conninfo_to_dict(conninfo)
+    password = params.pop("password", None)
+    env = {} if password is None else {"PGPASSWORD": str(password)}
+    return make_conninfo("", **params), env
+
+
 class PostgresAdapter(SQLAdapter):
     """A store in one Postgres database (or one schema of it), shared by any number of processes.
 
@@ -259,6 +317,7 @@ class PostgresAdapter(SQLAdapter):
             ) from None
         self.schema = schema
         self.where = _where(conninfo)
+        self._conninfo = conninfo  # has the password: never shown, logged or put in argv
         self._prepare: bool = prepare
         self._cursors: weakref.WeakKeyDictionary[Connection, psycopg.Cursor[Any]] = (
             weakref.WeakKeyDictionary()
@@ -327,23 +386,7 @@ class PostgresAdapter(SQLAdapter):
         ``migrate``); any other query parameter must be a libpq keyword
         (``sslmode``, ``application_name``, ...) and is passed to libpq.
         """
-        try:
-            parts = urlsplit(url)
-        except ValueError:  # e.g. an unclosed [ of an IPv6 address
-            raise ConfigurationError("the Postgres URL cannot be parsed") from None
-        if parts.scheme.lower() not in {"postgresql", "postgres"}:
-            raise ConfigurationError("Postgres URLs start with postgresql:// or postgres://")
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        ours = [(k, v) for k, v in pairs if k in OPTIONS]
-        libpq = [(k, v) for k, v in pairs if k not in OPTIONS]
-        unknown = sorted({k for k, _ in libpq} - _LIBPQ_KEYWORDS)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown Postgres URL option(s) {', '.join(unknown)}: neither auth-store's"
-                f" ({', '.join(sorted(OPTIONS))}) nor a libpq connection keyword"
-            )
-        options = parse_options(urlencode(ours), OPTIONS)
-        conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), ""))
+        conninfo, options = parse_url(url)
         return cls(conninfo, **options)  # type: ignore[arg-type]
 
     # -- connections ----------------------------------------------------------------
@@ -522,13 +565,66 @@ class PostgresAdapter(SQLAdapter):
             row = self._fetchone(query, ())
         return bool(row and row[0])
 
-    def schema_status(self) -> list[MigrationStatus]:
+    def schema_status(self) -> list[SchemaMigration]:
         if not self._has_migrations_table():
-            return [MigrationStatus(m.version, m.name, None) for m in self._migrations]
+            return [SchemaMigration(m.version, m.name, None) for m in self._migrations]
         return super().schema_status()
 
     def schema_version(self) -> int:
         return super().schema_version() if self._has_migrations_table() else 0
+
+    # -- backups (SupportsBackup, SupportsRestoreInPlace) -----------------------------
+
+    def backup_name(self) -> str:
+        """The database (and schema) name, and a hash of host, port, database and schema."""
+        return pg_backup_name(self._conninfo, self.schema)
+
+    def backup(self, dest: Path, *, progress: ProgressCallback | None = None) -> NativeBackup:
+        """``pg_dump --format=custom`` of this store's schema.
+
+        ``NativeBackupUnavailableError`` when ``pg_dump`` is not on PATH or fails.
+        """
+        if shutil.which("pg_dump") is None:
+            raise NativeBackupUnavailableError("pg_dump is not on PATH")
+        command = ["pg_dump", "--format=custom", "--no-owner", f"--file={dest}"]
+        if self.schema:
+            command.append(f"--schema={self.schema}")
+        try:
+            self._run_libpq_tool(command)
+        except StorageError as exc:
+            raise NativeBackupUnavailableError(str(exc)) from exc
+        return NativeBackup(Path(dest), method="pg_dump", suffix="pgdump")
+
+    @classmethod
+    def recognizes_backup(cls, head: bytes) -> bool:
+        """A ``pg_dump --format=custom`` file."""
+        return head.startswith(b"PGDMP")
+
+    def restore_backup(self, path: Path) -> str:
+        """``pg_restore`` a ``pg_dump`` backup into this (empty) database.
+
+        It goes into the schema it was taken from. Pooled connections are
+        replaced afterwards: their prepared statements name the old tables.
+        """
+        if shutil.which("pg_restore") is None:
+            raise ConfigurationError("restoring a .pgdump needs pg_restore on PATH")
+        flags = ["--clean", "--if-exists", "--no-owner", "--single-transaction"]
+        self._run_libpq_tool(["pg_restore", *flags, str(path)])
+        self._pool.drain()
+        return "pg_restore"
+
+    def _run_libpq_tool(self, command: list[str]) -> None:
+        """Run ``pg_dump``/``pg_restore`` against this database; the password goes in its env."""
+        target, env = libpq_tool_target(self._conninfo)
+        done = subprocess.run(
+            [*command, f"--dbname={target}"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StorageError(f"{command[0]} failed: {done.stderr.strip()[:500]}")
 
     # -- reporting ----------------------------------------------------------------
 

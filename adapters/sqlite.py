@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
+from auth_store.capabilities import NativeBackup, ProgressCallback, backup_name
 from auth_store.connect import parse_options
 from auth_store.errors import ConfigurationError, StorageError
 from auth_store.records import dump_datetime as _dump_datetime
@@ -37,6 +40,8 @@ _BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")  # and their extended codes
 # can't encode as UTF-8 (a lone surrogate), which the validation lets through.
 _DRIVER_ERRORS = (sqlite3.Error, UnicodeEncodeError)
 
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _raw_decode = json.JSONDecoder().raw_decode
 
@@ -58,6 +63,16 @@ def _load_json(text: Any) -> dict[str, Any]:
 
 def _dump_json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _parse_url(url: str) -> tuple[str, str]:
+    """The path and the query of a ``sqlite:`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite" or parts.netloc:
+        raise ConfigurationError(
+            "SQLite URLs are sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    return unquote(parts.path)[1:], parts.query
 
 
 class SQLiteDialect(Dialect):
@@ -217,16 +232,71 @@ class SQLiteAdapter(SQLAdapter):
         Options: ``busy_timeout`` (ms, default 5000), ``durability``
         (``full`` | ``normal``), ``migrate`` (default true).
         """
-        parts = urlsplit(url)
-        if parts.scheme.lower() != "sqlite" or parts.netloc:
-            raise ConfigurationError(
-                "SQLite URLs are sqlite:///relative/path.db or sqlite:////absolute/path.db"
-            )
-        path = unquote(parts.path)[1:]
-        options = parse_options(
-            parts.query, {"busy_timeout": int, "durability": str, "migrate": bool}
-        )
+        path, query = _parse_url(url)
+        options = parse_options(query, {"busy_timeout": int, "durability": str, "migrate": bool})
         return cls(path, **options)  # type: ignore[arg-type]
+
+    @classmethod
+    def path_from_url(cls, url: str) -> Path:
+        """The database file a ``sqlite:`` URL names (``StoredAtPath``)."""
+        return Path(_parse_url(url)[0])
+
+    # -- backups (SupportsBackup, SupportsRestore) ---------------------------------
+
+    def backup_name(self) -> str:
+        """The file's name without its suffix, and a hash of its real path."""
+        name = os.path.basename(self.path)
+        for suffix in (".sqlite3", ".sqlite", ".db"):
+            name = name.removesuffix(suffix)
+        return backup_name(name, os.path.realpath(self.path))
+
+    def backup(self, dest: Path, *, progress: ProgressCallback | None = None) -> NativeBackup:
+        """A consistent copy through SQLite's online backup API, while others keep writing.
+
+        The copy is one self-contained file (no WAL beside it) that passed
+        ``PRAGMA quick_check``.
+        """
+        if self._closed:
+            raise StorageError("this SQLite store is closed")
+
+        def report(status: int, remaining: int, total: int) -> None:
+            if progress is not None:
+                progress("backup", total - remaining, total)
+
+        try:
+            source = self._connect()
+            try:
+                target = sqlite3.connect(dest)
+                try:
+                    # pages=-1: one step, so the copy is one consistent snapshot even
+                    # while other processes write (WAL readers do not block writers).
+                    source.backup(target, pages=-1, progress=report)
+                    target.execute("PRAGMA journal_mode=DELETE")
+                    result = target.execute("PRAGMA quick_check").fetchone()
+                    if result is None or result[0] != "ok":
+                        raise StorageError("the SQLite backup failed its integrity check")
+                finally:
+                    target.close()
+            finally:
+                source.close()
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite backup failed: {exc}") from exc
+        return NativeBackup(Path(dest), method="sqlite-backup-api", suffix="sqlite3")
+
+    @classmethod
+    def recognizes_backup(cls, head: bytes) -> bool:
+        """A SQLite database file."""
+        return head.startswith(_SQLITE_MAGIC)
+
+    @classmethod
+    def open_backup(cls, path: Path, workdir: Path) -> Self:
+        """A copy of the backup in ``workdir``, opened (the backup itself is never changed)."""
+        copy = Path(workdir) / "backup.db"
+        try:
+            shutil.copyfile(path, copy)
+        except OSError as exc:
+            raise StorageError(f"cannot copy {path}: {exc.strerror}") from exc
+        return cls(copy)
 
     def _schema_is_current(self) -> bool:
         """Whether every shipped migration is applied as shipped, read without the write lock.

@@ -10,6 +10,7 @@ JSON files, SQLite or Postgres::
 
 from __future__ import annotations
 
+from ._version import __version__
 from .adapter import Adapter
 from .connect import connect
 from .errors import (
@@ -17,14 +18,13 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     DecryptionError,
+    ErrorCode,
     NotFoundError,
     StorageError,
     TooManyAttemptsError,
     ValidationError,
 )
 from .models import Account, Authenticator, Credential, Session, User, VerificationToken
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Account",
@@ -35,6 +35,7 @@ __all__ = [
     "ConflictError",
     "Credential",
     "DecryptionError",
+    "ErrorCode",
     "NotFoundError",
     "Session",
     "StorageError",

@@ -29,6 +29,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+from .errors import ConfigurationError
 from .models import (
     COLLECTIONS,
     Account,
@@ -50,6 +51,15 @@ class Adapter(abc.ABC):
 
     #: Short backend name reported by ``health()`` ("memory", "sqlite", ...).
     backend: str = "abstract"
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """Open the store a URL names (what ``auth_store.connect(url)`` calls).
+
+        Each backend parses its own URLs and options here; a backend that
+        cannot be opened from a URL keeps this default, which refuses.
+        """
+        raise ConfigurationError(f"the {cls.backend} backend cannot be opened from a URL")
 
     # -- users --------------------------------------------------------------
 

@@ -135,7 +135,7 @@ class ApiKeyService:
     def _info(credential: Credential) -> ApiKeyInfo:
         data = credential.data
         return ApiKeyInfo(
-            id=credential.id or "",
+            id=credential.id,
             user_id=credential.user_id,
             label=str(data.get("label", "")),
             provider=str(data.get("provider", "")),

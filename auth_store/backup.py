@@ -1,55 +1,65 @@
 """Backups of a live store, and restoring them into any store.
 
-``backup(store, dest_dir, url=url)`` writes one file into ``dest_dir``,
-named ``auth-store-<backend>-<name>-<time>.<ext>``, where ``<name>`` is the
-store's file or database name followed by a short hash of its location (so
-two stores that share a file name never share a backup name):
+``backup(store, dest_dir)`` writes one file into ``dest_dir``, named
+``auth-store-<backend>-<name>-<time>.<ext>``. A backend that makes native
+backups (``auth_store.capabilities.SupportsBackup``) writes it its own way
+and names the store (``<name>``: its file or database name and a short hash
+of where it is, so two stores that share a file name never share a backup
+name). The built-in ones:
 
 * sqlite: SQLite's online backup API in one step - a consistent snapshot
   while other processes keep writing (``.sqlite3``, a self-contained file);
-* file: the file store's own ``backup()`` snapshot (``.tar.gz``);
+* file: the file store's snapshot (``.tar.gz``);
 * postgres: ``pg_dump --format=custom`` when it is on PATH and works
-  (``.pgdump``), otherwise an export;
-* any other backend, or ``format="jsonl"``: ``export()`` as JSON Lines
-  (``.jsonl``, see ``auth_store.exchange``).
+  (``.pgdump``), otherwise an export (the result's ``note`` says why).
 
-Every backup is written under a temporary name, fsynced and renamed, so a
-file with a backup's name is always complete; it is readable by its owner
-only. Afterwards only the newest ``keep`` backups of the same store (same
-backend and name) are kept in ``dest_dir`` - older ones are deleted; files
-that do not match the naming pattern are never touched. ``keep=0`` keeps all.
+Any other backend, or ``format="jsonl"``, gets ``export()`` as JSON Lines
+(``.jsonl``, see ``auth_store.jsonl``).
+
+Every backup is written under a temporary name in a private directory,
+fsynced and renamed, so a file with a backup's name is always complete; it
+is readable by its owner only. Afterwards only the newest ``keep`` backups of
+the same store (same backend and name) are kept in ``dest_dir`` - older ones
+are deleted; files that do not match the naming pattern are never touched.
+``keep=0`` keeps all.
 
 ``restore(path, target)`` reads any of these files back into a store that
-must be empty (an interrupted restore can be rerun): the backup is opened as a
-read-only source (a SQLite copy or an extracted file store in a temporary
-directory, or the export file itself) and migrated into the target with full
-verification, so a SQLite backup can be restored into a file store and the
-other way round. A ``.pgdump`` is restored with ``pg_restore`` into a
-Postgres target only (into the schema it was taken from, with ``schema=``).
+must be empty (an interrupted restore can be rerun). The backend whose
+backup it is opens it as a read-only source (``SupportsRestore``: a SQLite
+copy or an extracted file store in a temporary directory; an export file is
+read as it is), and it is migrated into the target with full verification,
+so a SQLite backup can be restored into a file store and the other way
+round. A backend whose backups only load into a store of its kind
+(``SupportsRestoreInPlace``: a ``.pgdump``, through ``pg_restore``) restores
+into such a target only.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
-import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from . import clock
 from .adapter import Adapter
-from .connect import connect
-from .errors import ConfigurationError, StorageError, ValidationError
-from .exchange import JsonlSource, export_file
-from .migration import MigrationResult, ProgressCallback, Source, migrate, store_path
+from .capabilities import (
+    NativeBackupUnavailableError,
+    ProgressCallback,
+    RecognizesBackup,
+    SupportsBackup,
+    SupportsRestore,
+    SupportsRestoreInPlace,
+)
+from .connect import backend_classes
+from .errors import StorageError, ValidationError
+from .jsonl import JsonlSource, export_file
+from .migration import MigrationResult, Source, migrate
 
 __all__ = [
     "BACKUP_NAME",
@@ -57,47 +67,17 @@ __all__ = [
     "RestoreResult",
     "backup",
     "list_backups",
+    "open_backup",
     "restore",
 ]
 
 #: The name of every backup file; retention only ever deletes files that match it.
 BACKUP_NAME = re.compile(
     r"^auth-store-(?P<backend>[a-z0-9]+)-(?P<name>[A-Za-z0-9_.-]+)-"
-    r"(?P<stamp>\d{8}T\d{12}Z)\.(?P<ext>sqlite3|tar\.gz|pgdump|jsonl)$"
+    r"(?P<stamp>\d{8}T\d{12}Z)\.(?P<ext>[a-z0-9]+(?:\.[a-z0-9]+)?)$"
 )
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_GZIP_MAGIC = b"\x1f\x8b"
-_PGDUMP_MAGIC = b"PGDMP"
-
-# libpq understands these URI parameters; anything else in a store URL is an
-# auth-store backend option that pg_dump would reject.
-_LIBPQ_PARAMS = frozenset(
-    {
-        "application_name",
-        "channel_binding",
-        "client_encoding",
-        "connect_timeout",
-        "gssencmode",
-        "host",
-        "hostaddr",
-        "keepalives",
-        "keepalives_count",
-        "keepalives_idle",
-        "keepalives_interval",
-        "options",
-        "passfile",
-        "port",
-        "service",
-        "sslcert",
-        "sslcrl",
-        "sslkey",
-        "sslmode",
-        "sslrootcert",
-        "target_session_attrs",
-        "tcp_user_timeout",
-    }
-)
+_JSONL = "jsonl"
 
 
 @dataclass
@@ -156,46 +136,11 @@ def _slug(text: str) -> str:
     return slug[:60] or "store"
 
 
-def _store_name(store: Adapter, url: str | None) -> str:
-    """A readable name for the store plus a short hash of where it is.
-
-    Retention deletes by this name, so it must tell apart stores that only
-    share a readable name (``/srv/a/auth.db`` and ``/srv/b/auth.db``, one
-    database on two hosts, two schemas of one database): otherwise backing
-    up one would delete the other's backups.
-    """
-    if url is None:
-        return "store"
-    path = store_path(url)
-    if path is not None:
-        name = path.name
-        for suffix in (".sqlite3", ".sqlite", ".db"):
-            name = name.removesuffix(suffix)
-        return f"{_slug(name)}.{_location_hash(os.path.realpath(path))}"
-    parts = urlsplit(url)
-    if parts.scheme.startswith("postgres"):
-        name = parts.path.lstrip("/") or "postgres"
-        schema = _pg_schema(url)
-        if schema:
-            name = f"{name}.{schema}"
-        return f"{_slug(name)}.{_location_hash(_pg_location(url))}"
-    return _slug(parts.scheme or store.backend)
-
-
-def _location_hash(location: str) -> str:
-    return hashlib.blake2b(location.encode("utf-8"), digest_size=4).hexdigest()
-
-
-def _pg_location(url: str) -> str:
-    """Host, port, database and schema of a Postgres URL (never its user or password)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    where = {
-        key: value
-        for key, value in parse_qsl(parts.query)
-        if key in {"host", "hostaddr", "port", "dbname", "service", "schema", "search_path"}
-    }
-    return f"{host}{parts.path}?{urlencode(sorted(where.items()))}"
+def _store_name(store: Adapter) -> str:
+    """The backend's name for the store when it has one, else the backend's name."""
+    if isinstance(store, SupportsBackup):
+        return _slug(store.backup_name())
+    return _slug(store.backend)
 
 
 def list_backups(dest_dir: Path, backend: str | None = None, name: str | None = None) -> list[Path]:
@@ -239,90 +184,7 @@ def _finish(tmp: Path, final: Path) -> None:
     _fsync_dir(final.parent)
 
 
-# -- the backup methods ------------------------------------------------------
-
-
-def _backup_sqlite(db_path: Path, out: Path, progress: ProgressCallback | None) -> None:
-    if not db_path.is_file():
-        raise ConfigurationError(f"no SQLite database at {db_path}")
-
-    def report(status: int, remaining: int, total: int) -> None:
-        if progress is not None:
-            progress("backup", total - remaining, total)
-
-    try:
-        source = sqlite3.connect(db_path, timeout=30)
-        try:
-            target = sqlite3.connect(out)
-            try:
-                # pages=-1: one step, so the copy is one consistent snapshot even
-                # while other processes write (WAL readers do not block writers).
-                source.backup(target, pages=-1, progress=report)
-                # A backup is one self-contained file: no WAL beside it.
-                target.execute("PRAGMA journal_mode=DELETE")
-                result = target.execute("PRAGMA quick_check").fetchone()
-                if result is None or result[0] != "ok":
-                    raise StorageError("the SQLite backup failed its integrity check")
-            finally:
-                target.close()
-        finally:
-            source.close()
-    except sqlite3.Error as exc:
-        raise StorageError(f"SQLite backup failed: {exc}") from exc
-
-
-def _libpq_url(url: str) -> tuple[str, dict[str, str]]:
-    """The URL for libpq tools (backend options dropped) and an environment with the password."""
-    parts = urlsplit(url)
-    env: dict[str, str] = {}
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            user, password = userinfo.split(":", 1)
-            env["PGPASSWORD"] = unquote(password)
-            userinfo = user
-        netloc = f"{userinfo}@{host}"
-    query = []
-    for key, value in parse_qsl(parts.query):
-        if key == "password":
-            env["PGPASSWORD"] = value  # never on a command line, where `ps` shows it
-        elif key in _LIBPQ_PARAMS:
-            query.append((key, value))
-    scheme = "postgresql"
-    return urlunsplit((scheme, netloc, parts.path, urlencode(query), "")), env
-
-
-def _pg_schema(url: str) -> str | None:
-    for key, value in parse_qsl(urlsplit(url).query):
-        if key in {"schema", "search_path"}:
-            return value
-    return None
-
-
-def _run_libpq_tool(url: str, command: list[str]) -> None:
-    """Run pg_dump or pg_restore (``command``, then ``--dbname``) against the store at ``url``.
-
-    The password goes in the tool's environment, never in its arguments.
-    """
-    target, env = _libpq_url(url)
-    done = subprocess.run(
-        [*command, f"--dbname={target}"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise StorageError(f"{command[0]} failed: {done.stderr.strip()[:500]}")
-
-
-def _backup_postgres(url: str, out: Path) -> None:
-    command = ["pg_dump", "--format=custom", "--no-owner", f"--file={out}"]
-    schema = _pg_schema(url)
-    if schema:
-        command.append(f"--schema={schema}")
-    _run_libpq_tool(url, command)
+# -- backup ------------------------------------------------------------------
 
 
 def backup(
@@ -334,62 +196,44 @@ def backup(
     format: str = "native",
     progress: ProgressCallback | None = None,
 ) -> BackupResult:
-    """Write a backup of ``store`` (opened from ``url``) into ``dest_dir``; see the module doc.
+    """Write a backup of ``store`` into ``dest_dir``; see the module doc.
 
-    ``format`` is ``native`` (the backend's own method) or ``jsonl`` (an export).
+    ``format`` is ``native`` (the backend's own method, when it has one) or
+    ``jsonl`` (an export). ``url`` is accepted for compatibility and unused:
+    the store itself knows where it is.
     """
+    del url
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
         raise ValidationError("keep must be an int >= 0 (0 keeps every backup)")
-    if format not in {"native", "jsonl"}:
+    if format not in {"native", _JSONL}:
         raise ValidationError("format must be 'native' or 'jsonl'")
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    backend = _slug(store.backend).replace("_", "").replace("-", "").replace(".", "") or "store"
-    name = _store_name(store, url)
+    backend = _slug(store.backend).replace("_", "").replace("-", "").replace(".", "").lower()
+    backend = backend or "store"
+    name = _store_name(store)
     stamp = clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+    base = f"auth-store-{backend}-{name}-{stamp}"
     note = None
-
-    method = "export"
-    if format == "native":
-        if backend == "sqlite" and url is not None and store_path(url) is not None:
-            method = "sqlite-backup-api"
-        elif backend == "file" and callable(getattr(store, "backup", None)):
-            method = "file-snapshot"
-        elif backend == "postgres" and url is not None and shutil.which("pg_dump"):
-            method = "pg_dump"
-    extension = {
-        "sqlite-backup-api": "sqlite3",
-        "file-snapshot": "tar.gz",
-        "pg_dump": "pgdump",
-        "export": "jsonl",
-    }
-    final = dest_dir / f"auth-store-{backend}-{name}-{stamp}.{extension[method]}"
     # Written in a private directory (0700): sqlite3 and pg_dump create their
     # files with the umask's permissions, and the file is only made 0600 at
     # the end; nobody else may open it in between.
     work = Path(tempfile.mkdtemp(prefix=".auth-store-backup-", dir=dest_dir))
-    tmp = work / final.name
     try:
-        if method == "sqlite-backup-api":
-            assert url is not None
-            db_path = store_path(url)
-            assert db_path is not None
-            _backup_sqlite(db_path, tmp, progress)
-        elif method == "file-snapshot":
-            store.backup(tmp)  # type: ignore[attr-defined]
-        elif method == "pg_dump":
-            assert url is not None
+        method, suffix = "export", _JSONL
+        if format == "native" and isinstance(store, SupportsBackup):
             try:
-                _backup_postgres(url, tmp)
-            except StorageError as exc:
+                made = store.backup(work / base, progress=progress)
+                method, suffix = made.method, made.suffix
+            except NativeBackupUnavailableError as exc:
                 note = f"{exc}; wrote an export instead"
-                method = "export"
-                tmp.unlink(missing_ok=True)
-                final = final.with_name(final.name.removesuffix(".pgdump") + ".jsonl")
-                tmp = work / final.name
+                (work / base).unlink(missing_ok=True)
         if method == "export":
-            _export_backup(store, tmp, progress)
-        _finish(tmp, final)
+            _export_backup(store, work / base, progress)
+        final = dest_dir / f"{base}.{suffix}"
+        if BACKUP_NAME.match(final.name) is None:
+            raise StorageError(f"the {store.backend} backend asked for a bad suffix {suffix!r}")
+        _finish(work / base, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     removed = _prune(dest_dir, backend, name, keep)
@@ -421,55 +265,43 @@ def _export_backup(store: Adapter, out: Path, progress: ProgressCallback | None)
 # -- restore -----------------------------------------------------------------
 
 
-def _kind(path: Path) -> str:
+def _head(path: Path) -> bytes:
     try:
         with open(path, "rb") as stream:
-            head = stream.read(16)
+            return stream.read(16)
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
-    if head.startswith(_SQLITE_MAGIC):
-        return "sqlite"
-    if head.startswith(_GZIP_MAGIC):
-        return "tar"
-    if head.startswith(_PGDUMP_MAGIC):
-        return "pgdump"
-    if head.startswith(b"{"):
-        return "jsonl"
-    raise ValidationError(f"{path} is not an auth-store backup (unknown format)")
+
+
+def _owner(head: bytes) -> type[Adapter] | None:
+    """The backend class whose native backup starts with ``head``, if any."""
+    for cls in backend_classes():
+        if issubclass(cls, RecognizesBackup) and cls.recognizes_backup(head):
+            return cls
+    return None
 
 
 @contextmanager
 def open_backup(path: Path) -> Iterator[Source]:
     """A backup file opened as a read-only migration source (temporary copies are removed)."""
     path = Path(path)
-    kind = _kind(path)
-    if kind == "jsonl":
-        yield JsonlSource(path)
+    head = _head(path)
+    owner = _owner(head)
+    if owner is None:
+        if not head.startswith(b"{"):
+            raise ValidationError(f"{path} is not an auth-store backup (unknown format)")
+        yield JsonlSource(path)  # an export; JsonlSource refuses anything else
         return
-    if kind == "pgdump":
-        raise ValidationError("a pg_dump backup can only be restored into a Postgres store")
+    if not issubclass(owner, SupportsRestore):
+        raise ValidationError(
+            f"a {owner.backend} backup can only be restored into a {owner.backend} store"
+        )
     with tempfile.TemporaryDirectory(prefix="auth-store-restore-") as work:
-        if kind == "sqlite":
-            copy = Path(work) / "backup.db"
-            shutil.copyfile(path, copy)
-            source: Adapter = connect(f"sqlite:///{copy}")
-        else:
-            from auth_store.adapters.file import FileAdapter
-
-            source = FileAdapter.restore(path, Path(work) / "snapshot", durability="normal")
+        source = owner.open_backup(path, Path(work))
         try:
             yield source
         finally:
             source.close()
-
-
-def _restore_pgdump(path: Path, url: str) -> None:
-    if not shutil.which("pg_restore"):
-        raise ConfigurationError("restoring a .pgdump needs pg_restore on PATH")
-    _run_libpq_tool(
-        url,
-        ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction", str(path)],
-    )
 
 
 def restore(
@@ -483,18 +315,16 @@ def restore(
 ) -> RestoreResult:
     """Restore the backup at ``path`` into ``target``, which must be empty; see the module doc.
 
-    For a ``.pgdump``, ``url`` must name the Postgres target.
+    ``url`` is accepted for compatibility and unused.
     """
+    del url
     path = Path(path)
-    if _kind(path) == "pgdump":
-        if target.backend != "postgres" or url is None:
-            raise ValidationError("a pg_dump backup can only be restored into a Postgres store")
+    head = _head(path)
+    if isinstance(target, SupportsRestoreInPlace) and target.recognizes_backup(head):
         if any(target.counts().values()):
             raise ValidationError("the target store is not empty; restore into an empty store")
-        _restore_pgdump(path, url)
-        with connect(url) as restored:  # a fresh pool: the tables were replaced
-            counts = restored.counts()
-        return RestoreResult(path=path, method="pg_restore", counts=counts)
+        method = target.restore_backup(path)
+        return RestoreResult(path=path, method=method, counts=target.counts())
     with open_backup(path) as source:
         result = migrate(source, target, batch_size=batch_size, sample=sample, progress=progress)
     return RestoreResult(path=path, method="migrate", migration=result, counts=target.counts())

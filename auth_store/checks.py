@@ -9,13 +9,14 @@ reports:
   e-mail, provider account, account id, session token or id, verification
   token, credential id);
 * **backend problems** - whatever the backend's own ``check()`` reports when
-  it has one (the file store: index lines that disagree with records, stray
-  temporary files, unreadable records);
+  it has one (``auth_store.capabilities.SupportsCheck``; the file store:
+  index lines that disagree with records, stray temporary files, unreadable
+  records);
 * **expired rows** - sessions and verification tokens past their expiry.
   These are normal wear, not damage: they are counted, not failed on.
 
 ``check_store(store, repair=True)`` first lets the backend repair itself
-(``repair()``, when it has one), then removes orphans through the contract
+(``repair()``, when it has one: ``SupportsRepair``), then removes orphans through the contract
 (a placeholder user with the missing id is created and deleted, which
 removes everything that points at it, on every backend), purges expired
 rows, and checks again. Duplicates are never resolved automatically -
@@ -28,14 +29,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from . import clock
 from .adapter import Adapter
+from .capabilities import SupportsCheck, SupportsRepair
 from .errors import AuthStoreError, ValidationError
-from .exchange import dumps_record
+from .jsonl import dumps_record
 from .models import (
     COLLECTIONS,
     Account,
@@ -45,6 +45,7 @@ from .models import (
     User,
     VerificationToken,
 )
+from .problems import MAX_NAMED, CheckReport, Findings, Problem
 from .records import collection_of
 from .validation import check_aware, normalize_email
 
@@ -62,30 +63,7 @@ __all__ = [
     "record_label",
 ]
 
-#: How many problems of one kind a report names before it only counts the rest.
-MAX_NAMED = 50
-
 Key = tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding of a verification or check, safe to print (no secret values).
-
-    ``kind`` is one of: count_mismatch, missing, different, extra, orphan,
-    duplicate, lookup, conflict, backend.
-    """
-
-    kind: str
-    collection: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        """The problem as a JSON-ready dict."""
-        return {"kind": self.kind, "collection": self.collection, "message": self.message}
-
-    def __str__(self) -> str:
-        return f"{self.kind} [{self.collection}]: {self.message}"
 
 
 # -- record identity ---------------------------------------------------------
@@ -153,31 +131,6 @@ def _shown(key: Key) -> str:
 
 
 # -- scanning ----------------------------------------------------------------
-
-
-class Findings:
-    """Problems grouped by (kind, collection), naming the first ``MAX_NAMED`` of each."""
-
-    def __init__(self) -> None:
-        self._problems: list[Problem] = []
-        self._named: dict[tuple[str, str], int] = {}
-
-    def add(self, kind: str, collection: str, message: str) -> None:
-        """Record a problem (only counted once ``MAX_NAMED`` of its kind are named)."""
-        n = self._named.get((kind, collection), 0)
-        self._named[(kind, collection)] = n + 1
-        if n < MAX_NAMED:
-            self._problems.append(Problem(kind, collection, message))
-
-    def close(self) -> list[Problem]:
-        """Every named problem, plus one "... and N more" line per truncated group."""
-        problems = list(self._problems)
-        for (kind, collection), n in self._named.items():
-            if n > MAX_NAMED:
-                problems.append(
-                    Problem(kind, collection, f"... and {n - MAX_NAMED} more {kind} problem(s)")
-                )
-        return problems
 
 
 class StoreScan:
@@ -249,84 +202,34 @@ class StoreScan:
 # -- the backend's own check -------------------------------------------------
 
 
-def _items(result: object, attribute: str) -> list[object]:
-    """The list a backend's check()/repair() result holds under ``attribute``."""
-    if result is None or isinstance(result, bool | str):
-        return []
-    if isinstance(result, dict):
-        found = result.get(attribute, [])
-    else:
-        found = getattr(result, attribute, result if attribute == "problems" else [])
-    return list(found) if isinstance(found, list | tuple) else []
+def backend_problems(store: Adapter) -> list[Problem]:
+    """What the backend's own ``check()`` reports, each as a ``backend`` problem.
 
-
-def _as_problem(item: object, kind: str) -> Problem:
-    """A backend's finding as a ``Problem`` (its collection read from its path when it has one)."""
-    if isinstance(item, Problem):
-        return item
-    fields = item if isinstance(item, dict) else vars(item) if hasattr(item, "__dict__") else {}
-    path = str(fields.get("path") or getattr(item, "path", "") or "")
-    collection = str(fields.get("collection") or getattr(item, "collection", "") or "")
-    if not collection:
-        top = path.strip("/").split("/", 1)[0]
-        collection = top if top in COLLECTIONS else "store"
-    return Problem(kind, collection, str(item))
-
-
-def backend_problems(store: object) -> list[Problem]:
-    """What the backend's own ``check()`` reports (``[]`` for a backend without one)."""
-    check = getattr(store, "check", None)
-    if not callable(check):
+    ``[]`` for a backend without one (see ``SupportsCheck``).
+    """
+    if not isinstance(store, SupportsCheck):
         return []
     try:
-        result = check()
+        report = store.check()
     except AuthStoreError as exc:
         return [Problem("backend", "store", f"the backend's own check failed: {exc}")]
-    return [_as_problem(item, "backend") for item in _items(result, "problems")]
+    return [_as_backend(problem) for problem in report.problems]
 
 
-def backend_repair(store: object) -> list[str]:
-    """Run the backend's own ``repair()``; return what it says it fixed (``[]`` without one)."""
-    repair = getattr(store, "repair", None)
-    if not callable(repair):
+def _as_backend(problem: Problem) -> Problem:
+    where = f"{problem.path}: " if problem.path else ""
+    message = f"{problem.kind}: {where}{problem.message}"
+    return Problem("backend", problem.collection, message, path=problem.path)
+
+
+def _backend_repair(store: Adapter) -> list[Problem]:
+    """Run the backend's own ``repair()``; what it fixed (``[]`` without one)."""
+    if not isinstance(store, SupportsRepair):
         return []
-    result = repair()
-    return [f"{store_backend(store)}: fixed {item}" for item in _items(result, "repaired")]
-
-
-def store_backend(store: object) -> str:
-    """The backend name of a store (``health()``'s ``backend``)."""
-    return str(getattr(store, "backend", type(store).__name__))
+    return [_as_backend(problem) for problem in store.repair().repaired]
 
 
 # -- check and repair --------------------------------------------------------
-
-
-@dataclass
-class CheckReport:
-    """The outcome of ``check_store``: ``ok`` when no problem is left."""
-
-    backend: str
-    counts: dict[str, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    expired: dict[str, int] = field(default_factory=dict)
-    repaired: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the store is consistent (expired rows do not count against it)."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-ready dict."""
-        return {
-            "ok": self.ok,
-            "backend": self.backend,
-            "counts": self.counts,
-            "expired": self.expired,
-            "repaired": self.repaired,
-            "problems": [p.to_dict() for p in self.problems],
-        }
 
 
 def _scan(store: Adapter, now: datetime) -> tuple[StoreScan, list[Problem]]:
@@ -349,7 +252,7 @@ def _scan(store: Adapter, now: datetime) -> tuple[StoreScan, list[Problem]]:
     return scan, findings.close()
 
 
-def _remove_orphans(store: Adapter, owner: str) -> str:
+def _remove_orphans(store: Adapter, owner: str) -> Problem:
     """Remove every record pointing at the missing user ``owner``.
 
     A placeholder user with that id is created and deleted at once:
@@ -359,7 +262,7 @@ def _remove_orphans(store: Adapter, owner: str) -> str:
     placeholder = User(id=owner, email=f"orphan-repair-{uuid.uuid4().hex}@invalid")
     store.create_user(placeholder)
     store.delete_user(owner)
-    return f"removed the records of missing user {owner}"
+    return Problem("orphan", "users", f"removed the records of missing user {owner}")
 
 
 def check_store(
@@ -367,23 +270,27 @@ def check_store(
 ) -> CheckReport:
     """Check (and with ``repair``, fix what can be fixed in) any store; see the module doc."""
     cutoff = clock.now() if now is None else check_aware(now, "now")
-    report = CheckReport(backend=store_backend(store))
+    report = CheckReport(backend=store.backend)
     scan, problems = _scan(store, cutoff)
+    failed: list[Problem] = []
     if repair:
-        report.repaired.extend(backend_repair(store))
+        report.repaired.extend(_backend_repair(store))
         if report.repaired:
             scan, problems = _scan(store, cutoff)
         for owner in sorted(scan.orphan_owners):
             try:
                 report.repaired.append(_remove_orphans(store, owner))
             except AuthStoreError as exc:
-                report.repaired.append(f"could not remove the records of user {owner}: {exc}")
+                message = f"could not remove the records of missing user {owner}: {exc}"
+                failed.append(Problem("orphan", "users", message))
         purged = store.purge_expired(cutoff)
         for collection, n in purged.items():
             if n:
-                report.repaired.append(f"purged {n} expired {collection}")
+                report.repaired.append(
+                    Problem("expired", collection, f"purged {n} expired {collection}")
+                )
         scan, problems = _scan(store, cutoff)
     report.counts = dict(store.counts())
     report.expired = dict(scan.expired)
-    report.problems = problems
+    report.problems = problems + failed
     return report

@@ -11,28 +11,57 @@ URL forms::
 
 Query parameters are backend options (``?durability=normal``, ``?pool_max=10``).
 Without a URL, ``AUTH_STORE_URL`` is read, then ``sqlite:///./auth_store.db``.
+Other packages add schemes through the ``auth_store.backends`` entry-point
+group (see docs/writing-an-adapter.md); each backend parses its own URLs in
+its ``from_url``.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from urllib.parse import parse_qsl, urlsplit
 
 from .adapter import Adapter
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_URL", "connect", "parse_options"]
+__all__ = [
+    "DEFAULT_URL",
+    "ENTRY_POINT_GROUP",
+    "backend_class",
+    "backend_classes",
+    "connect",
+    "parse_options",
+]
 
 DEFAULT_URL = "sqlite:///./auth_store.db"
 
-# scheme -> (module under auth_store.adapters, class name)
-_BACKENDS = {
-    "memory": ("memory", "MemoryAdapter"),
-    "sqlite": ("sqlite", "SQLiteAdapter"),
-    "file": ("file", "FileAdapter"),
-    "postgresql": ("postgres", "PostgresAdapter"),
-    "postgres": ("postgres", "PostgresAdapter"),
+#: Entry-point group through which other packages add backends: the entry
+#: point's name is the URL scheme, its value ``module:AdapterClass``.
+ENTRY_POINT_GROUP = "auth_store.backends"
+
+
+@dataclass(frozen=True)
+class _Builtin:
+    """A backend shipped in ``auth_store.adapters`` and what it needs beyond the base install."""
+
+    module: str
+    class_name: str
+    #: The extra that installs ``needs`` (``pip install 'auth-store[<extra>]'``).
+    extra: str | None = None
+    #: Top-level modules of its optional dependencies.
+    needs: tuple[str, ...] = ()
+
+
+_POSTGRES = _Builtin("postgres", "PostgresAdapter", "postgres", ("psycopg", "psycopg_pool"))
+_BUILTINS = {
+    "memory": _Builtin("memory", "MemoryAdapter"),
+    "sqlite": _Builtin("sqlite", "SQLiteAdapter"),
+    "file": _Builtin("file", "FileAdapter"),
+    "postgresql": _POSTGRES,
+    "postgres": _POSTGRES,
 }
 
 
@@ -42,24 +71,71 @@ def connect(url: str | None = None) -> Adapter:
         url = os.environ.get("AUTH_STORE_URL") or DEFAULT_URL
     if not isinstance(url, str):
         raise ConfigurationError(f"store URL must be a string, got {type(url).__name__}")
+    return backend_class(url).from_url(url)
+
+
+def _scheme(url: str) -> str:
     try:
-        scheme = urlsplit(url).scheme.lower()
+        return urlsplit(url).scheme.lower()
     except ValueError:
         raise ConfigurationError("the store URL cannot be parsed") from None
-    if scheme not in _BACKENDS:
-        known = ", ".join(sorted(_BACKENDS))
+
+
+def backend_class(url: str) -> type[Adapter]:
+    """The adapter class that opens ``url``, importing only that backend.
+
+    Built-in schemes come first, then backends other packages register under
+    the ``auth_store.backends`` entry-point group. A missing optional
+    dependency is a ``ConfigurationError`` naming the extra to install; any
+    other import error is a bug and propagates as it is.
+    """
+    scheme = _scheme(url)
+    builtin = _BUILTINS.get(scheme)
+    if builtin is not None:
+        return _load_builtin(builtin)
+    found = entry_points(group=ENTRY_POINT_GROUP, name=scheme)
+    if not found:
+        known = ", ".join(sorted({*_BUILTINS, *entry_points(group=ENTRY_POINT_GROUP).names}))
         raise ConfigurationError(f"unknown store URL scheme {scheme!r}; expected one of: {known}")
-    module_name, class_name = _BACKENDS[scheme]
-    try:
-        module = importlib.import_module(f"auth_store.adapters.{module_name}")
-    except ImportError as exc:
-        extra = "postgres" if module_name == "postgres" else module_name
+    loaded = next(iter(found)).load()
+    if not (isinstance(loaded, type) and issubclass(loaded, Adapter)):
         raise ConfigurationError(
-            f"the {module_name} backend needs extra packages: pip install 'auth-store[{extra}]'"
+            f"the {ENTRY_POINT_GROUP} entry point {scheme!r} is not an Adapter subclass"
+        )
+    return loaded
+
+
+def _load_builtin(builtin: _Builtin) -> type[Adapter]:
+    try:
+        module = importlib.import_module(f"auth_store.adapters.{builtin.module}")
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if builtin.extra is None or missing not in builtin.needs:
+            raise
+        raise ConfigurationError(
+            f"the {builtin.module} backend needs the {missing} package: "
+            f"pip install 'auth-store[{builtin.extra}]'"
         ) from exc
-    adapter_class = getattr(module, class_name)
-    adapter: Adapter = adapter_class.from_url(url)
-    return adapter
+    cls: type[Adapter] = getattr(module, builtin.class_name)
+    return cls
+
+
+def backend_classes() -> list[type[Adapter]]:
+    """Every backend class that can be loaded here (built-in and registered by others).
+
+    A built-in backend whose optional dependencies are missing is left out.
+    """
+    classes: list[type[Adapter]] = []
+    for builtin in dict.fromkeys(_BUILTINS.values()):
+        try:
+            classes.append(_load_builtin(builtin))
+        except ConfigurationError:
+            continue
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = entry.load()
+        if isinstance(loaded, type) and issubclass(loaded, Adapter) and loaded not in classes:
+            classes.append(loaded)
+    return classes
 
 
 _BOOLS = {

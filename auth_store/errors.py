@@ -3,15 +3,23 @@
 Backends wrap driver errors in ``StorageError`` with ``raise ... from exc`` so the
 cause stays on ``__cause__`` while callers catch one family. Messages never
 contain secrets (tokens, passwords, key material, ciphertexts).
+
+Every error class carries a stable, machine-readable ``code`` (an
+``ErrorCode``) beside its human message: clients branch on the code, people
+read the message, and the message may be reworded without breaking anyone.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
 
 __all__ = [
     "AuthStoreError",
     "ConfigurationError",
     "ConflictError",
     "DecryptionError",
+    "ErrorCode",
     "NotFoundError",
     "StorageError",
     "TooManyAttemptsError",
@@ -19,24 +27,63 @@ __all__ = [
 ]
 
 
+class ErrorCode(StrEnum):
+    """The stable codes of auth-store's errors (``error.code``, and the ``code`` of HTTP errors)."""
+
+    ERROR = "error"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    INVALID_INPUT = "invalid_input"
+    STORAGE = "storage_error"
+    NATIVE_BACKUP_UNAVAILABLE = "native_backup_unavailable"
+    DECRYPTION_FAILED = "decryption_failed"
+    CONFIGURATION = "configuration_error"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    TARGET_NOT_EMPTY = "target_not_empty"
+    PASSWORD_REJECTED = "password_rejected"  # noqa: S105 - a code, not a password
+    INVALID_SIGNATURE = "invalid_signature"
+    EXPIRED_SIGNATURE = "expired_signature"
+    # The sign-in flow (auth_store.flow, auth_store.oauth)
+    BAD_REQUEST = "bad_request"
+    INVALID_EMAIL = "invalid_email"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    INVALID_CODE = "invalid_code"
+    INVALID_LINK = "invalid_link"
+    EMAIL_NOT_VERIFIED = "email_not_verified"
+    NOT_SIGNED_IN = "not_signed_in"
+    THROTTLED = "throttled"
+    OAUTH_FAILED = "oauth_failed"
+    OAUTH_ACCOUNT_NOT_LINKED = "oauth_account_not_linked"
+
+
 class AuthStoreError(Exception):
-    """Root of every error raised by auth-store."""
+    """Root of every error raised by auth-store; ``code`` names the kind for machines."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.ERROR
 
 
 class NotFoundError(AuthStoreError):
     """An update addressed a record that does not exist."""
 
+    code = ErrorCode.NOT_FOUND
+
 
 class ConflictError(AuthStoreError):
     """A unique key (e-mail, provider account, session token, id, ...) is taken."""
+
+    code = ErrorCode.CONFLICT
 
 
 class ValidationError(AuthStoreError, ValueError):
     """Input was rejected before it reached storage (bad id, naive datetime, wrong type)."""
 
+    code = ErrorCode.INVALID_INPUT
+
 
 class StorageError(AuthStoreError):
     """The storage failed: a driver error, an unreadable file, a lost connection."""
+
+    code = ErrorCode.STORAGE
 
 
 class DecryptionError(AuthStoreError):
@@ -47,6 +94,8 @@ class DecryptionError(AuthStoreError):
     ``tampered``.
     """
 
+    code = ErrorCode.DECRYPTION_FAILED
+
     def __init__(self, message: str = "cannot decrypt", *, reason: str = "unknown") -> None:
         super().__init__(message)
         self.reason = reason
@@ -55,12 +104,16 @@ class DecryptionError(AuthStoreError):
 class ConfigurationError(AuthStoreError):
     """The store or a service is configured wrongly (bad URL, missing key)."""
 
+    code = ErrorCode.CONFIGURATION
+
 
 class TooManyAttemptsError(AuthStoreError):
     """Too many consecutive failed checks: retry after ``retry_after`` seconds.
 
     ``retry_after`` is ``None`` when the account is locked until an explicit reset.
     """
+
+    code = ErrorCode.TOO_MANY_ATTEMPTS
 
     def __init__(
         self, message: str = "too many attempts", *, retry_after: int | None = None

@@ -19,7 +19,7 @@ Rules kept here, once:
   brought (no session fixation).
 - Failed password, TOTP and backup-code checks count towards the account's
   attempt limit.
-- A disabled user (``auth_store.users.is_disabled``) gets in by no route: not
+- A disabled user (``auth_store.disabled.is_disabled``) gets in by no route: not
   by password, second step, link, provider or password reset, and a session
   they still hold does not authenticate (``SessionManager.get``).
 - Until an address is verified its password does not sign in (the account
@@ -41,7 +41,14 @@ from .api_keys import ApiKeyService
 from .attempts import AttemptLimiter
 from .backup_codes import BackupCodeService
 from .crypto import FieldCipher, Keyring
-from .errors import AuthStoreError, ConfigurationError, TooManyAttemptsError, ValidationError
+from .disabled import is_disabled
+from .errors import (
+    AuthStoreError,
+    ConfigurationError,
+    ErrorCode,
+    TooManyAttemptsError,
+    ValidationError,
+)
 from .mail import Mailer, Message
 from .models import User
 from .passwords import KIND as PASSWORD_KIND
@@ -50,7 +57,6 @@ from .sessions import ActiveSession, IssuedSession, SessionManager
 from .signing import InvalidSignatureError, Signer
 from .tokens import TokenPurpose, TokenService
 from .totp import TOTPEnrollment, TOTPService
-from .users import is_disabled
 from .validation import normalize_email
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "FlowPaths",
     "InvalidCodeError",
     "InvalidCredentialsError",
+    "InvalidEmailError",
     "InvalidLinkError",
     "Messages",
     "NotSignedInError",
@@ -95,41 +102,55 @@ class Messages:
 
 
 class FlowError(AuthStoreError):
-    """A step of the flow failed; ``str(error)`` is safe to show to the person."""
+    """A step of the flow failed; ``str(error)`` is safe to show to the person.
 
-    status = 400
+    ``code`` says which failure it is; what that means on the web is the
+    integrations' business (``auth_store.integrations.errors``), not the flow's.
+    """
+
+    code = ErrorCode.BAD_REQUEST
+
+
+class InvalidEmailError(FlowError):
+    """The address given to sign up is not an e-mail address."""
+
+    code = ErrorCode.INVALID_EMAIL
 
 
 class InvalidCredentialsError(FlowError):
     """Unknown e-mail, wrong password, throttled or disabled account (deliberately alike)."""
 
-    status = 401
+    code = ErrorCode.INVALID_CREDENTIALS
 
 
 class InvalidCodeError(FlowError):
     """A TOTP or backup code was wrong or already used."""
 
-    status = 401
+    code = ErrorCode.INVALID_CODE
 
 
 class InvalidLinkError(FlowError):
     """A verification token, or a pending second step, is unknown, spent or expired."""
 
+    code = ErrorCode.INVALID_LINK
+
 
 class EmailNotVerifiedError(FlowError):
     """The password was right but the address is not verified yet (a new link was sent)."""
 
-    status = 403
+    code = ErrorCode.EMAIL_NOT_VERIFIED
 
 
 class NotSignedInError(FlowError):
     """The step needs a signed-in user."""
 
-    status = 401
+    code = ErrorCode.NOT_SIGNED_IN
 
 
 class PasswordRejectedError(FlowError):
     """A new password does not meet the policy; the message says why."""
+
+    code = ErrorCode.PASSWORD_REJECTED
 
 
 class ThrottledError(FlowError):
@@ -140,7 +161,7 @@ class ThrottledError(FlowError):
     ``InvalidCredentialsError``, like any failed one.
     """
 
-    status = 429
+    code = ErrorCode.THROTTLED
 
     def __init__(self, message: str, *, retry_after: int | None) -> None:
         super().__init__(message)
@@ -318,7 +339,6 @@ class AuthFlow:
             if self.adapter.get_user_by_email(email) is not None:  # lost a race: same answer
                 return Messages.SIGN_UP_SENT
             raise exc
-        assert user.id is not None
         self.passwords.set_password(user.id, password)
         self._send_verification(email)
         return Messages.SIGN_UP_SENT
@@ -332,13 +352,9 @@ class AuthFlow:
         self, email: str, token: str, *, previous_token: str | None = None
     ) -> SignInResult:
         """Spend a verification link: mark the address verified and sign in."""
-        consumed = self.tokens.consume(email, token, TokenPurpose.VERIFY_EMAIL)
-        if consumed is None:
-            raise InvalidLinkError(Messages.INVALID_LINK)
-        user = self.adapter.get_user_by_email(consumed.email)
+        _, user = self._spend_link(email, token, TokenPurpose.VERIFY_EMAIL)
         if user is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
-        self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
         user = self._mark_verified(user, keep_password=True)
         return self._first_factor_passed(user, previous_token=previous_token)
 
@@ -360,7 +376,7 @@ class AuthFlow:
             self.passwords.dummy_verify(password)
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS) from None
         user = self.adapter.get_user_by_email(email)
-        if user is None or user.id is None:
+        if user is None:
             self.passwords.dummy_verify(password)
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
         try:
@@ -407,7 +423,6 @@ class AuthFlow:
 
     def check_second_factor(self, user: User, code: str) -> bool:
         """Whether ``code`` is a valid TOTP code or an unused backup code (spending it)."""
-        assert user.id is not None
         user_id = user.id
         if not isinstance(code, str) or len(code) > 64:
             return False
@@ -443,18 +458,13 @@ class AuthFlow:
         self, email: str, token: str, *, previous_token: str | None = None
     ) -> SignInResult:
         """Spend a magic link: sign in (creating the user if sign-up by link is on)."""
-        consumed = self.tokens.consume(email, token, TokenPurpose.SIGN_IN)
-        if consumed is None:
-            raise InvalidLinkError(Messages.INVALID_LINK)
-        user = self.adapter.get_user_by_email(consumed.email)
-        new_user = False
+        address, user = self._spend_link(email, token, TokenPurpose.SIGN_IN)
+        new_user = user is None
         if user is None:
             if not self.magic_link_sign_up:
                 raise InvalidLinkError(Messages.INVALID_LINK)
-            user = self.adapter.create_user(User(email=consumed.email, email_verified=clock.now()))
-            new_user = True
+            user = self.adapter.create_user(User(email=address, email_verified=clock.now()))
         else:
-            self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
             user = self._mark_verified(user, keep_password=False)
         return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
 
@@ -490,7 +500,7 @@ class AuthFlow:
         if consumed is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
         user = self.adapter.get_user_by_email(consumed.email)
-        if user is None or user.id is None or is_disabled(user):
+        if user is None or is_disabled(user):
             raise InvalidLinkError(Messages.INVALID_LINK)
         self.passwords.set_password(user.id, new_password)
         self._mark_verified(user, keep_password=True)
@@ -502,7 +512,6 @@ class AuthFlow:
         self, user: User, current_password: str, new_password: str, *, keep_token: str | None
     ) -> str:
         """Change a signed-in user's password; end their other sessions."""
-        assert user.id is not None
         user_id = user.id
         self._check_policy(new_password)
         # A user who signed up by link or OAuth has no password yet and may set one.
@@ -524,12 +533,10 @@ class AuthFlow:
 
     def start_totp(self, user: User) -> TOTPEnrollment:
         """Begin TOTP enrolment: a new pending secret and its provisioning URI."""
-        assert user.id is not None
         return self.totp.enroll(user.id, issuer=self.app_name, account_name=user.email)
 
     def confirm_totp(self, user: User, code: str) -> list[str]:
         """Turn TOTP on with a first valid code; return a fresh set of backup codes."""
-        assert user.id is not None
         user_id = user.id
         totp = self.totp
         if not isinstance(code, str) or not self._guard(lambda: totp.confirm(user_id, code)):
@@ -538,7 +545,6 @@ class AuthFlow:
 
     def disable_totp(self, user: User, code: str) -> None:
         """Turn TOTP off after a valid TOTP or backup code; void the backup codes."""
-        assert user.id is not None
         if not self.check_second_factor(user, code):
             raise InvalidCodeError(Messages.INVALID_CODE)
         self.totp.disable(user.id)
@@ -546,12 +552,10 @@ class AuthFlow:
 
     def totp_enabled(self, user: User) -> bool:
         """Whether the user passes a second step at sign-in."""
-        assert user.id is not None
         return self._totp is not None and self._totp.is_enabled(user.id)
 
     def regenerate_backup_codes(self, user: User) -> list[str]:
         """A new set of backup codes (the old set stops working)."""
-        assert user.id is not None
         return self.backup_codes.generate(user.id)
 
     # -- internals -----------------------------------------------------------
@@ -560,7 +564,7 @@ class AuthFlow:
         try:
             return normalize_email(email)
         except ValidationError:
-            raise FlowError("Enter a valid e-mail address.") from None
+            raise InvalidEmailError("Enter a valid e-mail address.") from None
 
     def _check_policy(self, password: str) -> None:
         try:
@@ -582,6 +586,21 @@ class AuthFlow:
             else:
                 message = Messages.THROTTLED_FOR.format(seconds=exc.retry_after)
             raise ThrottledError(message, retry_after=exc.retry_after) from None
+
+    def _spend_link(self, email: str, token: str, purpose: TokenPurpose) -> tuple[str, User | None]:
+        """Spend a mailed link: the address it was sent to, and that address's user.
+
+        ``None`` for the user when the address has no account yet. A spent,
+        unknown or expired link, and a disabled user's link, fail alike
+        (``InvalidLinkError``).
+        """
+        consumed = self.tokens.consume(email, token, purpose)
+        if consumed is None:
+            raise InvalidLinkError(Messages.INVALID_LINK)
+        user = self.adapter.get_user_by_email(consumed.email)
+        if user is not None:
+            self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
+        return consumed.email, user
 
     @staticmethod
     def _refuse_disabled(user: User, error: FlowError) -> None:
@@ -632,7 +651,6 @@ class AuthFlow:
         return self._mark_verified(user, keep_password=False)
 
     def _mark_verified(self, user: User, *, keep_password: bool) -> User:
-        assert user.id is not None
         if user.email_verified is not None:
             return user
         if not keep_password and self.passwords.has_password(user.id):
@@ -644,7 +662,6 @@ class AuthFlow:
     def _first_factor_passed(
         self, user: User, *, previous_token: str | None, new_user: bool = False
     ) -> SignInResult:
-        assert user.id is not None
         if self.totp_enabled(user):
             pending = self.signer.dumps({"u": user.id}, purpose="second-factor")
             return SecondFactorRequired(

@@ -23,34 +23,39 @@ different in the target, records the target has beyond the source (unless
 whose user does not exist), duplicate unique keys, a sample of records
 looked up through the target's own indices (by e-mail, provider account,
 session token, credential id) and compared field by field, and the target's
-own consistency check when the backend has one (``check()``, e.g. the file
-store's indices). Reports never contain secret values (tokens, hashes,
+own consistency check when the backend has one (``SupportsCheck``, e.g. the
+file store's indices). Reports never contain secret values (tokens, hashes,
 ciphertexts): records are named by id, and differing fields by name only.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .adapter import Adapter
+from .capabilities import ProgressCallback, StoredAtPath, SupportsSchema
 from .checks import (
-    Findings,
     Key,
-    Problem,
     StoreScan,
     backend_problems,
     record_digest,
     record_key,
     record_label,
 )
-from .connect import connect
-from .errors import AuthStoreError, ConfigurationError, ConflictError, ValidationError
-from .exchange import dumps_record
+from .connect import backend_class, connect
+from .errors import (
+    AuthStoreError,
+    ConfigurationError,
+    ConflictError,
+    ErrorCode,
+    ValidationError,
+)
+from .jsonl import dumps_record
 from .models import (
     COLLECTIONS,
     Account,
@@ -61,6 +66,7 @@ from .models import (
     User,
     VerificationToken,
 )
+from .problems import Findings, Problem, Report
 from .records import collection_of, to_dict
 
 __all__ = [
@@ -78,18 +84,17 @@ __all__ = [
     "without_migrations",
 ]
 
-#: ``progress(phase, done, total)``: called as work advances (total may be 0).
-ProgressCallback = Callable[[str, int, int], None]
-
 _PROGRESS_EVERY = 250
 
 
 class TargetNotEmptyError(ConflictError):
     """The migration target holds records that are not in the source (and no merge)."""
 
+    code = ErrorCode.TARGET_NOT_EMPTY
+
 
 class Source(Protocol):
-    """What a migration reads: a store, or an export file (``exchange.JsonlSource``)."""
+    """What a migration reads: a store, or an export file (``jsonl.JsonlSource``)."""
 
     def export(self) -> Iterator[Model]:
         """Every record in dependency order."""
@@ -101,27 +106,20 @@ class Source(Protocol):
 
 
 @dataclass
-class VerificationReport:
-    """The outcome of ``verify``: ``ok`` when ``problems`` is empty."""
+class VerificationReport(Report):
+    """The outcome of ``verify``: ``ok`` when the target was found complete and consistent."""
 
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
     compared: int = 0
     sampled: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """Whether the target was found complete and consistent."""
-        return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-ready dict."""
         return {
-            "ok": self.ok,
+            **super().to_dict(),
             "counts": self.counts,
             "compared": self.compared,
             "sampled": self.sampled,
-            "problems": [p.to_dict() for p in self.problems],
         }
 
 
@@ -156,30 +154,23 @@ class MigrationResult:
 
 
 def store_path(url: str) -> Path | None:
-    """The local path a ``sqlite:`` or ``file:`` URL names (``None`` for other schemes)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "sqlite":
-        path = unquote(parts.path)
-        path = path[1:] if path.startswith("/") else path
-        return Path(path) if path and path != ":memory:" else None
-    if scheme == "file":
-        path = unquote(parts.path)
-        if parts.netloc and parts.netloc != "localhost":
-            path = parts.netloc + path
-        return Path(path) if path else None
-    return None
+    """The local path a URL names, as its backend parses it (``None``: not on the local disk).
 
-
-#: Backends whose URL takes ``migrate=false`` (open without applying schema migrations).
-MIGRATE_OPTION_SCHEMES = frozenset({"sqlite", "postgresql", "postgres"})
+    Asks the backend (``StoredAtPath``): a URL the backend would refuse is a
+    ``ConfigurationError`` here too.
+    """
+    cls = backend_class(url)
+    return cls.path_from_url(url) if issubclass(cls, StoredAtPath) else None
 
 
 def without_migrations(url: str) -> str:
-    """``url`` with ``migrate=false`` added when its backend takes that option."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in MIGRATE_OPTION_SCHEMES:
+    """``url`` with ``migrate=false`` added when its backend has a versioned schema.
+
+    A backend with ``SupportsSchema`` takes that option (see its docstring).
+    """
+    if not issubclass(backend_class(url), SupportsSchema):
         return url
+    parts = urlsplit(url)
     if any(name == "migrate" for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
         return url
     # Appended as text: rebuilding with urlunsplit would turn sqlite://// into sqlite://.
@@ -191,20 +182,20 @@ def without_migrations(url: str) -> str:
 def open_source(url: str) -> Adapter:
     """Open a store to read from, without changing it.
 
-    A ``sqlite:``/``file:`` path that does not exist is an error (opening it
-    would create an empty store, and a migration from it would copy nothing
-    and succeed). SQL stores are opened without applying schema migrations;
-    one whose schema is behind this auth-store is refused with the command
-    that upgrades it, so that changing the source is always explicit.
+    A store on the local disk (``StoredAtPath``) that does not exist is an
+    error (opening it would create an empty store, and a migration from it
+    would copy nothing and succeed). A store with a versioned schema
+    (``SupportsSchema``) is opened without applying migrations; one whose
+    schema is behind this auth-store is refused with the command that
+    upgrades it, so that changing the source is always explicit.
     """
     path = store_path(url)
     if path is not None and not path.exists():
         raise ConfigurationError(f"the source store does not exist: {path}")
     store = connect(without_migrations(url))
-    version = getattr(store, "schema_version", None)
-    latest = getattr(store, "latest_schema_version", None)
-    if callable(version) and isinstance(latest, int):
-        current = version()
+    if isinstance(store, SupportsSchema):
+        current = store.schema_version()
+        latest = max((m.version for m in store.schema_status()), default=0)
         if current < latest:
             store.close()
             raise ConfigurationError(

@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 from .adapter import Adapter
 from .checks import record_label
 from .errors import AuthStoreError
-from .exchange import dumps_record
+from .jsonl import dumps_record
 from .migration import ProgressCallback, VerificationReport, verify
 from .models import Account, Authenticator, Credential, Model, Session, User, VerificationToken
 from .validation import check_now

@@ -2,12 +2,14 @@
 
 They mirror the Auth.js adapter models (``User``, ``Account``, ``Session``,
 ``VerificationToken``, ``Authenticator``) plus ``Credential``, the storage of
-secrets. Construct them with keywords; ``id=None`` means "generate one".
-Secret-bearing fields are left out of ``repr``.
+secrets. Construct them with keywords. A record that has an ``id`` gets a
+fresh one when it is built, unless one is given (an import keeps its ids), so
+``id`` is always a ``str``. Secret-bearing fields are left out of ``repr``.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
@@ -23,7 +25,14 @@ __all__ = [
     "Session",
     "User",
     "VerificationToken",
+    "new_id",
 ]
+
+
+def new_id() -> str:
+    """A fresh random id (a UUID4 in its canonical text form)."""
+    return str(uuid.uuid4())
+
 
 AccountType: TypeAlias = Literal["oauth", "oidc", "email", "webauthn"]
 
@@ -32,7 +41,7 @@ AccountType: TypeAlias = Literal["oauth", "oidc", "email", "webauthn"]
 class User:
     """A person. ``email`` is stored normalised (NFKC, trimmed, lower-case)."""
 
-    id: str | None = None
+    id: str = field(default_factory=new_id)
     email: str
     email_verified: datetime | None = None
     name: str | None = None
@@ -72,7 +81,7 @@ class Account:
     id_token: str | None = field(default=None, repr=False)
     session_state: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
-    id: str | None = None
+    id: str = field(default_factory=new_id)
 
     @classmethod
     def from_token(
@@ -108,7 +117,7 @@ class Session:
     session_token: str = field(repr=False)
     user_id: str
     expires: datetime
-    id: str | None = None
+    id: str = field(default_factory=new_id)
 
 
 @dataclass(kw_only=True)
@@ -143,7 +152,7 @@ class Credential:
     successful compare-and-set update.
     """
 
-    id: str | None = None
+    id: str = field(default_factory=new_id)
     user_id: str
     type: str
     data: dict[str, Any] = field(repr=False)

@@ -33,16 +33,21 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-import requests
-from authlib.integrations.requests_client import OAuth2Session
-from authlib.oauth2.rfc6749.errors import OAuth2Error
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from ._extras import missing_extra
+
+try:
+    import requests
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oauth2.rfc6749.errors import OAuth2Error
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
+    raise missing_extra(exc, "auth_store.oauth", "oauth") from exc
 
 from . import clock
 from .crypto import is_envelope
-from .errors import AuthStoreError, ConfigurationError, ConflictError
+from .errors import AuthStoreError, ConfigurationError, ConflictError, ErrorCode
 from .flow import AuthFlow, FlowError, SignInResult
 from .models import Account, User
 from .signing import InvalidSignatureError
@@ -67,11 +72,13 @@ _ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "E
 class OAuthError(FlowError):
     """The provider round trip failed; the message is safe to show."""
 
+    code = ErrorCode.OAUTH_FAILED
+
 
 class AccountNotLinkedError(OAuthError):
     """The provider's e-mail belongs to an account this provider may not sign into."""
 
-    status = 409
+    code = ErrorCode.OAUTH_ACCOUNT_NOT_LINKED
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -460,7 +467,6 @@ class OAuthService:
         token: Mapping[str, Any],
         user: User,
     ) -> Account:
-        assert user.id is not None
         account = Account.from_token(
             user_id=user.id,
             type="oidc" if provider.is_oidc else "oauth",
@@ -498,7 +504,6 @@ class OAuthService:
         cipher = self.flow.cipher
         if cipher is None:
             return account
-        assert account.id is not None
         changes: dict[str, Any] = {
             name: cipher.encrypt(value, collection="accounts", record_id=account.id, field=name)
             for name in _ENCRYPTED_FIELDS
@@ -513,5 +518,4 @@ class OAuthService:
         cipher = self.flow.cipher
         if cipher is None:
             raise ConfigurationError("the account's tokens are encrypted: configure the keyring")
-        assert account.id is not None
         return cipher.decrypt_str(value, collection="accounts", record_id=account.id, field=name)

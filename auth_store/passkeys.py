@@ -88,6 +88,7 @@ from ._slots import slot_id
 from .adapter import Adapter
 from .attempts import CREDENTIAL_TYPE as ATTEMPTS_TYPE
 from .attempts import AttemptLimiter
+from .disabled import is_disabled
 from .errors import (
     AuthStoreError,
     ConfigurationError,
@@ -107,7 +108,6 @@ from .passkey_store import (
 )
 from .reauth import ReauthProofs
 from .signing import InvalidSignatureError, Signer
-from .users import is_disabled
 from .validation import new_id, normalize_email
 
 __all__ = [

@@ -18,7 +18,7 @@ from passlib.context import CryptContext
 from ._slots import change_slot, slot_id
 from .adapter import Adapter
 from .attempts import AttemptLimiter
-from .errors import ValidationError
+from .errors import ErrorCode, ValidationError
 from .models import Credential, User
 from .validation import validate_id
 
@@ -72,6 +72,8 @@ class PasswordPolicyError(ValidationError):
 
     The message never contains the password.
     """
+
+    code = ErrorCode.PASSWORD_REJECTED
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
@@ -225,7 +227,7 @@ class PasswordService:
         if new_hash is not None:
             # Best effort: if the password changed meanwhile, that change wins.
             self.adapter.update_credential(
-                credential.id or "", {"hash": new_hash}, expected_version=credential.version
+                credential.id, {"hash": new_hash}, expected_version=credential.version
             )
         return True
 
@@ -238,7 +240,7 @@ class PasswordService:
             user = self.adapter.get_user_by_email(email)
         except ValidationError:
             user = None
-        if user is None or user.id is None:
+        if user is None:
             self.dummy_verify()
             return None
         return user if self.verify_password(user.id, password) else None

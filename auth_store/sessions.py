@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 
 from . import clock
 from .adapter import Adapter
+from .disabled import is_disabled
 from .errors import ValidationError
 from .models import Session, User
-from .users import is_disabled
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -103,7 +103,6 @@ class SessionManager:
 
     def create(self, user: User) -> IssuedSession:
         """Start a new session for ``user`` with a fresh token."""
-        assert user.id is not None
         token = secrets.token_urlsafe(_TOKEN_BYTES)
         session = self.adapter.create_session(
             Session(
@@ -117,7 +116,7 @@ class SessionManager:
     def get(self, token: str | None) -> ActiveSession | None:
         """The live session for a client token, or ``None``.
 
-        An expired session, or one of a disabled user (``auth_store.users``),
+        An expired session, or one of a disabled user (``auth_store.disabled``),
         is deleted. A session last extended more than
         ``update_age`` ago gets ``expires = now + max_age`` (``refreshed=True``:
         send the cookie again with the new expiry).

@@ -20,7 +20,7 @@ from typing import Any
 import itsdangerous
 
 from . import clock
-from .errors import AuthStoreError, ConfigurationError
+from .errors import AuthStoreError, ConfigurationError, ErrorCode
 
 __all__ = [
     "MIN_KEY_LENGTH",
@@ -38,9 +38,13 @@ _SALT_PREFIX = "auth-store."
 class InvalidSignatureError(AuthStoreError):
     """A signed value was forged, tampered with, or signed for another purpose."""
 
+    code = ErrorCode.INVALID_SIGNATURE
+
 
 class ExpiredSignatureError(InvalidSignatureError):
     """A signed value was genuine but older than its ``max_age``."""
+
+    code = ErrorCode.EXPIRED_SIGNATURE
 
 
 class _ClockTimestampSigner(itsdangerous.TimestampSigner):

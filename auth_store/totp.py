@@ -294,7 +294,7 @@ class TOTPService:
         secret = self.cipher.decrypt_str(
             envelope,
             collection="credentials",
-            record_id=credential.id or "",
+            record_id=credential.id,
             field=_SECRET_FIELD,
         )
         otp = _otp(secret, digits, algorithm)

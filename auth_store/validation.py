@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-import uuid
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from . import clock
 from .errors import ValidationError
-from .models import Account, Authenticator, Credential, Session, User, VerificationToken
+from .models import Account, Authenticator, Credential, Session, User, VerificationToken, new_id
 
 __all__ = [
     "ACCOUNT_TYPES",
@@ -46,11 +45,6 @@ ACCOUNT_TYPES = frozenset({"oauth", "oidc", "email", "webauthn"})
 _ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _MAX_TEXT = 64 * 1024  # tokens (id_token JWTs) can be long; anything past this is abuse
-
-
-def new_id() -> str:
-    """A fresh random id (a UUID4 in its canonical text form)."""
-    return str(uuid.uuid4())
 
 
 def validate_id(value: object, what: str = "id") -> str:

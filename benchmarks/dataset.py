@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from auth_store.models import Account, Model, Session, User, VerificationToken
+from auth_store.models import Account, Model, Session, User, VerificationToken, new_id
 
 __all__ = [
     "EXPIRES",
@@ -88,7 +88,7 @@ def account(i: int) -> Account:
 def session(i: int, token: str | None = None) -> Session:
     """User ``i``'s session (or a new one with ``token``)."""
     return Session(
-        id=None if token else str(uuid.UUID(bytes=_digest("sid", i)[:16], version=4)),
+        id=new_id() if token else str(uuid.UUID(bytes=_digest("sid", i)[:16], version=4)),
         session_token=token or session_token(i),
         user_id=user_id(i),
         expires=EXPIRES,

@@ -157,8 +157,8 @@ class FileSuite:
         def user_of(record: Any) -> Any:
             return _read_json(os.path.join(users_dir, record["user_id"] + ".json"))
 
-        sessions = ops.cycle([self._path("sessions", dataset.session(i).id or "") for i in sample])
-        accounts = ops.cycle([self._path("accounts", dataset.account(i).id or "") for i in sample])
+        sessions = ops.cycle([self._path("sessions", dataset.session(i).id) for i in sample])
+        accounts = ops.cycle([self._path("accounts", dataset.account(i).id) for i in sample])
         users = ops.cycle([self._path("users", dataset.user_id(i)) for i in sample])
         return {
             "get_session_and_user": Case(RAW, lambda: found(user_of(_read_json(sessions())))),

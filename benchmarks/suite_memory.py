@@ -40,7 +40,6 @@ class MemorySuite:
             user = validation.prepare_user(dataset.user(i))
             account = validation.prepare_account(dataset.account(i))
             session = validation.prepare_session(dataset.session(i))
-            assert user.id is not None
             store._users[user.id] = user
             store._user_by_email[user.email] = user.id
             store._accounts[(account.provider, account.provider_account_id)] = account

@@ -39,7 +39,6 @@ class PasswordSuite:
         self.store = MemoryAdapter()
         self.service = PasswordService(self.store)
         user = self.store.create_user(User(email="bench@example.com"))
-        assert user.id is not None
         self.user_id = user.id
         self.service.set_password(self.user_id, PASSWORD)
         self.stored = self.service.hash(PASSWORD)

@@ -29,6 +29,7 @@ from fastapi.templating import Jinja2Templates
 import auth_store
 from auth_store.flow import FlowError
 from auth_store.integrations.common import CookieSettings, safe_next
+from auth_store.integrations.errors import http_status
 from auth_store.integrations.fastapi import (
     FastAPIAuth,
     WebPages,
@@ -153,7 +154,7 @@ def create_app(
                 email, password, previous_token=auth.session_token(request)
             )
         except FlowError as exc:
-            code = auth.web.status_for(exc)
+            code = http_status(exc)
             return page(request, "sign_in.html", code, error=str(exc), email=email, next=next)
         return after_first_factor(request, result, next)
 
@@ -170,7 +171,7 @@ def create_app(
                 auth.pending(request), code, previous_token=auth.session_token(request)
             )
         except FlowError as exc:
-            return page(request, "second_step.html", auth.web.status_for(exc), error=str(exc))
+            return page(request, "second_step.html", http_status(exc), error=str(exc))
         auth.login(request, result)
         return see_other("/account")
 
@@ -297,7 +298,6 @@ def create_app(
     def account_page(
         request: Request, user: User, status_code: int = 200, error: str | None = None
     ) -> HTMLResponse:
-        assert user.id is not None
         enabled = flow.totp_enabled(user)
         extra: dict[str, Any] = {"error": error} if error else {}
         return page(
@@ -335,7 +335,7 @@ def create_app(
         try:
             codes = flow.confirm_totp(user, code)
         except FlowError as exc:
-            return account_page(request, user, auth.web.status_for(exc), str(exc))
+            return account_page(request, user, http_status(exc), str(exc))
         return page(request, "backup_codes.html", codes=codes, notice=NOTICES["totp_on"])
 
     @app.post("/account/totp/disable", dependencies=CSRF)
@@ -343,7 +343,7 @@ def create_app(
         try:
             flow.disable_totp(user, code)
         except FlowError as exc:
-            return account_page(request, user, auth.web.status_for(exc), str(exc))
+            return account_page(request, user, http_status(exc), str(exc))
         return see_other("/account?notice=totp_off")
 
     @app.post("/account/backup-codes", dependencies=CSRF)
@@ -351,7 +351,7 @@ def create_app(
         try:
             ok = flow.check_second_factor(user, code)
         except FlowError as exc:
-            return account_page(request, user, auth.web.status_for(exc), str(exc))
+            return account_page(request, user, http_status(exc), str(exc))
         if not ok:
             return account_page(request, user, 401, "That code is not valid. Try again.")
         return page(request, "backup_codes.html", codes=flow.regenerate_backup_codes(user))
@@ -368,7 +368,7 @@ def create_app(
                 user, current_password, new_password, keep_token=auth.session_token(request)
             )
         except FlowError as exc:
-            return account_page(request, user, auth.web.status_for(exc), str(exc))
+            return account_page(request, user, http_status(exc), str(exc))
         return see_other("/account?notice=password_changed")
 
     @app.get("/sessions", response_class=HTMLResponse)
@@ -376,7 +376,6 @@ def create_app(
         checked = require(request, user)
         if isinstance(checked, Response):
             return checked
-        assert checked.id is not None
         token = auth.session_token(request)
         rows = [
             {"id": s.id, "expires": s.expires, "current": flow.sessions.is_current(s, token)}
@@ -386,18 +385,18 @@ def create_app(
 
     @app.post("/sessions/{session_id}/revoke", dependencies=CSRF)
     def revoke_session(session_id: str, user: CurrentUser) -> Response:
-        flow.sessions.revoke_by_id(user.id or "", session_id)
+        flow.sessions.revoke_by_id(user.id, session_id)
         return see_other("/sessions?notice=session_revoked")
 
     @app.post("/sessions/revoke-others", dependencies=CSRF)
     def revoke_others(request: Request, user: CurrentUser) -> Response:
-        flow.sessions.revoke_all(user.id or "", except_token=auth.session_token(request))
+        flow.sessions.revoke_all(user.id, except_token=auth.session_token(request))
         return see_other("/sessions?notice=sessions_revoked")
 
     def keys_page(
         request: Request, user: User, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
-        keys = flow.api_keys.list(user.id or "")
+        keys = flow.api_keys.list(user.id)
         return page(request, "api_keys.html", status_code, keys=keys, **context)
 
     @app.get("/api-keys", response_class=HTMLResponse)
@@ -416,7 +415,7 @@ def create_app(
         key: Annotated[str, Form()],
     ) -> Response:
         try:
-            flow.api_keys.add(user.id or "", label=label, provider=provider, key=key)
+            flow.api_keys.add(user.id, label=label, provider=provider, key=key)
         except auth_store.ValidationError as exc:
             return keys_page(request, user, 400, error=str(exc))
         return see_other("/api-keys?notice=key_added")
@@ -424,18 +423,18 @@ def create_app(
     @app.post("/api-keys/{key_id}/reveal", dependencies=CSRF)
     def reveal_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
         try:
-            info = flow.api_keys.get(user.id or "", key_id)
+            info = flow.api_keys.get(user.id, key_id)
         except auth_store.ValidationError:  # not even a valid id: no such key either
             info = None
         if info is None:
             return keys_page(request, user, 404, error="No such key.")
-        revealed = {"label": info.label, "key": flow.api_keys.reveal(user.id or "", key_id)}
+        revealed = {"label": info.label, "key": flow.api_keys.reveal(user.id, key_id)}
         return keys_page(request, user, revealed=revealed)
 
     @app.post("/api-keys/{key_id}/delete", dependencies=CSRF)
     def delete_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
         try:
-            flow.api_keys.delete(user.id or "", key_id)
+            flow.api_keys.delete(user.id, key_id)
         except auth_store.ValidationError:
             return keys_page(request, user, 404, error="No such key.")
         return see_other("/api-keys?notice=key_deleted")

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response
 import auth_store
 from auth_store.flow import FlowError, SignInResult
 from auth_store.integrations.common import CookieSettings, WebPages, safe_next
+from auth_store.integrations.errors import http_status
 from auth_store.integrations.flask import (
     FlaskAuth,
     get_current_user,
@@ -127,7 +128,7 @@ def create_app(
         except FlowError as exc:
             return page(
                 "sign_in.html",
-                exc.status,
+                http_status(exc),
                 error=str(exc),
                 email=form["email"],
                 next=form.get("next"),
@@ -147,7 +148,7 @@ def create_app(
                 auth.pending, request.form["code"], previous_token=auth.session_token
             )
         except FlowError as exc:
-            return page("second_step.html", exc.status, error=str(exc))
+            return page("second_step.html", http_status(exc), error=str(exc))
         auth.login(result)
         return redirect("/account", 303)
 
@@ -253,7 +254,6 @@ def create_app(
 
     def account_page(status_code: int = 200, error: str | None = None) -> tuple[str, int]:
         me = user()
-        assert me.id is not None
         enabled = flow.totp_enabled(me)
         extra: dict[str, Any] = {"error": error} if error else {}
         return page(
@@ -294,7 +294,7 @@ def create_app(
         try:
             codes = flow.confirm_totp(user(), request.form["code"])
         except FlowError as exc:
-            return account_page(exc.status, str(exc))
+            return account_page(http_status(exc), str(exc))
         return page("backup_codes.html", codes=codes, notice=NOTICES["totp_on"])
 
     @app.post("/account/totp/disable")
@@ -303,7 +303,7 @@ def create_app(
         try:
             flow.disable_totp(user(), request.form["code"])
         except FlowError as exc:
-            return account_page(exc.status, str(exc))
+            return account_page(http_status(exc), str(exc))
         return redirect("/account?notice=totp_off", 303)
 
     @app.post("/account/backup-codes")
@@ -312,7 +312,7 @@ def create_app(
         try:
             ok = flow.check_second_factor(user(), request.form["code"])
         except FlowError as exc:
-            return account_page(exc.status, str(exc))
+            return account_page(http_status(exc), str(exc))
         if not ok:
             return account_page(401, "That code is not valid. Try again.")
         return page("backup_codes.html", codes=flow.regenerate_backup_codes(user()))
@@ -329,7 +329,7 @@ def create_app(
                 keep_token=auth.session_token,
             )
         except FlowError as exc:
-            return account_page(exc.status, str(exc))
+            return account_page(http_status(exc), str(exc))
         return redirect("/account?notice=password_changed", 303)
 
     @app.get("/sessions")
@@ -338,24 +338,24 @@ def create_app(
         token = auth.session_token
         rows = [
             {"id": s.id, "expires": s.expires, "current": flow.sessions.is_current(s, token)}
-            for s in flow.sessions.list(user().id or "")
+            for s in flow.sessions.list(user().id)
         ]
         return page("sessions.html", sessions=rows)
 
     @app.post("/sessions/<session_id>/revoke")
     @login_required
     def revoke_session(session_id: str) -> Any:
-        flow.sessions.revoke_by_id(user().id or "", session_id)
+        flow.sessions.revoke_by_id(user().id, session_id)
         return redirect("/sessions?notice=session_revoked", 303)
 
     @app.post("/sessions/revoke-others")
     @login_required
     def revoke_others() -> Any:
-        flow.sessions.revoke_all(user().id or "", except_token=auth.session_token)
+        flow.sessions.revoke_all(user().id, except_token=auth.session_token)
         return redirect("/sessions?notice=sessions_revoked", 303)
 
     def keys_page(status_code: int = 200, **context: Any) -> tuple[str, int]:
-        keys = flow.api_keys.list(user().id or "")
+        keys = flow.api_keys.list(user().id)
         return page("api_keys.html", status_code, keys=keys, **context)
 
     @app.get("/api-keys")
@@ -369,7 +369,7 @@ def create_app(
         form = request.form
         try:
             flow.api_keys.add(
-                user().id or "", label=form["label"], provider=form["provider"], key=form["key"]
+                user().id, label=form["label"], provider=form["provider"], key=form["key"]
             )
         except auth_store.ValidationError as exc:
             return keys_page(400, error=str(exc))
@@ -379,19 +379,19 @@ def create_app(
     @login_required
     def reveal_api_key(key_id: str) -> Any:
         try:
-            info = flow.api_keys.get(user().id or "", key_id)
+            info = flow.api_keys.get(user().id, key_id)
         except auth_store.ValidationError:  # not even a valid id: no such key either
             info = None
         if info is None:
             return keys_page(404, error="No such key.")
-        revealed = {"label": info.label, "key": flow.api_keys.reveal(user().id or "", key_id)}
+        revealed = {"label": info.label, "key": flow.api_keys.reveal(user().id, key_id)}
         return keys_page(revealed=revealed)
 
     @app.post("/api-keys/<key_id>/delete")
     @login_required
     def delete_api_key(key_id: str) -> Any:
         try:
-            flow.api_keys.delete(user().id or "", key_id)
+            flow.api_keys.delete(user().id, key_id)
         except auth_store.ValidationError:
             return keys_page(404, error="No such key.")
         return redirect("/api-keys?notice=key_deleted", 303)

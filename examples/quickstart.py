@@ -21,7 +21,7 @@ def main() -> None:
         user = store.create_user(User(email=email, name="Demo User", extra={"role": "admin"}))
         store.link_account(
             Account.from_token(
-                user_id=user.id or "",
+                user_id=user.id,
                 type="oidc",
                 provider="github",
                 provider_account_id=secrets.token_hex(4),
@@ -30,7 +30,7 @@ def main() -> None:
         )
         token = secrets.token_urlsafe(32)
         store.create_session(
-            Session(session_token=token, user_id=user.id or "", expires=now() + timedelta(days=30))
+            Session(session_token=token, user_id=user.id, expires=now() + timedelta(days=30))
         )
         found = store.get_session_and_user(token)
         assert found is not None

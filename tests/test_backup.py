@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from auth_store import connect
-from auth_store.adapters.memory import MemoryAdapter
-from auth_store.backup import BACKUP_NAME, _libpq_url, _store_name, backup, list_backups
+from auth_store.adapters.postgres import libpq_tool_target, parse_url, pg_backup_name
+from auth_store.backup import BACKUP_NAME, backup, list_backups
 from auth_store.cli import cli
 from auth_store.crypto import Keyring
-from auth_store.exchange import dumps_record
+from auth_store.jsonl import dumps_record
 from tests._migration_data import (
     AUTH_STORE,
     BACKENDS,
@@ -313,8 +313,13 @@ def test_stores_that_share_a_file_name_never_prune_each_others_backups(
 
 
 def test_postgres_backup_names_and_credentials() -> None:
+    def name(url: str) -> str:
+        conninfo, options = parse_url(url)
+        schema = options.get("schema")
+        return pg_backup_name(conninfo, schema if isinstance(schema, str) else None)
+
     names = {
-        _store_name(MemoryAdapter(), url)
+        name(url)
         for url in (
             "postgresql://app@db1.internal/app?schema=tenant_a",
             "postgresql://app@db1.internal/app?schema=tenant_b",
@@ -324,8 +329,8 @@ def test_postgres_backup_names_and_credentials() -> None:
     assert len(names) == 3  # two schemas, two hosts: never one backup name
     assert all(name.startswith("app.tenant_") for name in names)
     # The user and password do not make another store.
-    assert _store_name(MemoryAdapter(), "postgresql://app:pw1@db1.internal/app") == _store_name(
-        MemoryAdapter(), "postgresql://other:pw2@db1.internal/app"
+    assert name("postgresql://app:pw1@db1.internal/app") == name(
+        "postgresql://other:pw2@db1.internal/app"
     )
 
     # pg_dump and pg_restore get the password in their environment, never in argv.
@@ -333,7 +338,13 @@ def test_postgres_backup_names_and_credentials() -> None:
         "postgresql://app:s3cret%40pw@db.internal:5433/app?sslmode=require&schema=auth",
         "postgresql://app@db.internal:5433/app?password=s3cret%40pw&sslmode=require",
     ):
-        target, env = _libpq_url(url)
+        target, env = libpq_tool_target(parse_url(url)[0])
         assert env == {"PGPASSWORD": "s3cret@pw"}
         assert "s3cret" not in target
-        assert target == "postgresql://app@db.internal:5433/app?sslmode=require"
+        assert sorted(target.split()) == [
+            "dbname=app",
+            "host=db.internal",
+            "port=5433",
+            "sslmode=require",
+            "user=app",
+        ]

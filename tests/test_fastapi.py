@@ -22,11 +22,11 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 import auth_store
+from auth_store.disabled import disabled_extra, enabled_extra
 from auth_store.flow import Messages
 from auth_store.integrations.fastapi import FastAPIAuth, current_user, optional_user
 from auth_store.mail import Message, OutboxMailer
 from auth_store.models import User
-from auth_store.users import disabled_extra, enabled_extra
 from examples.fastapi_app import create_app
 from tests.fake_clock import FakeClock
 
@@ -177,7 +177,7 @@ def test_attempt_limit_blocks_but_answers_like_a_wrong_password(
         assert known.content == unknown.content  # byte for byte
         assert "retry-after" not in known.headers
         assert known.headers.get_list("set-cookie") == unknown.headers.get_list("set-cookie")
-    assert known.json() == {"detail": Messages.INVALID_CREDENTIALS}
+    assert known.json() == {"detail": Messages.INVALID_CREDENTIALS, "code": "invalid_credentials"}
     # Inside, the limit holds: even the right password is refused while throttled.
     assert not env.auth.flow.limiter.status(ann.id, "password").allowed
     right = attempt("ann@example.com", PASSWORD)
@@ -209,7 +209,10 @@ def test_second_step_throttle_says_when_to_retry(
     throttled = step(pyotp.TOTP(secret).at(clock.now.timestamp() + 30))
     assert throttled.status_code == 429
     assert throttled.headers["Retry-After"] == "1"
-    assert throttled.json() == {"detail": "Too many attempts. Try again in 1 s."}
+    assert throttled.json() == {
+        "detail": "Too many attempts. Try again in 1 s.",
+        "code": "throttled",
+    }
     clock.advance(2)
     assert step(pyotp.TOTP(secret).at(clock.now.timestamp() + 30)).status_code == 200
 
@@ -487,7 +490,7 @@ def test_a_disabled_user_gets_in_by_no_route(env: Env, client: TestClient) -> No
         f"{API}/password-reset/confirm", json={**reset, "new_password": "brand new pass"}
     )
     assert not_reset.status_code == 400
-    assert not_reset.json() == {"detail": Messages.INVALID_LINK}
+    assert not_reset.json() == {"detail": Messages.INVALID_LINK, "code": "invalid_link"}
     assert bystander.get(f"{API}/me").status_code == 401
     assert env.store.counts()["sessions"] == 0
 

@@ -21,6 +21,7 @@ from werkzeug.test import TestResponse
 
 import auth_store
 from auth_store import clock
+from auth_store.disabled import disabled_extra
 from auth_store.flow import AuthFlow
 from auth_store.integrations.flask import (
     FlaskAuth,
@@ -30,7 +31,6 @@ from auth_store.integrations.flask import (
 )
 from auth_store.mail import Message, OutboxMailer
 from auth_store.signing import Signer
-from auth_store.users import disabled_extra
 from examples.flask_app import create_app
 
 PASSWORD = "correct horse battery"

@@ -22,7 +22,7 @@ from auth_store.checks import check_store
 from auth_store.cli import cli
 from auth_store.crypto import Keyring
 from auth_store.errors import ValidationError
-from auth_store.exchange import JsonlSource, dumps_record, read_jsonl, write_jsonl
+from auth_store.jsonl import JsonlSource, dumps_record, read_jsonl, write_jsonl
 from auth_store.migration import (
     migrate,
     open_source,
@@ -446,7 +446,7 @@ def test_check_repair_removes_orphans_and_expired(stores: StoreFactory) -> None:
         assert report.expired == {"sessions": 3, "verification_tokens": 1}
         repaired = check_store(store, repair=True, now=T0)
         assert repaired.ok, repaired.problems
-        assert any("user-0001" in action for action in repaired.repaired)
+        assert any("user-0001" in str(action) for action in repaired.repaired)
         assert store.get_user("user-0001") is None  # the placeholder is gone too
         assert store.counts()["sessions"] == 6 - 1 - 3  # the orphan and the expired removed
         assert store.list_credentials("user-0002")  # others untouched

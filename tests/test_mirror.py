@@ -10,7 +10,7 @@ import pytest
 
 from auth_store.adapter import Adapter
 from auth_store.adapters.memory import MemoryAdapter
-from auth_store.exchange import dumps_record
+from auth_store.jsonl import dumps_record
 from auth_store.mirror import MirrorAdapter
 from auth_store.testing import AdapterConformance, RawStorage
 from auth_store.testing.raw import MemoryRaw

@@ -35,9 +35,9 @@ from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import make_server
 
 import auth_store
+from auth_store.disabled import disabled_extra
 from auth_store.models import Account, User
 from auth_store.oauth import OAuthProvider, OAuthService, Profile
-from auth_store.users import disabled_extra
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
 

@@ -44,7 +44,8 @@ def test_the_wheel_maps_adapters_under_auth_store_and_ships_its_data(tmp_path: P
         "auth_store/adapters/migrations/postgres/0001_initial.sql",
         "auth_store/testing/conformance.py",
         "auth_store/cli/__init__.py",
-        "auth_store/integrations/fastapi.py",
+        "auth_store/integrations/fastapi/__init__.py",
+        "auth_store/integrations/fastapi/_routes.py",
         "auth_store/authjs/jwt.py",
     ):
         assert expected in names, expected

@@ -31,6 +31,7 @@ from auth_store import (
 )
 from auth_store.adapter import Adapter
 from auth_store.attempts import AttemptLimiter
+from auth_store.disabled import disabled_extra, enabled_extra
 from auth_store.passkey_store import METADATA_TYPE, USER_HANDLE_TYPE, Passkey
 from auth_store.passkeys import (
     _STATE_PURPOSE,
@@ -49,7 +50,6 @@ from auth_store.passwords import PasswordService, make_context
 from auth_store.reauth import ReauthenticationRequiredError
 from auth_store.signing import Signer
 from auth_store.testing import stores
-from auth_store.users import disabled_extra, enabled_extra
 from tests.fake_clock import FakeClock
 from tests.soft_authenticator import SoftAuthenticator, b64url, from_b64url
 

@@ -19,6 +19,7 @@ import pytest
 import auth_store
 from auth_store import Session, User, authjs, clock
 from auth_store.authjs import AuthJsDatabaseStrategy, AuthJsJwtStrategy, authjs_resolver
+from auth_store.disabled import disabled_extra
 from auth_store.errors import ConfigurationError, StorageError
 from auth_store.session_resolver import (
     RequestCredentials,
@@ -26,7 +27,6 @@ from auth_store.session_resolver import (
     SessionResolver,
     SessionStrategy,
 )
-from auth_store.users import disabled_extra
 
 SECRET = "secret-of-the-next-js-app-0123456789abcdef"
 PLAIN = "authjs.session-token"

@@ -22,10 +22,10 @@ from fastapi.testclient import TestClient
 
 import auth_store
 from auth_store.cli import cli
+from auth_store.disabled import disabled_extra
 from auth_store.flow import AuthFlow, Messages
 from auth_store.mail import MemoryMailer
 from auth_store.models import User
-from auth_store.users import disabled_extra
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
 from tests.fake_clock import FakeClock

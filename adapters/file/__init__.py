@@ -16,7 +16,8 @@ processes may share one directory. Modules, by concern:
 
 from __future__ import annotations
 
+from auth_store.problems import CheckReport, Problem
+
 from ._adapter import DURABILITY, FileAdapter
-from ._check import CheckReport, Problem
 
 __all__ = ["DURABILITY", "CheckReport", "FileAdapter", "Problem"]

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from auth_store import clock
 from auth_store import validation as v
 from auth_store.adapter import Adapter
-from auth_store.clock import now as clock_now
+from auth_store.capabilities import NativeBackup, ProgressCallback, backup_name
 from auth_store.connect import parse_options
 from auth_store.errors import (
     ConfigurationError,
@@ -31,6 +32,7 @@ from auth_store.models import (
     User,
     VerificationToken,
 )
+from auth_store.problems import CheckReport
 from auth_store.records import from_dict, to_dict
 
 from . import _backup, _check
@@ -57,6 +59,21 @@ _DATETIME_FIELDS = {
 
 #: Removing a dead line is cheap; rewriting an index is not: wait for this many first.
 DEFAULT_COMPACT_MIN_DEAD = 1024
+
+
+def _parse_url(url: str) -> tuple[str, str]:
+    """The directory and the query of a ``file:`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "file":
+        raise ConfigurationError("a file store URL starts with file:")
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigurationError(
+            "a file store URL names a local directory: file:///absolute/dir or file:relative/dir"
+        )
+    path = unquote(parts.path)
+    if not path:
+        raise ConfigurationError("the file store URL names no directory")
+    return path, parts.query
 
 
 class FileAdapter(Adapter):
@@ -99,19 +116,14 @@ class FileAdapter(Adapter):
     @classmethod
     def from_url(cls, url: str) -> Self:
         """``file:///absolute/dir`` or ``file:relative/dir``; option ``?durability=full|normal``."""
-        parts = urlsplit(url)
-        if parts.scheme.lower() != "file":
-            raise ConfigurationError("a file store URL starts with file:")
-        if parts.netloc not in ("", "localhost"):
-            raise ConfigurationError(
-                "a file store URL names a local directory: "
-                "file:///absolute/dir or file:relative/dir"
-            )
-        path = unquote(parts.path)
-        if not path:
-            raise ConfigurationError("the file store URL names no directory")
-        options = parse_options(parts.query, {"durability": str})
+        path, query = _parse_url(url)
+        options = parse_options(query, {"durability": str})
         return cls(path, durability=str(options.get("durability", "full")))
+
+    @classmethod
+    def path_from_url(cls, url: str) -> Path:
+        """The root directory a ``file:`` URL names (``StoredAtPath``)."""
+        return Path(_parse_url(url)[0])
 
     @property
     def root(self) -> Path:
@@ -175,7 +187,6 @@ class FileAdapter(Adapter):
 
     def create_user(self, user: User) -> User:
         user = v.prepare_user(user)
-        assert user.id is not None
         store = self._open_store()
         with store.write():
             if self._users.exists(user.id):
@@ -240,7 +251,6 @@ class FileAdapter(Adapter):
 
     def link_account(self, account: Account) -> Account:
         account = v.prepare_account(account)
-        assert account.id is not None
         store = self._open_store()
         key = account_key(account.provider, account.provider_account_id)
         with store.write():
@@ -270,7 +280,6 @@ class FileAdapter(Adapter):
 
     def create_session(self, session: Session) -> Session:
         session = v.prepare_session(session)
-        assert session.id is not None
         store = self._open_store()
         with store.write():
             self._require_user(session.user_id)
@@ -319,7 +328,7 @@ class FileAdapter(Adapter):
         v.validate_id(user_id, "user_id")
         found = self._open_store().find_owned(self._sessions, user_id)
         sessions = [self._model(self._sessions, *f, Session) for f in found]
-        return sorted(sessions, key=lambda s: (s.expires, s.id or ""))
+        return sorted(sessions, key=lambda s: (s.expires, s.id))
 
     def delete_sessions(self, user_id: str) -> int:
         v.validate_id(user_id, "user_id")
@@ -409,7 +418,6 @@ class FileAdapter(Adapter):
 
     def create_credential(self, c: Credential) -> Credential:
         c = v.prepare_credential(c)
-        assert c.id is not None
         store = self._open_store()
         with store.write():
             self._require_user(c.user_id)
@@ -429,10 +437,10 @@ class FileAdapter(Adapter):
             v.check_text(type, "type")
         found = self._open_store().find_owned(self._credentials, user_id)
         listed = [self._model(self._credentials, *f, Credential) for f in found]
-        stamp = clock_now()
+        stamp = clock.now()
         return sorted(
             (c for c in listed if type is None or c.type == type),
-            key=lambda c: (c.created_at or stamp, c.id or ""),
+            key=lambda c: (c.created_at or stamp, c.id),
         )
 
     def update_credential(
@@ -450,7 +458,7 @@ class FileAdapter(Adapter):
             found = self._model(self._credentials, id, record, Credential)
             if found.version != expected_version:
                 return None
-            updated = replace(found, data=data, version=found.version + 1, updated_at=clock_now())
+            updated = replace(found, data=data, version=found.version + 1, updated_at=clock.now())
             store.apply(self._credentials, id, record, to_dict(updated))
         return updated
 
@@ -523,26 +531,43 @@ class FileAdapter(Adapter):
             "counts": counts,
         }
 
-    # -- file-store operations ------------------------------------------------------
+    # -- file-store operations (SupportsCheck, SupportsRepair, SupportsBackup, ...) ----
 
-    def check(self) -> _check.CheckReport:
+    def check(self) -> CheckReport:
         """Look for damage: unreadable or misnamed records, index entries that
         disagree with records, stray temp files, torn index lines, orphans and
         duplicate keys. Changes nothing."""
         return _check.check(self._open_store())
 
-    def repair(self) -> _check.CheckReport:
+    def repair(self) -> CheckReport:
         """Fix what ``check`` finds where it can (rebuild indices from records,
         remove temp files and orphans); the report names what is left."""
         return _check.repair(self._open_store())
 
-    def backup(self, dest: str | os.PathLike[str]) -> Path:
+    def backup_name(self) -> str:
+        """The root directory's name, and a hash of its real path."""
+        return backup_name(self.root.name, os.path.realpath(self.root))
+
+    def backup(
+        self, dest: str | os.PathLike[str], *, progress: ProgressCallback | None = None
+    ) -> NativeBackup:
         """Write a consistent snapshot of the store to ``dest`` (a .tar.gz).
 
         Writers are paused only while the snapshot's hard links are made, not
-        while the archive is written. Returns the archive's path.
+        while the archive is written. The result is also the archive's path.
         """
-        return _backup.backup(self._open_store(), Path(dest))
+        written = _backup.backup(self._open_store(), Path(dest))
+        return NativeBackup(written, method="file-snapshot", suffix="tar.gz")
+
+    @classmethod
+    def recognizes_backup(cls, head: bytes) -> bool:
+        """A gzip file (a ``backup`` archive)."""
+        return head.startswith(b"\x1f\x8b")
+
+    @classmethod
+    def open_backup(cls, path: Path, workdir: Path) -> Self:
+        """The archive unpacked into ``workdir`` and opened."""
+        return cls.restore(path, Path(workdir) / "snapshot", durability="normal")
 
     @classmethod
     def restore(

@@ -2,11 +2,12 @@
 
 Records are the truth. ``check`` reads every record file and every index
 file (fresh from disk, not a process's cached index) under the store's
-lock and reports each disagreement as a ``Problem``. ``repair`` fixes the
-repairable ones - rebuilding indices from records, removing temp files and
-records whose user is gone, rewriting records into canonical form - and
-returns what is left, which needs a person (an unreadable record file, two
-users with one e-mail).
+lock and reports each disagreement as an ``auth_store.problems.Problem``
+(``path``: the file concerned; ``repairable``: whether ``repair`` can fix
+it). ``repair`` fixes the repairable ones - rebuilding indices from
+records, removing temp files and records whose user is gone, rewriting
+records into canonical form - and returns what is left, which needs a
+person (an unreadable record file, two users with one e-mail).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from auth_store import validation as v
 from auth_store.errors import StorageError, ValidationError
 from auth_store.models import Model
+from auth_store.problems import CheckReport, Problem
 from auth_store.records import from_dict, to_dict
 
 from . import _atomic
@@ -28,7 +30,7 @@ from ._layout import COLLECTION_SPECS, INDEX_DIR, META_NAME, RECORD_SUFFIX, Coll
 from ._locking import LOCK_NAME
 from ._store import BACKUP_PREFIX, FileStore
 
-__all__ = ["CheckReport", "Problem", "check", "repair"]
+__all__ = ["KINDS", "check", "repair"]
 
 _PREPARE: dict[str, Callable[[Any], Model]] = {
     "users": v.prepare_user,
@@ -56,50 +58,6 @@ KINDS: dict[str, bool] = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing ``check`` found: its kind, the file it concerns, and what is wrong."""
-
-    kind: str
-    path: str
-    detail: str
-    #: The collection the file belongs to ("" for the store's root).
-    collection: str = ""
-
-    @property
-    def repairable(self) -> bool:
-        """Whether ``repair()`` can fix this kind of problem."""
-        return KINDS[self.kind]
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.path}: {self.detail}"
-
-
-@dataclass
-class CheckReport:
-    """The result of ``check`` (``repaired`` empty) or ``repair``."""
-
-    root: str
-    #: What is wrong now (after ``repair``: what it could not fix).
-    problems: list[Problem]
-    #: What ``repair`` fixed.
-    repaired: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """No problems left."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (for ``--json`` output)."""
-        return {
-            "root": self.root,
-            "ok": self.ok,
-            "problems": [dict(asdict(p), repairable=p.repairable) for p in self.problems],
-            "repaired": [asdict(p) for p in self.repaired],
-        }
-
-
 @dataclass
 class _Scan:
     root: str
@@ -113,15 +71,15 @@ class _Scan:
 
     def add(self, kind: str, path: str, detail: str) -> None:
         top = os.path.relpath(path, self.root).split(os.sep, 1)[0]
-        collection = top if top in COLLECTION_SPECS else ""
-        self.problems.append(Problem(kind, path, detail, collection))
+        collection = top if top in COLLECTION_SPECS else "store"
+        self.problems.append(Problem(kind, collection, detail, path=path, repairable=KINDS[kind]))
 
 
 def check(store: FileStore) -> CheckReport:
     """Report every problem of the store; change nothing (but what opening recovers)."""
     try:
         with store.write():
-            return CheckReport(store.root, _scan(store).problems)
+            return CheckReport(backend="file", problems=_scan(store).problems)
     except OSError as exc:
         raise StorageError(f"cannot check the file store at {store.root}: {exc}") from exc
 
@@ -158,7 +116,8 @@ def _repair(store: FileStore) -> CheckReport:
                     store.apply(collection, stem, record, None)
         after = _scan(store)
     left = set(after.problems)
-    return CheckReport(store.root, after.problems, [p for p in before.problems if p not in left])
+    fixed = [p for p in before.problems if p not in left]
+    return CheckReport(backend="file", problems=after.problems, repaired=fixed)
 
 
 def _canonicalise(store: FileStore, collection: Collection, scan: _Scan) -> None:

@@ -33,9 +33,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from auth_store import clock
 from auth_store import validation as v
 from auth_store.adapter import Adapter
-from auth_store.clock import now as clock_now
 from auth_store.errors import (
     AuthStoreError,
     ConflictError,
@@ -56,7 +56,7 @@ from auth_store.models import (
 from auth_store.records import collection_of
 
 from .dialect import Dialect, Fault
-from .migrations import Migration, MigrationStatus, check_applied, load_migrations
+from .migrations import Migration, SchemaMigration, check_applied, load_migrations
 from .rows import Params, Row, RowCodec
 from .statements import Change, Statements
 
@@ -235,7 +235,7 @@ class SQLAdapter(Adapter, abc.ABC):
                 return []
             if pending:
                 self._before_migrations(ex, pending)
-            stamp = self.dialect.dump_datetime(clock_now())
+            stamp = self.dialect.dump_datetime(clock.now())
             for migration in pending:
                 for statement in self.dialect.split_script(migration.sql):
                     ex.execute(statement)
@@ -249,11 +249,11 @@ class SQLAdapter(Adapter, abc.ABC):
         """Apply pending migrations in one transaction; the versions applied."""
         return self._open_schema(apply=True)
 
-    def schema_status(self) -> list[MigrationStatus]:
+    def schema_status(self) -> list[SchemaMigration]:
         """Every shipped migration with when it was applied (``None``: pending)."""
         applied = self._applied(self._fetchall(self._sql.migrations_applied, ()))
         return [
-            MigrationStatus(
+            SchemaMigration(
                 m.version, m.name, applied[m.version][2] if m.version in applied else None
             )
             for m in self._migrations
@@ -434,7 +434,7 @@ class SQLAdapter(Adapter, abc.ABC):
         data, expected_version = v.prepare_credential_data(data, expected_version)
         params = (
             self.dialect.dump_json(data),
-            self.dialect.dump_datetime(clock_now()),
+            self.dialect.dump_datetime(clock.now()),
             id,
             expected_version,
         )

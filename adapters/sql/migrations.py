@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 
+from auth_store.capabilities import SchemaMigration
 from auth_store.errors import ConfigurationError
 
-__all__ = ["Migration", "MigrationStatus", "check_applied", "load_migrations"]
+__all__ = ["Migration", "MigrationStatus", "SchemaMigration", "check_applied", "load_migrations"]
 
 _FILE_RE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
@@ -32,13 +32,8 @@ class Migration:
     checksum: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class MigrationStatus:
-    """A migration and when it was applied to this database (``None``: pending)."""
-
-    version: int
-    name: str
-    applied_at: datetime | None
+#: A migration and when it was applied to this database (``None``: pending).
+MigrationStatus = SchemaMigration
 
 
 def load_migrations(dialect_name: str) -> list[Migration]:

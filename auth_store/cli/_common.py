@@ -25,6 +25,7 @@ from rich.table import Table
 
 from auth_store.adapter import Adapter
 from auth_store.connect import DEFAULT_URL, connect
+from auth_store.disabled import is_disabled
 from auth_store.errors import (
     AuthStoreError,
     ConfigurationError,
@@ -32,7 +33,6 @@ from auth_store.errors import (
 )
 from auth_store.migration import ProgressCallback, TargetNotEmptyError
 from auth_store.models import User
-from auth_store.users import is_disabled
 
 EXIT_OK = 0
 EXIT_FAILED = 1

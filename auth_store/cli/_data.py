@@ -14,7 +14,7 @@ from rich.console import Console
 
 from auth_store import backup as backups
 from auth_store.errors import AuthStoreError, ConfigurationError, ValidationError
-from auth_store.exchange import JsonlSource, export_file, write_jsonl
+from auth_store.jsonl import JsonlSource, export_file, write_jsonl
 from auth_store.migration import (
     MigrationResult,
     TargetNotEmptyError,
@@ -264,17 +264,17 @@ def import_command(state: State, file: str, merge: bool, batch_size: int, sample
 def backup_command(state: State, dest_dir: Path, keep: int, fmt: str) -> None:
     """Write a consistent backup of the live store into DEST_DIR.
 
-    SQLite uses its online backup API, the file store its snapshot, Postgres
-    pg_dump when it is on PATH (an export otherwise). Writers may keep
+    A backend with native backups writes its own: SQLite its online backup
+    API, the file store its snapshot, Postgres pg_dump when it is on PATH (an
+    export otherwise); other backends write an export. Writers may keep
     running. Each backup is one file, readable by its owner only, named:
 
     \b
         auth-store-<backend>-<name>-<time>.<ext>
     """
     store = state.open()
-    url = state.resolved_url
     with progress_bar(state) as progress:
-        result = backups.backup(store, dest_dir, url=url, keep=keep, format=fmt, progress=progress)
+        result = backups.backup(store, dest_dir, keep=keep, format=fmt, progress=progress)
 
     def render(console: Console) -> None:
         console.print(f"backup written: {result.path} ({result.size} bytes, {result.method})")
@@ -302,7 +302,6 @@ def restore_command(state: State, file: Path, batch_size: int, sample: int) -> N
         result = backups.restore(
             file,
             target,
-            url=state.resolved_url,
             batch_size=batch_size,
             sample=sample,
             progress=progress,

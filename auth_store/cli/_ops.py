@@ -9,19 +9,13 @@ import click
 from rich.console import Console
 
 from auth_store.adapter import Adapter
-from auth_store.checks import CheckReport, check_store
+from auth_store.capabilities import SupportsSchema
+from auth_store.checks import check_store
 from auth_store.errors import AuthStoreError
 from auth_store.migration import without_migrations
+from auth_store.problems import CheckReport
 
 from ._common import State, counts_table, emit, fail, pass_state
-
-# What a backend exposes for `auth-store schema` (detected with getattr, not required):
-#   schema_status() -> list of records with .version, .name, .applied_at (None: pending)
-#   upgrade_schema() -> list of the versions it applied
-#   schema_version() -> the highest applied version; latest_schema_version -> the highest known
-#   a URL option migrate=false that opens the store without applying migrations
-SCHEMA_STATUS = "schema_status"
-SCHEMA_UPGRADE = "upgrade_schema"
 
 
 def render_check(console: Console, report: CheckReport) -> None:
@@ -69,8 +63,7 @@ def check_command(state: State, repair: bool) -> None:
 def _schema_version(store: Adapter, health: dict[str, Any]) -> Any:
     if "schema_version" in health:
         return health["schema_version"]
-    version = getattr(store, "schema_version", None)
-    return version() if callable(version) else None
+    return store.schema_version() if isinstance(store, SupportsSchema) else None
 
 
 @click.command("stats")
@@ -160,8 +153,9 @@ def purge_expired_command(state: State) -> None:
 def schema_group() -> None:
     """Show or apply the versioned schema migrations of a SQL store.
 
-    A backend takes part by offering schema_status() and schema_upgrade();
-    stores without a versioned schema (memory, file) say so and exit 0.
+    A backend takes part by offering schema_status(), schema_version() and
+    upgrade_schema() (auth_store.capabilities.SupportsSchema); stores without
+    a versioned schema (memory, file) say so and exit 0.
     """
 
 
@@ -174,24 +168,22 @@ def _no_schema(state: State, store: Adapter) -> None:
     )
 
 
-def _status(store: Adapter) -> dict[str, Any]:
-    rows = getattr(store, SCHEMA_STATUS)()
-    migrations = [
-        {
-            "version": row.version,
-            "name": row.name,
-            "applied_at": row.applied_at.isoformat() if row.applied_at else None,
-        }
-        for row in rows
-    ]
-    applied = [m["version"] for m in migrations if m["applied_at"] is not None]
+def _status(store: SupportsSchema, backend: str) -> dict[str, Any]:
+    rows = store.schema_status()
     return {
-        "backend": store.backend,
+        "backend": backend,
         "versioned": True,
-        "current": max(applied, default=0),
-        "latest": max((m["version"] for m in migrations), default=0),
-        "pending": [f"{m['version']:04d}_{m['name']}" for m in migrations if not m["applied_at"]],
-        "migrations": migrations,
+        "current": max((r.version for r in rows if r.applied_at is not None), default=0),
+        "latest": max((r.version for r in rows), default=0),
+        "pending": [f"{r.version:04d}_{r.name}" for r in rows if r.applied_at is None],
+        "migrations": [
+            {
+                "version": r.version,
+                "name": r.name,
+                "applied_at": r.applied_at.isoformat() if r.applied_at else None,
+            }
+            for r in rows
+        ],
     }
 
 
@@ -203,10 +195,10 @@ def schema_status_command(state: State) -> None:
     The store is opened without applying migrations, so this never changes it.
     """
     store = state.open(without_migrations(state.resolved_url))
-    if not callable(getattr(store, SCHEMA_STATUS, None)):
+    if not isinstance(store, SupportsSchema):
         _no_schema(state, store)
         return
-    data = _status(store)
+    data = _status(store, store.backend)
 
     def render(console: Console) -> None:
         console.print(f"schema version {data['current']} (latest {data['latest']})")
@@ -223,12 +215,11 @@ def schema_status_command(state: State) -> None:
 def schema_upgrade_command(state: State) -> None:
     """Apply every pending schema migration (in one transaction)."""
     store = state.open(without_migrations(state.resolved_url))
-    upgrade = getattr(store, SCHEMA_UPGRADE, None)
-    if not callable(upgrade):
+    if not isinstance(store, SupportsSchema):
         _no_schema(state, store)
         return
-    applied = [int(v) for v in upgrade()]
-    data = {**_status(store), "applied": applied}
+    applied = store.upgrade_schema()
+    data = {**_status(store, store.backend), "applied": applied}
 
     def render(console: Console) -> None:
         if not applied:

@@ -3,7 +3,7 @@
 A disabled user is one whose ``User.extra`` holds ``"disabled": true`` (with
 ``"disabled_at"``, an ISO 8601 UTC time); disabling also revokes every
 session of the user, so they are signed out everywhere at once. Sign-in code
-refuses such a user through ``auth_store.users.is_disabled``, the one rule
+refuses such a user through ``auth_store.disabled.is_disabled``, the one rule
 these commands use too. ``enable`` removes both keys.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import click
@@ -21,9 +21,9 @@ from rich.table import Table
 
 from auth_store import clock
 from auth_store.adapter import Adapter
+from auth_store.disabled import disabled_extra, enabled_extra, is_disabled
 from auth_store.models import User
 from auth_store.passkey_store import PasskeyStore
-from auth_store.users import disabled_extra, enabled_extra, is_disabled
 
 from ._common import (
     BadUsage,
@@ -45,9 +45,8 @@ def iter_users(store: Adapter) -> Iterator[User]:
                 return
             yield record
     finally:
-        close = getattr(records, "close", None)
-        if callable(close):
-            close()  # release the backend's read snapshot now, not at garbage collection
+        if isinstance(records, Generator):
+            records.close()  # release the backend's read snapshot now, not at garbage collection
 
 
 def _read_password(from_stdin: bool, prompt: bool) -> str | None:

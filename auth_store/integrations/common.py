@@ -1,9 +1,9 @@
-"""What the Flask and FastAPI integrations share: cookies, CSRF, error mapping.
+"""What the Flask and FastAPI integrations share: cookies, CSRF, safe redirects.
 
 Nothing here imports a web framework. The integrations translate requests
-and responses; the decisions (what a cookie holds, which error is which
-status, what a public message says) are made once, here and in
-``auth_store.flow``.
+and responses; the decisions (what a cookie holds, what a public message
+says) are made once, here and in ``auth_store.flow``; which error is which
+HTTP status is decided once in ``auth_store.integrations.errors``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from .. import clock
-from ..errors import AuthStoreError
-from ..flow import AuthFlow, FlowError, ThrottledError
+from ..flow import AuthFlow
 from ..sessions import ActiveSession
 from ..signing import CsrfProtector, InvalidSignatureError
 
@@ -101,15 +100,3 @@ class WebAuth:
     def max_age(expires: datetime) -> int:
         """Seconds from now until ``expires`` (a cookie's Max-Age), at least 0."""
         return max(0, int((expires - clock.now()).total_seconds()))
-
-    # -- errors --------------------------------------------------------------
-
-    @staticmethod
-    def status_for(error: AuthStoreError) -> int:
-        """The HTTP status for an error the flow raised (``FlowError.status``, else 400)."""
-        return error.status if isinstance(error, FlowError) else 400
-
-    @staticmethod
-    def retry_after(error: AuthStoreError) -> int | None:
-        """Seconds for a ``Retry-After`` header, when the error has them."""
-        return error.retry_after if isinstance(error, ThrottledError) else None

@@ -17,7 +17,10 @@ for local ``http://`` only) and ``SameSite=Lax``. Every POST, PUT, PATCH and
 DELETE must carry the CSRF token (form field ``csrf_token`` or header
 ``X-CSRF-Token``; templates get ``csrf_token()``), unless the view is
 decorated with ``csrf_exempt``. All decisions live in ``auth_store.flow``;
-this module only moves cookies.
+this module only moves cookies. ``init_app`` also answers every
+``AuthStoreError`` a view lets rise with the shared HTTP map
+(``auth_store.integrations.errors``): JSON ``{"detail", "code"}`` for a
+client that asks for JSON, the usual error page otherwise.
 """
 
 from __future__ import annotations
@@ -26,14 +29,33 @@ import functools
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, cast
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, request, url_for
-from werkzeug.local import LocalProxy
-from werkzeug.wrappers import Response as BaseResponse
+from .._extras import missing_extra
 
+try:
+    from flask import (
+        Blueprint,
+        Flask,
+        Response,
+        abort,
+        current_app,
+        g,
+        jsonify,
+        redirect,
+        request,
+        url_for,
+    )
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.local import LocalProxy
+    from werkzeug.wrappers import Response as BaseResponse
+except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
+    raise missing_extra(exc, "auth_store.integrations.flask", "flask") from exc
+
+from ..errors import AuthStoreError
 from ..flow import AuthFlow, FlowError, SecondFactorRequired, SignedIn, SignInResult
 from ..models import User
 from ..oauth import AccountNotLinkedError, OAuthService
 from .common import CSRF_FIELD, CSRF_HEADER, CookieSettings, WebAuth, WebPages, safe_next
+from .errors import http_error
 
 __all__ = [
     "FlaskAuth",
@@ -91,6 +113,7 @@ class FlaskAuth:
         app.context_processor(
             lambda: {"current_user": get_current_user(), "csrf_token": self.csrf_token}
         )
+        app.register_error_handler(AuthStoreError, _answer_error)
 
     # -- request state -------------------------------------------------------
 
@@ -221,9 +244,22 @@ class FlaskAuth:
             samesite=cast(Literal["Lax", "Strict", "None"], cookies.samesite.capitalize()),
         )
 
-    def clear_pending(self) -> None:
-        """Drop the pending second-step cookie with this response."""
-        g._auth_pending = ""
+
+def _answer_error(error: AuthStoreError) -> BaseResponse:
+    """An error a view let rise, answered with its status from the shared map."""
+    answer = http_error(error)
+    if answer is None:
+        raise error  # the server's failure: Flask answers 500
+    response: BaseResponse
+    if request.accept_mimetypes.best == "application/json" or request.is_json:
+        response = jsonify(answer.body())
+        response.status_code = answer.status
+    else:
+        page = HTTPException(description=answer.message)
+        page.code = answer.status
+        response = page.get_response()
+    response.headers.update(answer.headers)
+    return response
 
 
 def get_auth() -> FlaskAuth:
@@ -281,10 +317,7 @@ def oauth_blueprint(
     def login(provider: str) -> Any:
         auth = get_auth()
         next_url = safe_next(request.args.get("next"))
-        try:
-            start = oauth.begin(provider, callback_url(provider), next_url=next_url)
-        except FlowError as exc:
-            abort(auth._web.status_for(exc), description=str(exc))
+        start = oauth.begin(provider, callback_url(provider), next_url=next_url)
         response = redirect(start.url)
         seconds = int(oauth.state_max_age.total_seconds())
         auth.set_cookie(response, auth._web.cookies.oauth_state, start.state_cookie, seconds)

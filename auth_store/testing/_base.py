@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import pytest
 
 import auth_store
+from auth_store import clock
 from auth_store.adapter import Adapter
 from auth_store.models import Account, Authenticator, Credential, Session, User, VerificationToken
 
@@ -131,8 +132,8 @@ class Base:
 
     @staticmethod
     def now() -> datetime:
-        """The current time, aware UTC, with microseconds."""
-        return datetime.now(UTC)
+        """The current time (``auth_store.clock``), aware UTC, with microseconds."""
+        return clock.now()
 
     @classmethod
     def later(cls, **delta: float) -> datetime:
@@ -219,7 +220,6 @@ class Base:
     def populate(self, adapter: Adapter) -> dict[str, Any]:
         """One of every kind of record around one user; returns them by name."""
         user = self.make_user(adapter, name="Pop", extra={"role": "admin"})
-        assert user.id is not None
         account = adapter.link_account(self.new_account(user.id))
         session = adapter.create_session(self.new_session(user.id))
         authenticator = adapter.create_authenticator(self.new_authenticator(user.id))

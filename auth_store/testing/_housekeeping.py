@@ -32,7 +32,6 @@ class HousekeepingCases(Base):
 
     def test_create_credential_fills_id_version_and_timestamps(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         before = self.now()
         created = adapter.create_credential(self.new_credential(user.id))
         after = self.now()
@@ -45,7 +44,6 @@ class HousekeepingCases(Base):
 
     def test_credential_data_round_trips(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         data: dict[str, Any] = {
             "codes": ["a1", "b2"],
             "params": {"m": 19456, "t": 2, "ratio": 0.25, "on": True, "none": None},
@@ -63,7 +61,6 @@ class HousekeepingCases(Base):
 
     def test_credential_data_is_written(self, adapter: Adapter, raw_storage: RawStorage) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         created = adapter.create_credential(
             self.new_credential(user.id, data={"hash": "marker-hash-value"})
         )
@@ -74,8 +71,6 @@ class HousekeepingCases(Base):
     def test_list_credentials_oldest_first_and_by_type(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
         other = self.make_user(adapter)
-        assert user.id is not None
-        assert other.id is not None
         uid = user.id
         base = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -96,9 +91,7 @@ class HousekeepingCases(Base):
 
     def test_update_credential_compare_and_set_bumps_the_version(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         created = adapter.create_credential(self.new_credential(user.id))
-        assert created.id is not None
         assert created.created_at is not None
         updated = adapter.update_credential(created.id, {"hash": "new"}, expected_version=1)
         assert updated is not None
@@ -115,9 +108,7 @@ class HousekeepingCases(Base):
 
     def test_update_credential_with_a_stale_version_changes_nothing(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         created = adapter.create_credential(self.new_credential(user.id))
-        assert created.id is not None
         current = adapter.update_credential(created.id, {"hash": "v2"}, expected_version=1)
         assert adapter.update_credential(created.id, {"hash": "stale"}, expected_version=1) is None
         assert adapter.update_credential(created.id, {"hash": "ahead"}, expected_version=9) is None
@@ -125,18 +116,14 @@ class HousekeepingCases(Base):
 
     def test_update_credential_on_a_missing_credential_is_none(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         created = adapter.create_credential(self.new_credential(user.id))
-        assert created.id is not None
         adapter.delete_credential(created.id)
         assert adapter.update_credential(created.id, {"hash": "x"}, expected_version=1) is None
         assert adapter.get_credential(created.id) is None
 
     def test_delete_credential_returns_it_once(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         created = adapter.create_credential(self.new_credential(user.id))
-        assert created.id is not None
         assert adapter.delete_credential(created.id) == created
         assert adapter.delete_credential(created.id) is None
         assert adapter.list_credentials(user.id) == []
@@ -145,7 +132,6 @@ class HousekeepingCases(Base):
 
     def test_get_session_and_user_returns_expired_sessions(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         expired = adapter.create_session(self.new_session(user.id, expires=self.later(days=-1)))
         assert adapter.get_session_and_user(expired.session_token) == (expired, user)
         assert adapter.get_session_and_user(expired.session_token) == (expired, user)
@@ -153,8 +139,6 @@ class HousekeepingCases(Base):
     def test_list_sessions_oldest_expiry_first_expired_included(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
         other = self.make_user(adapter)
-        assert user.id is not None
-        assert other.id is not None
         late = adapter.create_session(self.new_session(user.id, expires=self.later(days=9)))
         expired = adapter.create_session(self.new_session(user.id, expires=self.later(days=-1)))
         soon = adapter.create_session(self.new_session(user.id, expires=self.later(hours=1)))
@@ -164,8 +148,6 @@ class HousekeepingCases(Base):
     def test_delete_sessions_deletes_only_that_users_sessions(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
         other = self.make_user(adapter)
-        assert user.id is not None
-        assert other.id is not None
         mine = [adapter.create_session(self.new_session(user.id)) for _ in range(3)]
         theirs = adapter.create_session(self.new_session(other.id))
         assert adapter.delete_sessions(user.id) == 3
@@ -203,7 +185,6 @@ class HousekeepingCases(Base):
 
     def test_purge_expired_defaults_to_the_current_time(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         adapter.create_session(self.new_session(user.id, expires=self.later(seconds=-1)))
         live = adapter.create_session(self.new_session(user.id, expires=self.later(hours=1)))
         adapter.create_verification_token(self.new_token(expires=self.later(seconds=-1)))
@@ -304,6 +285,5 @@ class HousekeepingCases(Base):
         with self.open(url) as store:
             assert isinstance(store, Adapter)
             user = store.create_user(self.new_user())
-            assert user.id is not None
             assert store.get_user(user.id) == user
         store.close()  # closing again after __exit__ is harmless

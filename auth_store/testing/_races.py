@@ -231,7 +231,6 @@ class RaceCases(Base):
         self, adapter: Adapter
     ) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         credential = adapter.create_credential(self.new_credential(user.id))
         cid = str(credential.id)
         outcomes = run_threads(
@@ -259,7 +258,6 @@ class RaceCases(Base):
 
     def test_threads_incrementing_by_compare_and_set_lose_no_update(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         credential = adapter.create_credential(self.new_credential(user.id, data={"n": 0}))
         cid = str(credential.id)
         per_thread = 5
@@ -283,7 +281,6 @@ class RaceCases(Base):
         with self.open(url) as other:
             assert other.get_user_by_email(user.email) == user
             second = other.create_user(self.new_user())
-        assert second.id is not None
         assert adapter.get_user(second.id) == second
 
     @process_case
@@ -307,7 +304,6 @@ class RaceCases(Base):
         self, adapter: Adapter, url: str
     ) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         credential = adapter.create_credential(self.new_credential(user.id))
         cid = str(credential.id)
         outcomes = run_processes(
@@ -348,7 +344,6 @@ class RaceCases(Base):
     @process_case
     def test_processes_writing_at_once_lose_no_update(self, adapter: Adapter, url: str) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         credential = adapter.create_credential(self.new_credential(user.id, data={"n": 0}))
         cid = str(credential.id)
         per_process = 5

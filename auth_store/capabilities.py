@@ -1,0 +1,208 @@
+"""Optional backend capabilities, as small typed protocols.
+
+The ``Adapter`` contract is what every backend must do. Beyond it a backend
+may offer more: its own consistency check and repair, versioned schema
+migrations, native backups and reading them back, a location on the local
+disk. Each is a ``runtime_checkable`` protocol here. A backend opts in by
+defining the methods (no registration, no base class); the services and the
+CLI ask ``isinstance(store, SupportsCheck)`` (or ``issubclass`` on the
+backend's class, for what is needed before a store is opened) and mypy
+checks both sides. Nothing is looked up by name.
+
+=========================  ==================================================
+protocol                   used by
+=========================  ==================================================
+``SupportsCheck``          ``check_store``, ``verify``, ``auth-store check``
+``SupportsRepair``         ``check_store(repair=True)``, ``check --repair``
+``SupportsSchema``         ``auth-store schema``, ``stats``, ``open_source``
+``SupportsBackup``         ``auth_store.backup.backup``, ``auth-store backup``
+``SupportsRestore``        ``auth_store.backup.restore`` (backup read as a source)
+``SupportsRestoreInPlace`` ``auth_store.backup.restore`` (backup loaded into the target)
+``StoredAtPath``           ``open_source``, ``migrate`` (same-store check)
+=========================  ==================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .errors import ErrorCode, StorageError
+from .problems import CheckReport
+
+if TYPE_CHECKING:
+    from .adapter import Adapter
+
+__all__ = [
+    "NativeBackup",
+    "NativeBackupUnavailableError",
+    "ProgressCallback",
+    "RecognizesBackup",
+    "SchemaMigration",
+    "StoredAtPath",
+    "SupportsBackup",
+    "SupportsCheck",
+    "SupportsRepair",
+    "SupportsRestore",
+    "SupportsRestoreInPlace",
+    "SupportsSchema",
+    "backup_name",
+]
+
+#: ``progress(phase, done, total)``: called as long work advances (``total`` may be 0).
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@runtime_checkable
+class SupportsCheck(Protocol):
+    """A backend that can look for damage only it can see (index files, temp files, ...)."""
+
+    def check(self) -> CheckReport:
+        """Every problem found, in ``problems``; changes nothing."""
+        ...
+
+
+@runtime_checkable
+class SupportsRepair(Protocol):
+    """A backend that can mend what its ``check()`` finds."""
+
+    def repair(self) -> CheckReport:
+        """Fix what can be fixed: ``repaired`` is what was fixed, ``problems`` what is left."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaMigration:
+    """One schema migration a backend ships, and when it was applied (``None``: pending)."""
+
+    version: int
+    name: str
+    applied_at: datetime | None
+
+
+@runtime_checkable
+class SupportsSchema(Protocol):
+    """A backend whose storage has a versioned schema (numbered migrations, 1, 2, ...).
+
+    Its URL takes the option ``migrate=false``, which opens the store without
+    applying pending migrations (``auth-store schema status`` and migration
+    sources open it that way, so that they never change it).
+    """
+
+    def schema_status(self) -> list[SchemaMigration]:
+        """Every migration this package ships, oldest first, with when it was applied."""
+        ...
+
+    def schema_version(self) -> int:
+        """The highest applied migration (0 for empty storage)."""
+        ...
+
+    def upgrade_schema(self) -> list[int]:
+        """Apply the pending migrations (all or none); the versions applied."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NativeBackup:
+    """A native backup a backend wrote: where, how, and the file name suffix it calls for.
+
+    It is also the path (``os.PathLike``), so it can be passed wherever a path goes.
+    """
+
+    path: Path
+    #: How it was made, for reports ("sqlite-backup-api", "file-snapshot", "pg_dump").
+    method: str
+    #: File name suffix without the dot ("sqlite3", "tar.gz", "pgdump").
+    suffix: str
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+
+class NativeBackupUnavailableError(StorageError):
+    """A backend cannot make its native backup now (a tool is missing or failed).
+
+    ``auth_store.backup.backup`` then writes an export instead and says why.
+    """
+
+    code = ErrorCode.NATIVE_BACKUP_UNAVAILABLE
+
+
+@runtime_checkable
+class SupportsBackup(Protocol):
+    """A backend that makes consistent native backups of itself while writers keep going."""
+
+    def backup_name(self) -> str:
+        """A short, file-name-safe name for this store's backups (see ``backup_name()``)."""
+        ...
+
+    def backup(self, dest: Path, *, progress: ProgressCallback | None = None) -> NativeBackup:
+        """Write one complete backup file at ``dest`` (a new file, private to its owner).
+
+        Raise ``NativeBackupUnavailableError`` to have an export written instead.
+        """
+        ...
+
+
+@runtime_checkable
+class RecognizesBackup(Protocol):
+    """A backend class that tells its native backup files by their first bytes."""
+
+    @classmethod
+    def recognizes_backup(cls, head: bytes) -> bool:
+        """Whether a file starting with ``head`` (its first 16 bytes) is one of its backups."""
+        ...
+
+
+@runtime_checkable
+class SupportsRestore(RecognizesBackup, Protocol):
+    """A backend class that reads its native backups back, as a read-only source store."""
+
+    @classmethod
+    def open_backup(cls, path: Path, workdir: Path) -> Adapter:
+        """Open the backup at ``path`` as a store, working in the empty directory ``workdir``.
+
+        The caller only reads from it and closes it; ``workdir`` is removed after.
+        """
+        ...
+
+
+@runtime_checkable
+class SupportsRestoreInPlace(RecognizesBackup, Protocol):
+    """A backend whose native backups can only be loaded into a store of its own kind."""
+
+    def restore_backup(self, path: Path) -> str:
+        """Load the backup at ``path`` into this store, which is empty; return how (for reports)."""
+        ...
+
+
+@runtime_checkable
+class StoredAtPath(Protocol):
+    """A backend class whose URLs name a path on the local disk (a file or a directory)."""
+
+    @classmethod
+    def path_from_url(cls, url: str) -> Path:
+        """The path a URL names, parsed exactly as ``from_url`` parses it.
+
+        Raises ``ConfigurationError`` for a URL the backend would refuse.
+        """
+        ...
+
+
+def backup_name(readable: str, location: str) -> str:
+    """``<readable>.<hash of location>``: a backup name that tells stores apart.
+
+    Retention deletes old backups by this name, so it must differ for stores
+    that only share a readable name (``/srv/a/auth.db`` and ``/srv/b/auth.db``,
+    one database on two hosts, two schemas of one database). ``location``
+    must hold no secret (no password).
+    """
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", readable).strip("._-")[:60] or "store"
+    digest = hashlib.blake2b(location.encode("utf-8"), digest_size=4).hexdigest()
+    return f"{slug}.{digest}"

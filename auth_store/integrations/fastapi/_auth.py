@@ -1,0 +1,206 @@
+"""``RequestAuth``: the per-request half of ``FastAPIAuth`` - session cookie, CSRF, state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, HTTPException, Request, Response, status
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ...flow import AuthFlow, SecondFactorRequired, SignedIn, SignInResult
+from ...models import User
+from ..common import CSRF_FIELD, CSRF_HEADER, CookieSettings, WebAuth, WebPages
+from ._errors import install_error_handler
+
+if TYPE_CHECKING:
+    from ...oauth import OAuthService
+
+__all__ = ["RequestAuth"]
+
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_COOKIES = "auth_store_cookies"
+
+
+class _CookieMiddleware:
+    """Adds the Set-Cookie headers an endpoint queued to whatever response it returns."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                queued: list[bytes] = scope.get("state", {}).get(_COOKIES) or []
+                if queued:
+                    headers = list(message.get("headers", []))
+                    headers.extend((b"set-cookie", value) for value in queued)
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)
+
+
+class RequestAuth:
+    """An ``AuthFlow`` on FastAPI, per request: cookies, the signed-in user, CSRF.
+
+    ``FastAPIAuth`` adds the JSON router; the dependencies and the routes
+    need only this.
+    """
+
+    def __init__(
+        self,
+        flow: AuthFlow,
+        *,
+        cookies: CookieSettings | None = None,
+        oauth: OAuthService | None = None,
+        pages: WebPages | None = None,
+        prefix: str = "/auth",
+    ) -> None:
+        self.web = WebAuth(flow, cookies)
+        self.flow = flow
+        self.oauth = oauth
+        self.pages = pages or WebPages()
+        self.prefix = prefix.rstrip("/")
+
+    @property
+    def cookies(self) -> CookieSettings:
+        """The cookie names and flags in use."""
+        return self.web.cookies
+
+    def init_app(self, app: FastAPI) -> None:
+        """Make this the app's auth (for the dependencies), add the cookie middleware,
+        and answer ``AuthStoreError``s with the shared HTTP map (``integrations.errors``)."""
+        app.state.auth_store = self
+        app.add_middleware(_CookieMiddleware)
+        install_error_handler(app)
+
+    # -- per-request state -----------------------------------------------------
+
+    def load(self, request: Request) -> User | None:
+        """Read the session cookie once per request (sliding its expiry); the user or None."""
+        if getattr(request.state, "auth_store_loaded", False):
+            user: User | None = request.state.auth_store_user
+            return user
+        raw = request.cookies.get(self.cookies.session)
+        token, active = self.web.load_session(raw)
+        request.state.auth_store_loaded = True
+        request.state.auth_store_token = token if active is not None else None
+        request.state.auth_store_user = active.user if active is not None else None
+        if active is None and raw is not None:
+            self.delete_cookie(request, self.cookies.session)
+        elif active is not None and active.refreshed and token is not None:
+            self.set_cookie(
+                request,
+                self.cookies.session,
+                self.web.encode_session_cookie(token),
+                self.web.max_age(active.expires),
+            )
+        return request.state.auth_store_user  # type: ignore[no-any-return]
+
+    def session_token(self, request: Request) -> str | None:
+        """The live session token of this request (pass it as ``previous_token``)."""
+        self.load(request)
+        token: str | None = request.state.auth_store_token
+        return token
+
+    def apply(self, request: Request, result: SignInResult) -> bool:
+        """Act on a sign-in result: True if signed in, False if a second step is due."""
+        if isinstance(result, SecondFactorRequired):
+            seconds = int(self.flow.second_step_max_age.total_seconds())
+            self.set_cookie(request, self.cookies.pending, result.pending, seconds)
+            return False
+        self.login(request, result)
+        return True
+
+    def login(self, request: Request, signed_in: SignedIn) -> None:
+        """Queue the new session cookie (and a fresh CSRF cookie) on this response."""
+        self.set_cookie(
+            request,
+            self.cookies.session,
+            self.web.encode_session_cookie(signed_in.session.token),
+            self.web.max_age(signed_in.expires),
+        )
+        if request.cookies.get(self.cookies.pending):
+            self.delete_cookie(request, self.cookies.pending)
+        fresh = self.web.csrf.new_cookie_value()
+        request.state.auth_store_csrf = fresh
+        self.set_cookie(request, self.cookies.csrf, fresh, None)
+        request.state.auth_store_loaded = True
+        request.state.auth_store_token = signed_in.session.token
+        request.state.auth_store_user = signed_in.user
+
+    def logout(self, request: Request) -> None:
+        """End the current session and clear its cookie."""
+        self.flow.sign_out(self.session_token(request))
+        self.delete_cookie(request, self.cookies.session)
+        request.state.auth_store_token = None
+        request.state.auth_store_user = None
+
+    def pending(self, request: Request) -> str | None:
+        """The pending second-step value from its cookie, if any."""
+        return request.cookies.get(self.cookies.pending)
+
+    def csrf_token(self, request: Request) -> str:
+        """The CSRF token for forms rendered in this request (sets the cookie if needed)."""
+        value = getattr(request.state, "auth_store_csrf", None) or request.cookies.get(
+            self.cookies.csrf
+        )
+        if not value:
+            value = self.web.csrf.new_cookie_value()
+            request.state.auth_store_csrf = value
+            self.set_cookie(request, self.cookies.csrf, value, None)
+        return self.web.csrf.token_for(value)
+
+    async def check_csrf(self, request: Request) -> None:
+        """Raise 400 unless an unsafe request carries a valid CSRF token."""
+        if request.method not in _UNSAFE:
+            return
+        submitted = request.headers.get(CSRF_HEADER)
+        if not submitted:
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            submitted = value if isinstance(value, str) else None
+        if not self.web.csrf.check(request.cookies.get(self.cookies.csrf), submitted):
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                "The form expired or came from another site (CSRF).",
+            )
+
+    def set_cookie(self, request: Request, name: str, value: str, max_age: int | None) -> None:
+        """Queue a cookie with this integration's flags (HttpOnly, Secure, SameSite)."""
+        helper = Response()
+        helper.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=self.cookies.path,
+            domain=self.cookies.domain,
+            secure=self.cookies.secure,
+            httponly=True,
+            samesite=self.cookies.samesite,
+        )
+        self._queue(request, helper)
+
+    def delete_cookie(self, request: Request, name: str) -> None:
+        """Queue the removal of a cookie."""
+        helper = Response()
+        helper.delete_cookie(
+            name,
+            path=self.cookies.path,
+            domain=self.cookies.domain,
+            secure=self.cookies.secure,
+            httponly=True,
+            samesite=self.cookies.samesite,
+        )
+        self._queue(request, helper)
+
+    @staticmethod
+    def _queue(request: Request, helper: Response) -> None:
+        queued = request.scope.setdefault("state", {}).setdefault(_COOKIES, [])
+        queued.extend(v for k, v in helper.raw_headers if k == b"set-cookie")
+
+    # -- the JSON router -------------------------------------------------------

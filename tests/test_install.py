@@ -1,0 +1,67 @@
+"""Install traps: what a module needs is installed with it, or it says which extra to add."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import auth_store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_version_is_written_once() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project
+    assert project["dynamic"] == ["version"]
+    assert importlib.metadata.version("auth-store") == auth_store.__version__
+    done = subprocess.run(
+        [sys.executable, "-m", "auth_store", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == f"auth-store, version {auth_store.__version__}"
+
+
+def test_the_command_line_needs_no_extra() -> None:
+    required = importlib.metadata.requires("auth-store") or []
+    base = {r.split(">")[0].split(";")[0].strip() for r in required if "extra ==" not in r}
+    assert {"click", "rich"} <= base
+
+
+@pytest.mark.parametrize(
+    ("blocked", "module", "extra"),
+    [
+        ("authlib", "auth_store.oauth", "oauth"),
+        ("joserfc", "auth_store.oauth", "oauth"),
+        ("flask", "auth_store.integrations.flask", "flask"),
+        ("fastapi", "auth_store.integrations.fastapi", "fastapi"),
+    ],
+)
+def test_a_missing_optional_package_names_its_extra_in_one_line(
+    blocked: str, module: str, extra: str
+) -> None:
+    done = _python(
+        f"import sys; sys.modules[{blocked!r}] = None\n"
+        "try:\n"
+        f"    import {module}\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout == f"{module} needs the {blocked} package: pip install 'auth-store[{extra}]'\n"
+    )
