@@ -447,7 +447,7 @@ def reencrypt(
     )
     # Collect ids first: rewriting while a backend streams its export could
     # hold a read snapshot or a lock for the whole run.
-    ids = [r.id for r in adapter.export() if isinstance(r, Credential) and r.id is not None]
+    ids = [r.id for r in adapter.export() if isinstance(r, Credential)]
     for credential_id in ids:
         counts = _reencrypt_one(adapter, cipher, credential_id)
         if counts is not None:

@@ -54,6 +54,17 @@ class ErrorCode(StrEnum):
     THROTTLED = "throttled"
     OAUTH_FAILED = "oauth_failed"
     OAUTH_ACCOUNT_NOT_LINKED = "oauth_account_not_linked"
+    REAUTHENTICATION_REQUIRED = "reauthentication_required"
+    # Passkeys (auth_store.passkeys)
+    PASSKEY_FAILED = "passkey_failed"
+    PASSKEY_INVALID_RESPONSE = "passkey_invalid_response"
+    PASSKEY_REFUSED = "passkey_refused"
+    PASSKEY_CHALLENGE_INVALID = "passkey_challenge_invalid"
+    PASSKEY_COUNTER_REGRESSED = "passkey_counter_regressed"
+    PASSKEY_EXISTS = "passkey_exists"
+    # Session tokens of a JavaScript front end (auth_store.authjs)
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 - a code, not a token
+    EXPIRED_TOKEN = "expired_token"  # noqa: S105 - a code, not a token
 
 
 class AuthStoreError(Exception):

@@ -93,6 +93,7 @@ from .errors import (
     AuthStoreError,
     ConfigurationError,
     ConflictError,
+    ErrorCode,
     NotFoundError,
     TooManyAttemptsError,
     ValidationError,
@@ -171,28 +172,28 @@ class Messages:
 
 
 class PasskeyError(AuthStoreError):
-    """A passkey ceremony failed; ``str(error)`` is safe to show, ``status`` is the HTTP status."""
+    """A passkey ceremony failed; ``str(error)`` is safe to show."""
 
-    status = 400
+    code = ErrorCode.PASSKEY_FAILED
 
 
 class PasskeyResponseError(PasskeyError, ValidationError):
     """The browser's JSON is malformed (not JSON, a field missing, not base64url, too large)."""
 
-    status = 400
+    code = ErrorCode.PASSKEY_INVALID_RESPONSE
 
 
 class PasskeyVerificationError(PasskeyError):
     """The response did not verify: unknown or someone else's passkey, bad signature, wrong
     origin or RP id, disabled or throttled user (deliberately alike)."""
 
-    status = 401
+    code = ErrorCode.PASSKEY_REFUSED
 
 
 class PasskeyChallengeError(PasskeyVerificationError):
     """The challenge is unknown, spent, expired, or was made for another browser or ceremony."""
 
-    status = 401
+    code = ErrorCode.PASSKEY_CHALLENGE_INVALID
 
 
 class PasskeyCounterError(PasskeyVerificationError):
@@ -202,7 +203,7 @@ class PasskeyCounterError(PasskeyVerificationError):
     the passkey (not a secret) so the app can warn its owner.
     """
 
-    status = 401
+    code = ErrorCode.PASSKEY_COUNTER_REGRESSED
 
     def __init__(self, message: str, *, passkey_id: str) -> None:
         super().__init__(message)
@@ -212,7 +213,7 @@ class PasskeyCounterError(PasskeyVerificationError):
 class PasskeyExistsError(PasskeyError, ConflictError):
     """The authenticator tried to register a credential that is registered already."""
 
-    status = 409
+    code = ErrorCode.PASSKEY_EXISTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -348,7 +349,7 @@ class PasskeyService:
         ``authenticator_attachment`` (``platform``, ``cross-platform``) narrows
         which authenticators the browser offers.
         """
-        user_id = _user_id(user)
+        user_id = user.id
         if is_disabled(user):
             raise PasskeyVerificationError(Messages.REGISTRATION_FAILED)
         attachment = (
@@ -395,7 +396,7 @@ class PasskeyService:
         ``PasskeyVerificationError`` (did not verify) or
         ``PasskeyExistsError`` (registered already).
         """
-        user_id = _user_id(user)
+        user_id = user.id
         label = None if name is None else check_name(name)
         parsed = _parse_registration(response)
         bound = self._spend(Ceremony.REGISTER, state, parsed.challenge)
@@ -540,7 +541,7 @@ class PasskeyService:
 
     def rename(self, user: User, credential_id: str, name: str) -> Passkey:
         """Rename one of ``user``'s passkeys (``NotFoundError`` if it is not theirs)."""
-        return self.store.rename(_user_id(user), credential_id, name)
+        return self.store.rename(user.id, credential_id, name)
 
     def delete(
         self,
@@ -558,7 +559,7 @@ class PasskeyService:
         first) and ``NotFoundError`` if the passkey is not the user's.
         """
         self.proofs.check(user, proof, session_id=session_id)
-        deleted = self.store.delete(_user_id(user), credential_id)
+        deleted = self.store.delete(user.id, credential_id)
         if deleted is None:
             raise NotFoundError("no such passkey")
         return deleted
@@ -640,7 +641,7 @@ class PasskeyService:
     def _allowed_for(self, email: str) -> tuple[str, list[PublicKeyCredentialDescriptor]]:
         """The subject and allowCredentials for an e-mail: real ones, or a stable decoy."""
         user = self.adapter.get_user_by_email(email)
-        user_id = user.id if user is not None and user.id is not None else None
+        user_id = None if user is None else user.id
         allow = self._descriptors(self.adapter.list_authenticators_by_user_id(user_id or _NO_USER))
         if user_id is None or not allow:
             decoy = hmac.new(
@@ -653,7 +654,7 @@ class PasskeyService:
         return user_id, allow
 
     def _user_options(self, ceremony: Ceremony, user: User) -> PasskeyChallenge:
-        user_id = _user_id(user)
+        user_id = user.id
         allow = self._descriptors(self.adapter.list_authenticators_by_user_id(user_id))
         if not allow:
             raise NotFoundError("this user has no passkey")
@@ -698,12 +699,12 @@ class PasskeyService:
                 self._count_for_nobody()
             else:
                 # Counted as failed before the check, cleared on success (see AttemptLimiter).
-                self.limiter.begin(_user_id(counted), KIND)
+                self.limiter.begin(counted.id, KIND)
         except TooManyAttemptsError:
             if expected is not None:
                 raise  # the person is identified already: say "retry in N s"
             raise PasskeyVerificationError(Messages.SIGN_IN_FAILED) from None
-        if authenticator is None or owner is None or owner.id is None:
+        if authenticator is None or owner is None:
             raise PasskeyVerificationError(Messages.SIGN_IN_FAILED)
         if expected is not None and owner.id != expected.id:
             raise PasskeyVerificationError(Messages.SIGN_IN_FAILED)
@@ -790,7 +791,7 @@ class PasskeyService:
     # Last in the class: below it, ``list`` would name this method, not the type.
     def list(self, user: User) -> list[Passkey]:
         """``user``'s passkeys: name, created, last used, device type, backed up."""
-        return self.store.list(_user_id(user))
+        return self.store.list(user.id)
 
 
 # -- the browser's JSON ----------------------------------------------------------
@@ -952,12 +953,6 @@ def _digest(challenge: bytes) -> str:
 
 def _subject(ceremony: Ceremony, binding: str, user_id: str) -> str:
     return f"{ceremony.value}:{binding}:{user_id}"
-
-
-def _user_id(user: User) -> str:
-    if not isinstance(user, User) or user.id is None:
-        raise ValidationError("expected a stored User (with an id)")
-    return user.id
 
 
 def _refused(ceremony: str, exc: Exception) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 
-from .errors import AuthStoreError, ValidationError
+from .errors import AuthStoreError, ErrorCode, ValidationError
 from .models import User
 from .passwords import PasswordService
 from .signing import InvalidSignatureError, Signer
@@ -35,7 +35,7 @@ _METHODS = frozenset({"password", "passkey", "totp", "backup_code"})
 class ReauthenticationRequiredError(AuthStoreError):
     """The change needs a fresh proof of identity (none given, stale, or someone else's)."""
 
-    status = 401
+    code = ErrorCode.REAUTHENTICATION_REQUIRED
 
     def __init__(self, message: str = "Confirm it's you to make this change.") -> None:
         super().__init__(message)
@@ -62,7 +62,7 @@ class ReauthProofs:
         """
         if method not in _METHODS:
             raise ValidationError(f"method must be one of {sorted(_METHODS)}")
-        payload = {"u": _user_id(user), "m": method, "s": session_id}
+        payload = {"u": user.id, "m": method, "s": session_id}
         return self.signer.dumps(payload, purpose=PURPOSE)
 
     def check(self, user: User, proof: str | None, *, session_id: str | None = None) -> str:
@@ -80,7 +80,7 @@ class ReauthProofs:
         if not isinstance(data, dict):
             raise ReauthenticationRequiredError()
         owner, method, bound = data.get("u"), data.get("m"), data.get("s")
-        if not isinstance(owner, str) or not hmac.compare_digest(owner, _user_id(user)):
+        if not isinstance(owner, str) or not hmac.compare_digest(owner, user.id):
             raise ReauthenticationRequiredError()
         if bound is not None and (
             not isinstance(bound, str)
@@ -106,12 +106,6 @@ class ReauthProofs:
         without one); a throttled account raises ``TooManyAttemptsError``, as
         for a password change.
         """
-        if not isinstance(password, str) or not passwords.verify_password(_user_id(user), password):
+        if not isinstance(password, str) or not passwords.verify_password(user.id, password):
             raise ReauthenticationRequiredError("That password is not right.")
         return self.issue(user, "password", session_id=session_id)
-
-
-def _user_id(user: User) -> str:
-    if user.id is None:
-        raise ValidationError("the user has no id (store it first)")
-    return user.id

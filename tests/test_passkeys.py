@@ -32,6 +32,7 @@ from auth_store import (
 from auth_store.adapter import Adapter
 from auth_store.attempts import AttemptLimiter
 from auth_store.disabled import disabled_extra, enabled_extra
+from auth_store.integrations.errors import http_status
 from auth_store.passkey_store import METADATA_TYPE, USER_HANDLE_TYPE, Passkey
 from auth_store.passkeys import (
     _STATE_PURPOSE,
@@ -237,7 +238,7 @@ def test_the_same_credential_cannot_be_registered_twice(
     )
     with pytest.raises(PasskeyExistsError) as caught:
         service.register(bob, response, state=challenge.state)
-    assert caught.value.status == 409
+    assert http_status(caught.value) == 409
     assert store.list_authenticators_by_user_id(str(bob.id)) == []
     found = store.get_authenticator(original.credential_id)
     assert found is not None
@@ -578,7 +579,7 @@ def test_an_unknown_passkey_fails_like_a_bad_signature(
     before = store.counts()
     bad = fails_alike(lambda: sign_in(service, stranger))
     assert type(bad) is PasskeyVerificationError
-    assert bad.status == 401
+    assert http_status(bad) == 401
     after = store.counts()
     assert after["credentials"] == before["credentials"]  # no attempt counted for anyone
 
@@ -681,7 +682,7 @@ def test_malformed_json_is_a_clear_error(service: PasskeyService, ann: User) -> 
         assert isinstance(error, ValidationError), name
         assert isinstance(error, AuthStoreError), name
         assert str(error).startswith("malformed passkey response: "), name
-        assert error.status == 400, name
+        assert http_status(error) == 400, name
         assert error.__cause__ is None, name  # no parser's exception chained for display
         assert error.__context__ is None or error.__suppress_context__, name
     # None of that spent the challenge.

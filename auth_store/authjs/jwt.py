@@ -40,7 +40,7 @@ from joserfc.jwk import OctKey, thumbprint
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 
 from .. import clock
-from ..errors import AuthStoreError, ConfigurationError, ValidationError
+from ..errors import AuthStoreError, ConfigurationError, ErrorCode, ValidationError
 
 __all__ = [
     "DEFAULT_CLOCK_TOLERANCE",
@@ -76,6 +76,8 @@ class InvalidTokenError(AuthStoreError):
     ``expired``. Messages never quote the token.
     """
 
+    code = ErrorCode.INVALID_TOKEN
+
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
@@ -83,6 +85,8 @@ class InvalidTokenError(AuthStoreError):
 
 class ExpiredTokenError(InvalidTokenError):
     """A genuine token whose ``exp`` is past (beyond the clock tolerance)."""
+
+    code = ErrorCode.EXPIRED_TOKEN
 
     def __init__(self, message: str = "the session token has expired") -> None:
         super().__init__(message, reason="expired")

@@ -223,7 +223,6 @@ class AuthJsDatabaseStrategy:
         if session.expires <= clock.now() or is_disabled(user):
             logger.debug("%s session refused: expired, or its user is disabled", transport)
             return None
-        assert user.id is not None
         return ResolvedSession(
             user_id=user.id,
             user=user,

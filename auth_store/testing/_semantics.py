@@ -454,7 +454,6 @@ class SemanticsCases(Base):
         self, adapter: Adapter
     ) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
         doomed = adapter.create_authenticator(self.new_authenticator(user.id))
         kept = adapter.create_authenticator(self.new_authenticator(user.id))
         assert adapter.delete_authenticator(doomed.credential_id) == doomed
