@@ -216,6 +216,15 @@ class MirrorAdapter(Adapter):
     def get_account(self, provider: str, provider_account_id: str) -> Account | None:
         return self._read("get_account", lambda s: s.get_account(provider, provider_account_id))
 
+    def update_account(
+        self, provider: str, provider_account_id: str, **changes: Any
+    ) -> Account | None:
+        return self._write(
+            "update_account",
+            lambda: self.primary.update_account(provider, provider_account_id, **changes),
+            lambda _: self.secondary.update_account(provider, provider_account_id, **changes),
+        )
+
     # -- sessions ------------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:
