@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from auth_store import clock, connect
+from auth_store.adapters.sql import load_migrations
 from auth_store.cli import cli
 from auth_store.crypto import FieldCipher, Keyring
 from auth_store.models import Credential, Session, User
@@ -29,6 +30,8 @@ from auth_store.tokens import TokenService
 from tests._migration_data import AUTH_STORE, PYTHON, ROOT, populate, sqlite_exec
 
 KEYRING = Keyring.generate()
+#: The schema version of a new SQLite store: every shipped migration.
+SQLITE_SCHEMA = len(load_migrations("sqlite"))
 
 
 @pytest.fixture
@@ -379,9 +382,6 @@ def test_reencrypt(url: str) -> None:
     assert run("--url", url, "reencrypt", env=no_keys).exit_code == 2
 
 
-# -- stats, health, purge, schema, check ---------------------------------------------
-
-
 def test_read_commands_work_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/busy.db"
     with connect(url) as store:
@@ -395,7 +395,7 @@ def test_read_commands_work_while_a_writer_holds_the_lock(tmp_path: Path) -> Non
         started = time.monotonic()
         stats = run_json("--url", f"{url}?busy_timeout=200", "stats")
         assert stats["counts"]["users"] == 2
-        assert stats["schema_version"] == 1
+        assert stats["schema_version"] == SQLITE_SCHEMA
         assert time.monotonic() - started < 5
         writer.execute("ROLLBACK")
     finally:
@@ -408,7 +408,7 @@ def test_stats_health_purge_schema(url: str, tmp_path: Path) -> None:
     stats = run_json("--url", url, "stats")
     assert stats["counts"]["users"] == 3
     assert stats["total"] == 3 * 6 + 3
-    assert stats["schema_version"] == 1
+    assert stats["schema_version"] == SQLITE_SCHEMA
     assert "users" in run("--url", url, "stats").stdout
 
     health = run_json("--url", url, "health")
@@ -431,10 +431,10 @@ def test_stats_health_purge_schema(url: str, tmp_path: Path) -> None:
     fresh = f"sqlite:///{tmp_path}/fresh.db"
     status = run_json("--url", fresh, "schema", "status")
     assert status["current"] == 0
-    assert status["pending"] == ["0001_initial"]
+    assert status["pending"] == ["0001_initial", "0002_session_details"]
     assert "pending: 0001_initial" in run("--url", fresh, "schema", "status").stdout
     upgraded = run_json("--url", fresh, "schema", "upgrade")
-    assert upgraded["applied"] == [1]
+    assert upgraded["applied"] == [1, 2]
     assert run_json("--url", fresh, "schema", "status")["pending"] == []
     assert "already up to date" in run("--url", fresh, "schema", "upgrade").stdout
     files = f"file://{tmp_path}/files"
