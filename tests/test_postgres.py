@@ -107,7 +107,7 @@ class TestSchema:
             )
         }
         expected = {
-            "users": ["id", "name", "email", "emailVerified", "image", "extra"],
+            "users": ["id", "name", "email", "emailVerified", "image"],
             "accounts": [
                 "id",
                 "userId",
@@ -121,7 +121,6 @@ class TestSchema:
                 "scope",
                 "session_state",
                 "token_type",
-                "extra",
             ],
             "sessions": ["id", "userId", "expires", "sessionToken"],
             "verification_token": ["identifier", "expires", "token"],
@@ -137,6 +136,10 @@ class TestSchema:
             ],
             "credentials": ["id", "userId", "type", "data", "version", "createdAt", "updatedAt"],
             "auth_store_migrations": ["version", "name", "checksum", "applied_at"],
+            # What auth-store adds to Auth.js's rows, beside them (never in them).
+            "auth_store_users": ["id", "extra"],
+            "auth_store_accounts": ["id", "extra"],
+            "auth_store_sessions": ["id", "createdAt", "updatedAt", "ipAddress", "userAgent"],
         }
         assert {t for t, _ in found} == set(expected)
         for table, columns in expected.items():
@@ -146,7 +149,9 @@ class TestSchema:
         assert found["sessions", "expires"] == tz
         assert found["verification_token", "expires"] == tz
         assert found["credentials", "createdAt"] == tz
-        assert found["users", "extra"] == "jsonb"
+        assert found["auth_store_users", "extra"] == "jsonb"
+        assert found["auth_store_accounts", "extra"] == "jsonb"
+        assert found["auth_store_sessions", "createdAt"] == tz
         assert found["credentials", "data"] == "jsonb"
         assert found["accounts", "expires_at"] == "bigint"
         assert found["users", "id"] == "text"
@@ -167,6 +172,9 @@ class TestSchema:
             "sessions_user_fkey",
             "authenticators_user_fkey",
             "credentials_user_fkey",
+            "auth_store_users_id_fkey",
+            "auth_store_accounts_id_fkey",
+            "auth_store_sessions_id_fkey",
         ):
             assert constraints[fkey] == "f:c"  # ON DELETE CASCADE
         assert constraints["accounts_provider_key"].startswith("u")
@@ -246,7 +254,10 @@ class TestSchema:
         try:
             assert not failures
             assert len(opened) == 4
-            assert _rows(postgres_url, "SELECT version FROM auth_store_migrations") == [(1,)]
+            assert _rows(postgres_url, "SELECT version FROM auth_store_migrations") == [
+                (1,),
+                (2,),
+            ]
         finally:
             for adapter in opened:
                 adapter.close()
@@ -255,10 +266,10 @@ class TestSchema:
         with auth_store.connect(f"{postgres_url}&migrate=false") as store:
             assert isinstance(store, PostgresAdapter)
             assert store.schema_version() == 0
-            assert [s.applied_at for s in store.schema_status()] == [None]
+            assert [s.applied_at for s in store.schema_status()] == [None, None]
             assert _rows(postgres_url, "SELECT to_regclass('users') IS NULL") == [(True,)]
-            assert store.upgrade_schema() == [1]
-            assert store.schema_version() == 1
+            assert store.upgrade_schema() == [1, 2]
+            assert store.schema_version() == 2
             assert store.upgrade_schema() == []
             _user(store)
 
@@ -383,7 +394,7 @@ class TestStorage:
         assert report["round_trip_ms"] > 0
         assert report["pool"]["max"] == 10
         assert report["pool"]["size"] >= 1
-        assert report["schema_version"] == report["latest_schema_version"] == 1
+        assert report["schema_version"] == report["latest_schema_version"] == 2
         assert "password" not in repr(report)
 
     def test_health_of_a_closed_store_is_not_ok(self, postgres_url: str) -> None:
