@@ -24,7 +24,7 @@ from auth_store import clock, connect
 from auth_store.adapters.sql import load_migrations
 from auth_store.cli import cli
 from auth_store.crypto import FieldCipher, Keyring
-from auth_store.models import Credential, Session, User
+from auth_store.models import Account, Credential, Session, User
 from auth_store.passwords import PasswordService
 from auth_store.tokens import TokenService
 from tests._migration_data import AUTH_STORE, PYTHON, ROOT, populate, sqlite_exec
@@ -380,6 +380,45 @@ def test_reencrypt(url: str) -> None:
     assert _decrypts_under(url, Keyring.parse(keys), credential_id) == "beta"
     no_keys: dict[str, str | None] = {"AUTH_STORE_KEYS": None, "AUTH_STORE_KEY_FILE": None}
     assert run("--url", url, "reencrypt", env=no_keys).exit_code == 2
+
+
+def test_reencrypt_moves_oauth_tokens_in_accounts(url: str) -> None:
+    first, second = (Keyring.generate_key(k) for k in ("k1", "k2"))
+    cipher = FieldCipher(Keyring.parse(first))
+    with connect(url) as store:
+        user = store.create_user(User(email="oauth@example.com"))
+        account = Account(
+            id="acc-1",
+            user_id=str(user.id),
+            type="oauth",
+            provider="github",
+            provider_account_id="583231",
+        )
+        account.access_token = cipher.encrypt(
+            "gho_secret", collection="accounts", record_id="acc-1", field="access_token"
+        )
+        store.link_account(account)
+    keys = f"{first},{second}"
+    counts = run_json("--url", url, "reencrypt", env={"AUTH_STORE_KEYS": keys})
+    assert (counts["accounts"], counts["reencrypted"], counts["failed"]) == (1, 1, 0)
+    shown = run("--url", url, "reencrypt", env={"AUTH_STORE_KEYS": keys})
+    assert "1 account(s) scanned" in shown.output
+    assert "gho_secret" not in shown.output
+    with connect(url) as store:
+        moved = store.get_account("github", "583231")
+    assert moved is not None
+    assert moved.access_token is not None
+    assert FieldCipher.key_id_of(moved.access_token) == "k2"
+    only_new = FieldCipher(Keyring.parse(second))
+    assert (
+        only_new.decrypt_str(
+            moved.access_token, collection="accounts", record_id="acc-1", field="access_token"
+        )
+        == "gho_secret"
+    )
+
+
+# -- stats, health, purge, schema, check ---------------------------------------------
 
 
 def test_read_commands_work_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
