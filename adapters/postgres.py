@@ -310,7 +310,9 @@ class PostgresAdapter(SQLAdapter):
                 self._open_schema(apply=True)
             elif self._has_migrations_table():
                 self._open_schema(apply=False)  # only checks the applied files
-            self._pool.open(wait=False)
+            # Wait for the first connection: a call made before it is ready would
+            # make the pool open a second one, and lend the two in turn.
+            self._pool.open(wait=True, timeout=pool_timeout)
         except _DRIVER_ERRORS as exc:
             self._pool.close()
             raise self._error(exc) from exc

@@ -397,6 +397,15 @@ class TestStorage:
         assert report["schema_version"] == report["latest_schema_version"] == 2
         assert "password" not in repr(report)
 
+    def test_a_single_caller_is_served_by_one_connection(self, postgres_url: str) -> None:
+        # The pool's first connection is ready when connect() returns: the first
+        # calls do not race it into opening a second one (lent in turn, each colder).
+        with auth_store.connect(postgres_url) as store:
+            user = _user(store)
+            for _ in range(20):
+                assert store.get_user(_uid(user)) == user
+            assert store.health()["pool"]["size"] == 1
+
     def test_health_of_a_closed_store_is_not_ok(self, postgres_url: str) -> None:
         store = auth_store.connect(postgres_url)
         store.close()
