@@ -511,10 +511,10 @@ def _fill_through_auth_store(store: auth_store.Adapter) -> dict[str, Any]:
             extra={"tenant": "acme", "internal_note": "x"},
         )
     )
-    assert user.id is not None
+    uid = str(user.id)
     store.link_account(
         Account(
-            user_id=user.id,
+            user_id=uid,
             type="oauth",
             provider="github",
             provider_account_id="8675309",
@@ -525,7 +525,7 @@ def _fill_through_auth_store(store: auth_store.Adapter) -> dict[str, Any]:
     session = store.create_session(
         Session(
             session_token="3c9e1f7a-52b4-4d8e-a0c6-9b1d2e3f4a5b",  # as Auth.js makes them
-            user_id=user.id,
+            user_id=uid,
             expires=datetime(2031, 1, 1, tzinfo=UTC),
             created_at=datetime(2030, 12, 1, tzinfo=UTC),
             updated_at=datetime(2030, 12, 2, tzinfo=UTC),

@@ -213,13 +213,13 @@ _SAFARI = (
 def test_a_new_session_records_its_client_and_when_it_started(
     fake_clock: FakeClock, store: auth_store.Adapter, sessions: SessionManager, user: User
 ) -> None:
-    assert user.id is not None
+    uid = str(user.id)
     issued = sessions.create(user, ip_address="2001:DB8:0:0::1", user_agent=_SAFARI)
     session = issued.session
     assert (session.created_at, session.updated_at) == (fake_clock.now, fake_clock.now)
     assert session.ip_address == "2001:db8::1"  # canonical form
     assert session.user_agent == _SAFARI
-    assert sessions.list(user.id) == [session]
+    assert sessions.list(uid) == [session]
     found = store.get_session_and_user(sessions.stored_token(issued.token))
     assert found is not None
     assert found[0] == session
@@ -299,7 +299,7 @@ def test_last_seen_costs_a_write_at_most_every_five_minutes(
 def test_the_sliding_refresh_also_records_last_seen(
     fake_clock: FakeClock, sessions: SessionManager, user: User
 ) -> None:
-    assert user.id is not None
+    uid = str(user.id)
     issued = sessions.create(user)
     fake_clock.advance(timedelta(days=1, seconds=1))
     active = sessions.get(issued.token)
@@ -307,17 +307,17 @@ def test_the_sliding_refresh_also_records_last_seen(
     assert active.refreshed
     assert active.session.updated_at == fake_clock.now
     assert active.session.expires == fake_clock.now + timedelta(days=30)
-    assert sessions.list(user.id) == [active.session]
+    assert sessions.list(uid) == [active.session]
 
 
 def test_a_session_without_details_gets_last_seen_on_first_read(
     fake_clock: FakeClock, store: auth_store.Adapter, user: User
 ) -> None:
     # As an Auth.js app (or an older auth-store) writes it: no details at all.
-    assert user.id is not None
+    uid = str(user.id)
     compat = SessionManager(store, authjs_compat=True)
     store.create_session(
-        Session(session_token="plain", user_id=user.id, expires=clock.now() + timedelta(days=3))
+        Session(session_token="plain", user_id=uid, expires=clock.now() + timedelta(days=3))
     )
     active = compat.get("plain")
     assert active is not None

@@ -42,8 +42,8 @@ class AccountSessionCases(Base):
 
     def test_update_account_changes_tokens_and_extra_and_returns_it(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        linked = adapter.link_account(self.new_account(user.id, extra={"ext_expires_in": 1}))
+        uid = str(user.id)
+        linked = adapter.link_account(self.new_account(uid, extra={"ext_expires_in": 1}))
         changes: dict[str, Any] = {
             "access_token": "gho_new-access",
             "refresh_token": "ghr_new-refresh",
@@ -59,8 +59,8 @@ class AccountSessionCases(Base):
 
     def test_update_account_changes_only_the_fields_given(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        linked = adapter.link_account(self.new_account(user.id, extra={"keep": True}))
+        uid = str(user.id)
+        linked = adapter.link_account(self.new_account(uid, extra={"keep": True}))
         key = (linked.provider, linked.provider_account_id)
         one = adapter.update_account(*key, access_token="only-this")
         assert one == replace(linked, access_token="only-this")
@@ -71,8 +71,8 @@ class AccountSessionCases(Base):
 
     def test_update_account_can_clear_optional_fields(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        linked = adapter.link_account(self.new_account(user.id, extra={"x": 1}))
+        uid = str(user.id)
+        linked = adapter.link_account(self.new_account(uid, extra={"x": 1}))
         cleared: dict[str, Any] = {
             name: None for name in ("refresh_token", "expires_at", "id_token", "scope")
         }
@@ -86,8 +86,8 @@ class AccountSessionCases(Base):
         self, adapter: Adapter, raw_storage: RawStorage
     ) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        linked = adapter.link_account(self.new_account(user.id, access_token="old-access-token"))
+        uid = str(user.id)
+        linked = adapter.link_account(self.new_account(uid, access_token="old-access-token"))
         adapter.update_account(
             linked.provider, linked.provider_account_id, access_token="new-access-token"
         )
@@ -102,12 +102,12 @@ class AccountSessionCases(Base):
 
     def test_update_account_keeps_other_accounts(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        target = adapter.link_account(self.new_account(user.id, provider_account_id="1"))
+        uid = str(user.id)
+        target = adapter.link_account(self.new_account(uid, provider_account_id="1"))
         same_id_elsewhere = adapter.link_account(
-            self.new_account(user.id, provider="google", provider_account_id="1")
+            self.new_account(uid, provider="google", provider_account_id="1")
         )
-        same_provider = adapter.link_account(self.new_account(user.id, provider_account_id="2"))
+        same_provider = adapter.link_account(self.new_account(uid, provider_account_id="2"))
         adapter.update_account("github", "1", access_token="changed", extra={"n": 1})
         assert adapter.get_account("google", "1") == same_id_elsewhere
         assert adapter.get_account("github", "2") == same_provider
@@ -128,8 +128,8 @@ class AccountSessionCases(Base):
         # name the account, so Python itself refuses them twice.)
         user = self.make_user(adapter)
         other = self.make_user(adapter)
-        assert user.id is not None
-        linked = adapter.link_account(self.new_account(user.id))
+        uid = str(user.id)
+        linked = adapter.link_account(self.new_account(uid))
         key = (linked.provider, linked.provider_account_id)
         refused = {
             "id": {"id": "another-id"},
@@ -149,8 +149,8 @@ class AccountSessionCases(Base):
 
     def test_wrong_update_account_input_is_a_validation_error(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        linked = adapter.link_account(self.new_account(user.id))
+        uid = str(user.id)
+        linked = adapter.link_account(self.new_account(uid))
         key = (linked.provider, linked.provider_account_id)
         bad: dict[str, Any] = {
             "access_token int": lambda: adapter.update_account(*key, access_token=5),
@@ -199,31 +199,29 @@ class AccountSessionCases(Base):
 
     def test_session_details_default_to_none(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        created = adapter.create_session(self.new_session(user.id))
+        uid = str(user.id)
+        created = adapter.create_session(self.new_session(uid))
         details = (created.created_at, created.updated_at, created.ip_address, created.user_agent)
         assert details == (None, None, None, None)
         assert adapter.get_session_and_user(created.session_token) == (created, user)
-        assert adapter.list_sessions(user.id) == [created]
+        assert adapter.list_sessions(uid) == [created]
 
     def test_session_details_round_trip(self, adapter: Adapter) -> None:
         user = self.make_user(adapter, extra={"role": "admin"})
-        assert user.id is not None
-        given = self._detailed(user.id)
+        uid = str(user.id)
+        given = self._detailed(uid)
         created = adapter.create_session(given)
         assert created == replace(given, id=created.id)
         assert adapter.get_session_and_user(created.session_token) == (created, user)
-        assert adapter.list_sessions(user.id) == [created]
+        assert adapter.list_sessions(uid) == [created]
         assert adapter.delete_session(created.session_token) == created
 
     def test_session_details_are_aware_utc_with_microseconds(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
+        uid = str(user.id)
         started = datetime(2031, 5, 6, 7, 8, 9, 654321, tzinfo=_IST)
         seen = datetime(2031, 5, 6, 9, 0, 0, 1, tzinfo=_IST)
-        created = adapter.create_session(
-            self._detailed(user.id, created_at=started, updated_at=seen)
-        )
+        created = adapter.create_session(self._detailed(uid, created_at=started, updated_at=seen))
         found = adapter.get_session_and_user(created.session_token)
         assert found is not None
         for value, want in [
@@ -239,8 +237,8 @@ class AccountSessionCases(Base):
 
     def test_update_session_sets_and_clears_details(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        plain = adapter.create_session(self.new_session(user.id))
+        uid = str(user.id)
+        plain = adapter.create_session(self.new_session(uid))
         seen = self.later(minutes=5)
         step1 = adapter.update_session(
             plain.session_token, updated_at=seen, ip_address="203.0.113.9"
@@ -255,24 +253,24 @@ class AccountSessionCases(Base):
         step4 = adapter.update_session(plain.session_token, created_at=started, updated_at=None)
         assert step4 == replace(step3, created_at=started, updated_at=None)
         assert adapter.get_session_and_user(plain.session_token) == (step4, user)
-        assert adapter.list_sessions(user.id) == [step4]
+        assert adapter.list_sessions(uid) == [step4]
 
     def test_update_session_keeps_other_sessions_details(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        one = adapter.create_session(self._detailed(user.id))
-        two = adapter.create_session(self._detailed(user.id, ip_address="198.51.100.1"))
+        uid = str(user.id)
+        one = adapter.create_session(self._detailed(uid))
+        two = adapter.create_session(self._detailed(uid, ip_address="198.51.100.1"))
         adapter.update_session(one.session_token, ip_address="192.0.2.1", user_agent=None)
         assert adapter.get_session_and_user(two.session_token) == (two, user)
 
     def test_moving_a_detailed_session_keeps_its_details(self, adapter: Adapter) -> None:
         one = self.make_user(adapter)
         two = self.make_user(adapter)
-        assert one.id is not None
-        assert two.id is not None
-        session = adapter.create_session(self._detailed(one.id))
-        moved = adapter.update_session(session.session_token, user_id=two.id)
-        assert moved == replace(session, user_id=two.id)
+        one_id = str(one.id)
+        two_id = str(two.id)
+        session = adapter.create_session(self._detailed(one_id))
+        moved = adapter.update_session(session.session_token, user_id=two_id)
+        assert moved == replace(session, user_id=two_id)
         assert adapter.get_session_and_user(session.session_token) == (moved, two)
         with pytest.raises(NotFoundError):
             adapter.update_session(session.session_token, user_id="no-such-user", ip_address="x")
@@ -319,15 +317,15 @@ class AccountSessionCases(Base):
 
     def test_session_details_limits_are_inclusive(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        longest = self._detailed(user.id, ip_address="1" * 64, user_agent="u" * 1024)
+        uid = str(user.id)
+        longest = self._detailed(uid, ip_address="1" * 64, user_agent="u" * 1024)
         created = adapter.create_session(longest)
         assert adapter.get_session_and_user(created.session_token) == (created, user)
 
     def test_session_details_are_written(self, adapter: Adapter, raw_storage: RawStorage) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        created = adapter.create_session(self._detailed(user.id, ip_address="192.0.2.77"))
+        uid = str(user.id)
+        created = adapter.create_session(self._detailed(uid, ip_address="192.0.2.77"))
         rows = [r for r in raw_storage.records("sessions") if str(created.id) in raw_values(r)]
         assert len(rows) == 1
         assert "192.0.2.77" in raw_values(rows[0])
@@ -337,15 +335,15 @@ class AccountSessionCases(Base):
         self, adapter: Adapter, raw_storage: RawStorage
     ) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        kept = adapter.create_session(self._detailed(user.id, ip_address="192.0.2.1"))
-        gone = adapter.create_session(self._detailed(user.id, ip_address="192.0.2.2"))
+        uid = str(user.id)
+        kept = adapter.create_session(self._detailed(uid, ip_address="192.0.2.1"))
+        gone = adapter.create_session(self._detailed(uid, ip_address="192.0.2.2"))
         expired = adapter.create_session(
-            self._detailed(user.id, ip_address="192.0.2.3", expires=self.later(days=-1))
+            self._detailed(uid, ip_address="192.0.2.3", expires=self.later(days=-1))
         )
         adapter.delete_session(gone.session_token)
         assert adapter.purge_expired() == {"sessions": 1, "verification_tokens": 0}
-        assert adapter.list_sessions(user.id) == [kept]
+        assert adapter.list_sessions(uid) == [kept]
         dump = raw_storage.dump()
         assert b"192.0.2.1" in dump
         # Deleted and purged sessions leave no details behind (on SQL backends
@@ -354,16 +352,16 @@ class AccountSessionCases(Base):
         assert "192.0.2.2" not in values
         assert "192.0.2.3" not in values
         assert adapter.get_session_and_user(expired.session_token) is None
-        assert adapter.delete_sessions(user.id) == 1
+        assert adapter.delete_sessions(uid) == 1
         assert raw_storage.records("sessions") == []
 
     def test_session_details_survive_export_and_import(
         self, adapter: Adapter, tmp_path: Path
     ) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        detailed = adapter.create_session(self._detailed(user.id))
-        plain = adapter.create_session(self.new_session(user.id))
+        uid = str(user.id)
+        detailed = adapter.create_session(self._detailed(uid))
+        plain = adapter.create_session(self.new_session(uid))
         exported = list(adapter.export())
         with self.second_store(tmp_path) as copy:
             copy.import_records(exported)
@@ -374,12 +372,12 @@ class AccountSessionCases(Base):
         self, adapter: Adapter
     ) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
+        uid = str(user.id)
         # A record as exports from before these fields were written it: no detail keys.
         old = {
             "id": "old-session",
             "session_token": self.unique("old"),
-            "user_id": user.id,
+            "user_id": uid,
             "expires": self.later(days=3).isoformat(timespec="microseconds"),
         }
         record = from_dict("sessions", old)
@@ -392,7 +390,7 @@ class AccountSessionCases(Base):
         assert found[0] == Session(
             id="old-session",
             session_token=old["session_token"],
-            user_id=user.id,
+            user_id=uid,
             expires=datetime.fromisoformat(old["expires"]),
         )
         assert to_dict(found[0])["ip_address"] is None
@@ -401,10 +399,10 @@ class AccountSessionCases(Base):
         self, adapter: Adapter, tmp_path: Path
     ) -> None:
         user = self.make_user(adapter, extra={"tenant": "acme", "internal_note": "x"})
-        assert user.id is not None
+        uid = str(user.id)
         account = adapter.link_account(
             Account.from_token(
-                user_id=user.id,
+                user_id=uid,
                 type="oidc",
                 provider="azure-ad",
                 provider_account_id="oid-7",
@@ -415,4 +413,4 @@ class AccountSessionCases(Base):
         with self.second_store(tmp_path) as copy:
             copy.import_records(exported)
             assert copy.get_account("azure-ad", "oid-7") == account
-            assert copy.get_user(user.id) == user
+            assert copy.get_user(uid) == user

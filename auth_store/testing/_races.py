@@ -276,10 +276,10 @@ class RaceCases(Base):
 
     def test_threads_updating_one_account_never_mix_two_writes(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
+        uid = str(user.id)
         account = adapter.link_account(
             self.new_account(
-                user.id, access_token="a0", refresh_token="r0", expires_at=0, extra={"w": 0}
+                uid, access_token="a0", refresh_token="r0", expires_at=0, extra={"w": 0}
             )
         )
         key = (account.provider, account.provider_account_id)
@@ -333,8 +333,8 @@ class RaceCases(Base):
 
     def test_threads_updating_different_account_fields_lose_none(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        account = adapter.link_account(self.new_account(user.id))
+        uid = str(user.id)
+        account = adapter.link_account(self.new_account(uid))
         key = (account.provider, account.provider_account_id)
         fields = ["access_token", "refresh_token", "scope", "id_token", "token_type", "extra"]
         rounds = 10
@@ -360,8 +360,8 @@ class RaceCases(Base):
 
     def test_threads_updating_different_session_fields_lose_none(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
-        assert user.id is not None
-        session = adapter.create_session(self.new_session(user.id))
+        uid = str(user.id)
+        session = adapter.create_session(self.new_session(uid))
         base = self.later(days=1)
         rounds = 10
 
