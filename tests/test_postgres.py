@@ -19,6 +19,7 @@ from psycopg import pq, sql
 
 import auth_store
 from auth_store import (
+    Account,
     ConfigurationError,
     ConflictError,
     Credential,
@@ -384,6 +385,78 @@ class TestStorage:
         assert found is not None
         assert found[1] == user
         # One Bind/Execute of an already prepared statement, one Sync: one round trip.
+        assert sent == ["Bind", "Describe", "Execute", "Sync"]
+
+    @pytest.mark.parametrize(
+        "operation",
+        [
+            "create_user",
+            "update_user",
+            "delete_user",
+            "link_account",
+            "update_account",
+            "unlink_account",
+            "create_session",
+            "update_session",
+            "delete_session",
+        ],
+    )
+    def test_writes_to_a_row_and_its_side_row_are_one_round_trip(
+        self, postgres_url: str, operation: str
+    ) -> None:
+        # Each writes one of Auth.js's rows and auth-store's side row beside it,
+        # in one statement: one Execute, one Sync.
+        expires = datetime.now(UTC) + timedelta(days=1)
+
+        def call(store: PostgresAdapter, n: int) -> object:
+            uid = f"u{n}"
+            store.create_user(User(id=uid, email=f"u{n}@example.com", extra={"n": n}))
+            account = Account(
+                user_id=uid, type="oauth", provider="gh", provider_account_id=str(n), extra={"a": n}
+            )
+            session = Session(
+                session_token=f"t{n}", user_id=uid, expires=expires, ip_address="192.0.2.1"
+            )
+            if operation == "link_account":
+                return lambda: store.link_account(account)
+            if operation == "create_session":
+                return lambda: store.create_session(session)
+            store.link_account(account)
+            store.create_session(session)
+            return {
+                "create_user": lambda: store.create_user(
+                    User(email=f"new{n}@example.com", extra={"n": n})
+                ),
+                "update_user": lambda: store.update_user(uid, name="N", extra={"m": n}),
+                "delete_user": lambda: store.delete_user(uid),
+                "update_account": lambda: store.update_account(
+                    "gh", str(n), access_token="x", extra={"b": n}
+                ),
+                "unlink_account": lambda: store.unlink_account("gh", str(n)),
+                "update_session": lambda: store.update_session(
+                    f"t{n}", updated_at=expires, user_agent="ua"
+                ),
+                "delete_session": lambda: store.delete_session(f"t{n}"),
+            }[operation]
+
+        with auth_store.connect(f"{postgres_url}&pool_max=1&pool_min=1") as store:
+            assert isinstance(store, PostgresAdapter)
+            warm = call(store, 1)
+            assert callable(warm)
+            warm()  # prepares the statement on the one connection
+            traced = call(store, 2)
+            assert callable(traced)
+            with tempfile.TemporaryFile("w+") as trace:
+                with store._pool.connection() as conn:
+                    conn.pgconn.trace(trace.fileno())
+                    conn.pgconn.set_trace_flags(
+                        pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE
+                    )
+                traced()
+                with store._pool.connection() as conn:
+                    conn.pgconn.untrace()
+                trace.seek(0)
+                sent = [line.split("\t")[2].split()[0] for line in trace if line.startswith("F")]
         assert sent == ["Bind", "Describe", "Execute", "Sync"]
 
     def test_health_reports_server_pool_and_round_trip(self, store: PostgresAdapter) -> None:
