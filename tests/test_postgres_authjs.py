@@ -12,10 +12,7 @@ anything, naming the rows in the way.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -31,6 +28,7 @@ from auth_store.adapters.postgres import PostgresAdapter
 from auth_store.adapters.postgres_authjs import AuthJsUpgradeError
 from tests.node import run_node
 from tests.pg import admin_connection, conninfo, fresh_postgres_url, postgres_url, schema_of
+from tests.previous_release import run_previous_release
 
 __all__ = ["postgres_url"]  # a fixture, used below
 
@@ -480,7 +478,6 @@ class TestRefusedUpgrade:
 AUTHJS_TABLES = ("users", "accounts", "sessions", "verification_token")
 #: The fields @auth/core's types declare for what getUser & co. return (AdapterUser).
 ADAPTER_USER_FIELDS = {"id", "name", "email", "emailVerified", "image"}
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def select_star_columns(conn: Conn) -> dict[str, list[str]]:
@@ -646,42 +643,6 @@ class TestAuthJsSeesItsOwnSchema:
 
 # -- a database made by the previous release ------------------------------------------
 
-#: The migration that moved auth-store's data out of Auth.js's tables.
-SIDE_TABLES_MIGRATION = "adapters/migrations/postgres/0002_side_tables.sql"
-#: The last commit of main before it: the release whose databases keep ``extra``
-#: in Auth.js's tables (schema version 1).
-PREVIOUS_RELEASE = "8a64ac61d681e68f3e3a0589d1e64d654b23865b"
-
-
-def _git(*args: str) -> str:
-    result = subprocess.run(
-        ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
-    return result.stdout.strip()
-
-
-def previous_release(target: Path) -> Path:
-    """The package as it was before the side tables, checked out from git into ``target``.
-
-    Returns a folder to put on ``PYTHONPATH`` (the checkout's ``auth_store/adapters``
-    is a symbolic link to ``adapters``, as the wheel maps them).
-    """
-    assert _git("cat-file", "-t", PREVIOUS_RELEASE) == "commit"  # needs a full clone
-    archive = subprocess.run(
-        ["git", "archive", PREVIOUS_RELEASE, "auth_store", "adapters"],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    target.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True, timeout=60)
-    assert (target / "auth_store" / "adapters" / "postgres.py").exists()
-    assert not (target / SIDE_TABLES_MIGRATION).exists()
-    return target
-
-
 #: Run by the previous release: fill a store with every kind of extra it keeps.
 _OLD_RELEASE_WRITES = """
 import json, sys
@@ -689,7 +650,6 @@ from datetime import datetime, timezone
 import auth_store
 from auth_store import Account, Session, User
 
-assert auth_store.__file__.startswith(sys.argv[2]), auth_store.__file__
 with auth_store.connect(sys.argv[1]) as store:
     assert store.schema_version() == 1
     made = {}
@@ -712,19 +672,9 @@ with auth_store.connect(sys.argv[1]) as store:
 def test_a_database_from_the_previous_release_upgrades_keeping_every_extra(
     tmp_path: Path,
 ) -> None:
-    old = previous_release(tmp_path / "previous")
     with fresh_postgres_url() as url:
-        written = subprocess.run(
-            [sys.executable, "-c", _OLD_RELEASE_WRITES, url, str(old)],
-            env={**os.environ, "PYTHONPATH": str(old)},
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert written.returncode == 0, written.stderr
-        assert json.loads(written.stdout).count("User") == 3
+        written = run_previous_release(tmp_path, _OLD_RELEASE_WRITES, url)
+        assert json.loads(written).count("User") == 3
         with admin_connection(url) as conn:
             in_schema(conn, url)
             old_columns = select_star_columns(conn)
