@@ -175,6 +175,22 @@ class MemoryAdapter(Adapter):
         with self._lock:
             return _copy(self._accounts.get(key))
 
+    def update_account(
+        self, provider: str, provider_account_id: str, **changes: Any
+    ) -> Account | None:
+        key = (
+            v.check_text(provider, "provider"),
+            v.check_text(provider_account_id, "provider_account_id"),
+        )
+        changes = v.prepare_account_changes(changes)
+        with self._lock:
+            account = self._accounts.get(key)
+            if account is None:
+                return None
+            updated = replace(account, **changes)
+            self._accounts[key] = updated
+            return _copy(updated)
+
     # -- sessions -----------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

@@ -1,9 +1,11 @@
 """The Postgres backend: psycopg 3 and a ``psycopg_pool`` connection pool.
 
-The tables are Auth.js's ``@auth/pg-adapter`` tables with auth-store's keys
-and tables added (``migrations/postgres/``), so a Next.js app on Auth.js and
-Python services can share one database; opening a database whose tables
-Auth.js created upgrades them in place once (see ``postgres_authjs``).
+The tables are Auth.js's ``@auth/pg-adapter`` tables, with exactly Auth.js's
+columns, plus auth-store's keys and tables of its own (``migrations/postgres/``;
+what auth-store adds to a user, account or session lives in a side table, see
+``postgres_statements``), so a Next.js app on Auth.js and Python services can
+share one database; opening a database whose tables Auth.js created upgrades
+them in place once (see ``postgres_authjs``).
 
 Every connection is in autocommit mode with ``TimeZone`` UTC and, with the
 ``schema`` option, ``search_path`` set to that schema alone. A read is one
@@ -51,6 +53,7 @@ from auth_store.connect import parse_options
 from auth_store.errors import ConfigurationError, StorageError, ValidationError
 from auth_store.validation import normalize_email
 
+from .postgres_statements import PostgresStatements
 from .sql import CONSTRAINT_KEYS, Dialect, Executor, Fault, Migration, SQLAdapter
 from .sql.migrations import SchemaMigration
 
@@ -286,7 +289,8 @@ class PostgresAdapter(SQLAdapter):
         prepare: bool = True,
         migrate: bool = True,
     ) -> None:
-        super().__init__(PostgresDialect())
+        dialect = PostgresDialect()
+        super().__init__(dialect, PostgresStatements(dialect))
         if schema is not None and (not _SCHEMA_RE.fullmatch(schema) or schema.startswith("pg_")):
             raise ConfigurationError(
                 "schema must be 1-63 letters, digits or underscores, not starting with a"
@@ -365,7 +369,9 @@ class PostgresAdapter(SQLAdapter):
                 self._open_schema(apply=True)
             elif self._has_migrations_table():
                 self._open_schema(apply=False)  # only checks the applied files
-            self._pool.open(wait=False)
+            # Wait for the first connection: a call made before it is ready would
+            # make the pool open a second one, and lend the two in turn.
+            self._pool.open(wait=True, timeout=pool_timeout)
         except _DRIVER_ERRORS as exc:
             self._pool.close()
             raise self._error(exc) from exc

@@ -21,6 +21,7 @@ from psycopg import sql
 from auth_store import validation as v
 from auth_store.errors import ConfigurationError, ValidationError
 
+from .postgres_statements import SIDE_TABLES
 from .sql import Executor
 
 __all__ = ["AUTHJS_COLUMNS", "AuthJsUpgradeError", "check_upgrade"]
@@ -45,8 +46,8 @@ AUTHJS_COLUMNS: dict[str, tuple[str, ...]] = {
     "sessions": ("id", "userId", "expires", "sessionToken"),
     "verification_token": ("identifier", "expires", "token"),
 }
-#: Tables migration 0001 creates from nothing; one that exists is someone else's.
-_NEW_TABLES = ("authenticators", "credentials")
+#: Tables the migrations create from nothing; one that exists is someone else's.
+_NEW_TABLES = ("authenticators", "credentials", *SIDE_TABLES.values())
 _TEXT = frozenset({"text", "character varying", "character"})
 _INTEGER = frozenset({"smallint", "integer", "bigint"})
 _ID = _TEXT | _INTEGER | {"uuid"}

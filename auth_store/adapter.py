@@ -115,6 +115,19 @@ class Adapter(abc.ABC):
     def get_account(self, provider: str, provider_account_id: str) -> Account | None:
         """The account with this provider key, or ``None``."""
 
+    @abc.abstractmethod
+    def update_account(
+        self, provider: str, provider_account_id: str, **changes: Any
+    ) -> Account | None:
+        """Apply ``changes`` to an account in one atomic write; return it, or ``None`` if missing.
+
+        Only the provider's token fields (``access_token``, ``refresh_token``,
+        ``expires_at``, ``token_type``, ``scope``, ``id_token``,
+        ``session_state``) and ``extra`` may change (``ValidationError``
+        otherwise); the id, the key and the user stay. A concurrent reader
+        sees the account before or after the whole change, never half of it.
+        """
+
     # -- sessions -----------------------------------------------------------
 
     @abc.abstractmethod
@@ -131,7 +144,11 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def update_session(self, session_token: str, **changes: Any) -> Session | None:
-        """Change ``expires`` (or ``user_id``) of a session; ``None`` if it is missing."""
+        """Change a session's ``expires``, ``user_id``, ``created_at``, ``updated_at``,
+        ``ip_address`` or ``user_agent``; ``None`` if it is missing.
+
+        Moving it to a missing user is a ``NotFoundError``.
+        """
 
     @abc.abstractmethod
     def delete_session(self, session_token: str) -> Session | None:

@@ -5,7 +5,8 @@ A ``Keyring`` holds named 32-byte keys, oldest to newest; the newest (the
 into a text *envelope* that names its key and is bound, through the AES-GCM
 associated data, to one (collection, record id, field): a value copied to
 another row or field does not decrypt. ``reencrypt`` moves every ciphertext
-in a store to the primary key. The byte layout is documented in
+in a store (credentials and OAuth tokens in accounts) to the primary key.
+The byte layout is documented in
 ``docs/security.md``; in short::
 
     "as1." + base64url(0x01 | n | key id (n bytes) | binding (8) | nonce (12) | ciphertext+tag)
@@ -36,10 +37,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from . import clock
 from .adapter import Adapter
 from .errors import ConfigurationError, DecryptionError, StorageError, ValidationError
-from .models import Credential
+from .models import Account, Credential
 from .validation import check_text
 
 __all__ = [
+    "ENCRYPTED_ACCOUNT_FIELDS",
     "ENCRYPTED_FIELDS",
     "ENVELOPE_PREFIX",
     "KEYED_BY",
@@ -417,7 +419,12 @@ ENCRYPTED_FIELDS: dict[str, tuple[str, ...]] = {
     "backup_codes": (),
     "attempts": (),
 }
+#: The encrypted fields of an ``Account``: the OAuth provider's tokens, as
+#: ``auth_store.oauth`` stores them when the flow has a keyring, each bound to
+#: ``accounts/<account id>/<field>``.
+ENCRYPTED_ACCOUNT_FIELDS = ("access_token", "refresh_token", "id_token")
 _CAS_TRIES = 20
+_COUNTS = ("values", "reencrypted", "current", "failed", "pinned")
 
 
 def reencrypt(
@@ -426,29 +433,37 @@ def reencrypt(
     *,
     progress: Callable[[int], Any] | None = None,
 ) -> dict[str, int]:
-    """Move every ciphertext in the store's credentials to the keyring's primary key.
+    """Move every ciphertext auth-store writes to the keyring's primary key.
 
-    Envelopes are the ``ENCRYPTED_FIELDS`` of each credential's ``data``, or
-    for other credential types its top-level values that look like envelopes;
-    each is bound to ``credentials/<credential id>/<data key>``. Each
-    credential is rewritten by compare-and-set on its own, so an interrupted
-    run loses nothing and a second run continues where the first stopped
-    (values already under the primary are left alone). ``progress`` is called
-    with 1 after each credential. Returns counts: ``credentials`` scanned,
-    ``values`` (envelopes seen), ``reencrypted``, ``current`` (already under
-    the primary), ``failed`` (could not be decrypted, e.g. their key is not
-    in the keyring; they are left as they are), and ``pinned`` (credentials whose
-    keyed hashes depend on an older key, e.g. backup codes: they keep working
-    while that key stays in the keyring; regenerate them before removing it).
+    That is every envelope in credentials (the ``ENCRYPTED_FIELDS`` of each
+    credential's ``data``, or for other credential types its top-level values
+    that look like envelopes; each bound to ``credentials/<credential id>/<data
+    key>``) and in accounts (the ``ENCRYPTED_ACCOUNT_FIELDS``, the OAuth
+    tokens). Each credential is rewritten by compare-and-set on its own, each
+    account by one ``update_account`` of just its re-encrypted fields, so an
+    interrupted run loses nothing and a second run continues where the first
+    stopped (values already under the primary are left alone). ``progress`` is
+    called with 1 after each credential and each account. Returns counts:
+    ``credentials`` and ``accounts`` scanned, ``values`` (envelopes seen),
+    ``reencrypted``, ``current`` (already under the primary), ``failed`` (could
+    not be decrypted, e.g. their key is not in the keyring; they are left as
+    they are), and ``pinned`` (credentials whose keyed hashes depend on an older
+    key, e.g. backup codes: they keep working while that key stays in the
+    keyring; regenerate them before removing it). After a run with ``failed``
+    and ``pinned`` at 0, nothing depends on a key other than the primary.
     """
     cipher = FieldCipher(keyring)
-    totals = dict.fromkeys(
-        ("credentials", "values", "reencrypted", "current", "failed", "pinned"), 0
-    )
-    # Collect ids first: rewriting while a backend streams its export could
+    totals = dict.fromkeys(("credentials", "accounts", *_COUNTS), 0)
+    # Collect keys first: rewriting while a backend streams its export could
     # hold a read snapshot or a lock for the whole run.
-    ids = [r.id for r in adapter.export() if isinstance(r, Credential)]
-    for credential_id in ids:
+    credential_ids: list[str] = []
+    account_keys: list[tuple[str, str]] = []
+    for record in adapter.export():
+        if isinstance(record, Credential):
+            credential_ids.append(record.id)
+        elif isinstance(record, Account):
+            account_keys.append((record.provider, record.provider_account_id))
+    for credential_id in credential_ids:
         counts = _reencrypt_one(adapter, cipher, credential_id)
         if counts is not None:
             totals["credentials"] += 1
@@ -456,7 +471,47 @@ def reencrypt(
                 totals[name] += value
         if progress is not None:
             progress(1)
+    for provider, provider_account_id in account_keys:
+        counts = _reencrypt_account(adapter, cipher, provider, provider_account_id)
+        if counts is not None:
+            totals["accounts"] += 1
+            for name, value in counts.items():
+                totals[name] += value
+        if progress is not None:
+            progress(1)
     return totals
+
+
+def _reencrypt_account(
+    adapter: Adapter, cipher: FieldCipher, provider: str, provider_account_id: str
+) -> dict[str, int] | None:
+    account = adapter.get_account(provider, provider_account_id)
+    if account is None:
+        return None
+    counts = dict.fromkeys(_COUNTS, 0)
+    changes: dict[str, str] = {}
+    for name in ENCRYPTED_ACCOUNT_FIELDS:
+        value = getattr(account, name)
+        if not is_envelope(value):
+            continue  # not encrypted (no keyring when it was stored), or empty
+        counts["values"] += 1
+        try:
+            if not cipher.needs_reencrypt(value):
+                counts["current"] += 1
+                continue
+            changes[name] = cipher.reencrypt(
+                value, collection="accounts", record_id=account.id, field=name
+            )
+        except DecryptionError:
+            counts["failed"] += 1
+            continue
+        counts["reencrypted"] += 1
+    # The contract has no compare-and-set for accounts: a token refresh landing
+    # between the read above and this write would be undone (the previous tokens
+    # come back, re-encrypted) and is repaired by the next refresh or sign-in.
+    if changes and adapter.update_account(provider, provider_account_id, **changes) is None:
+        return None  # unlinked meanwhile: nothing left to move
+    return counts
 
 
 def _reencrypt_one(

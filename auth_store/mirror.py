@@ -22,7 +22,9 @@ Guarantees and limits:
   primary's result is returned; with ``strict=True`` the secondary's error
   is raised instead (after the primary has been written).
 * Within one process the two writes of an operation happen under one lock,
-  so the secondary sees writes in the primary's order. Writers in several
+  so the secondary sees writes in the primary's order; with
+  ``compare_reads=True`` the two reads of a lookup take that lock too, so a
+  concurrent write is never mistaken for a divergence. Writers in several
   processes can interleave differently on the two stores; ``compare()``
   (a full verification) finds any such drift, and ``migrate --merge`` or a
   fresh migration repairs it.
@@ -147,18 +149,22 @@ class MirrorAdapter(Adapter):
             return result
 
     def _read(self, operation: str, primary_call: Callable[[Adapter], T]) -> T:
-        result = primary_call(self.primary)
-        if self.compare_reads:
+        if not self.compare_reads:
+            return primary_call(self.primary)
+        # Under the writers' lock: a write of this process landing between the
+        # two reads would otherwise be reported as a divergence.
+        with self._lock:
+            result = primary_call(self.primary)
             try:
                 other = primary_call(self.secondary)
             except AuthStoreError as exc:
                 self._diverged(operation, f"the secondary failed: {exc}")
                 return result
-            if _canonical(other) != _canonical(result):
-                self._diverged(
-                    operation,
-                    f"the primary has {_describe(result)}, the secondary {_describe(other)}",
-                )
+        if _canonical(other) != _canonical(result):
+            self._diverged(
+                operation,
+                f"the primary has {_describe(result)}, the secondary {_describe(other)}",
+            )
         return result
 
     def compare(
@@ -215,6 +221,15 @@ class MirrorAdapter(Adapter):
 
     def get_account(self, provider: str, provider_account_id: str) -> Account | None:
         return self._read("get_account", lambda s: s.get_account(provider, provider_account_id))
+
+    def update_account(
+        self, provider: str, provider_account_id: str, **changes: Any
+    ) -> Account | None:
+        return self._write(
+            "update_account",
+            lambda: self.primary.update_account(provider, provider_account_id, **changes),
+            lambda _: self.secondary.update_account(provider, provider_account_id, **changes),
+        )
 
     # -- sessions ------------------------------------------------------------
 

@@ -112,12 +112,23 @@ class Account:
 
 @dataclass(kw_only=True)
 class Session:
-    """A database session. ``expires`` is a timezone-aware UTC datetime."""
+    """A database session. ``expires`` is a timezone-aware UTC datetime.
+
+    The optional fields describe the session for a "your sessions" page:
+    ``created_at`` (when it started), ``updated_at`` (when it was last seen),
+    ``ip_address`` and ``user_agent`` (of the client that started it). They
+    default to ``None`` and are stored as given: the session layer
+    (``auth_store.sessions``) fills them, the adapter does not.
+    """
 
     session_token: str = field(repr=False)
     user_id: str
     expires: datetime
     id: str = field(default_factory=new_id)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
 
 
 @dataclass(kw_only=True)

@@ -47,9 +47,9 @@ except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
 
 from . import clock
 from .crypto import is_envelope
-from .errors import AuthStoreError, ConfigurationError, ConflictError, ErrorCode
+from .errors import ConfigurationError, ConflictError, ErrorCode
 from .flow import AuthFlow, FlowError, SignInResult
-from .models import Account, User
+from .models import ACCOUNT_TOKEN_FIELDS, Account, User
 from .signing import InvalidSignatureError
 from .validation import new_id
 
@@ -491,14 +491,16 @@ class OAuthService:
         if fresh.refresh_token is None:  # providers often send one only the first time
             fresh = replace(fresh, refresh_token=self._decrypt(account, "refresh_token"))
         updated = self._encrypted(replace(fresh, id=account.id))
-        adapter = self.flow.adapter
-        # The adapter has no "update account": replace the row, keeping its id.
-        adapter.unlink_account(account.provider, account.provider_account_id)
-        try:
-            return adapter.link_account(updated)
-        except AuthStoreError:
-            adapter.link_account(account)
-            raise
+        # One atomic write: no moment without the account, nothing half-replaced.
+        stored = self.flow.adapter.update_account(
+            account.provider,
+            account.provider_account_id,
+            extra=updated.extra,
+            **{name: getattr(updated, name) for name in ACCOUNT_TOKEN_FIELDS},
+        )
+        if stored is None:  # unlinked meanwhile
+            raise OAuthError("This account is no longer linked.")
+        return stored
 
     def _encrypted(self, account: Account) -> Account:
         cipher = self.flow.cipher

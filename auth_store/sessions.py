@@ -11,12 +11,19 @@ store holds its SHA-256 digest, so a leaked database or backup does not hand
 out live sessions (the token is random and long, so a plain, fast hash is
 enough: there is nothing to guess). ``authjs_compat=True`` stores the token as
 it is, which is what an Auth.js app reading the same table expects.
+
+Each session records what a "your sessions" page shows: ``created_at``, the
+``ip_address`` and ``user_agent`` the caller passes to ``create``, and
+``updated_at``, when it was last seen. Last seen is not a write per request:
+``get`` moves it when it is older than ``last_seen_interval`` (5 minutes), or
+together with a sliding-expiry refresh, so it is exact to that interval.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,19 +33,50 @@ from .adapter import Adapter
 from .disabled import is_disabled
 from .errors import ValidationError
 from .models import Session, User
+from .validation import MAX_USER_AGENT
 
 __all__ = [
+    "DEFAULT_LAST_SEEN_INTERVAL",
     "DEFAULT_MAX_AGE",
     "DEFAULT_UPDATE_AGE",
     "ActiveSession",
     "IssuedSession",
     "SessionManager",
+    "client_ip",
+    "client_user_agent",
 ]
 
 DEFAULT_MAX_AGE = timedelta(days=30)
 DEFAULT_UPDATE_AGE = timedelta(days=1)
+DEFAULT_LAST_SEEN_INTERVAL = timedelta(minutes=5)
 _TOKEN_BYTES = 32  # 256 bits
 _MAX_TOKEN_LENGTH = 512
+
+
+def client_ip(value: str | None) -> str | None:
+    """An IP address as sessions store it (canonical text), or ``None`` for anything else.
+
+    IPv4 addresses mapped into IPv6 (``::ffff:192.0.2.1``, as dual-stack
+    servers report them) are stored as the IPv4 address.
+    """
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None  # a host name, "unknown", a proxy's list: not an address
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def client_user_agent(value: str | None) -> str | None:
+    """A ``User-Agent`` header as sessions store it: printable, at most 1024 characters."""
+    if not value or not isinstance(value, str):
+        return None
+    # The header is whatever the client sent: keep what can be shown, bounded.
+    text = "".join(ch for ch in value if ch.isprintable()).strip()[:MAX_USER_AGENT]
+    return text or None
 
 
 def _same(stored: str, other: str) -> bool:
@@ -78,7 +116,12 @@ class ActiveSession:
 
 
 class SessionManager:
-    """Creates, reads (with sliding expiry), lists and revokes sessions."""
+    """Creates, reads (with sliding expiry), lists and revokes sessions.
+
+    ``last_seen_interval`` bounds how stale a session's ``updated_at`` (last
+    seen) may get before ``get`` writes it; ``timedelta(0)`` writes it on every
+    read.
+    """
 
     def __init__(
         self,
@@ -87,13 +130,17 @@ class SessionManager:
         max_age: timedelta = DEFAULT_MAX_AGE,
         update_age: timedelta = DEFAULT_UPDATE_AGE,
         authjs_compat: bool = False,
+        last_seen_interval: timedelta = DEFAULT_LAST_SEEN_INTERVAL,
     ) -> None:
         if max_age <= timedelta(0) or update_age < timedelta(0) or update_age > max_age:
             raise ValidationError("need max_age > 0 and 0 <= update_age <= max_age")
+        if last_seen_interval < timedelta(0):
+            raise ValidationError("last_seen_interval must not be negative")
         self.adapter = adapter
         self.max_age = max_age
         self.update_age = update_age
         self.authjs_compat = authjs_compat
+        self.last_seen_interval = last_seen_interval
 
     def stored_token(self, token: str) -> str:
         """What the store keeps for a client token (its SHA-256 hex, or itself in compat mode)."""
@@ -101,14 +148,28 @@ class SessionManager:
             return token
         return hashlib.sha256(token.encode()).hexdigest()
 
-    def create(self, user: User) -> IssuedSession:
-        """Start a new session for ``user`` with a fresh token."""
+    def create(
+        self, user: User, *, ip_address: str | None = None, user_agent: str | None = None
+    ) -> IssuedSession:
+        """Start a new session for ``user`` with a fresh token.
+
+        ``ip_address`` and ``user_agent`` describe the client (the request's
+        peer address and ``User-Agent`` header); they are kept for the user's
+        list of sessions: an IP address in canonical form (anything that is
+        not an address is dropped), the user agent's printable text cut to
+        1024 characters. ``created_at`` and ``updated_at`` are now.
+        """
         token = secrets.token_urlsafe(_TOKEN_BYTES)
+        now = clock.now()
         session = self.adapter.create_session(
             Session(
                 session_token=self.stored_token(token),
                 user_id=user.id,
-                expires=clock.now() + self.max_age,
+                expires=now + self.max_age,
+                created_at=now,
+                updated_at=now,
+                ip_address=client_ip(ip_address),
+                user_agent=client_user_agent(user_agent),
             )
         )
         return IssuedSession(token=token, session=session, user=user)
@@ -119,7 +180,9 @@ class SessionManager:
         An expired session, or one of a disabled user (``auth_store.disabled``),
         is deleted. A session last extended more than
         ``update_age`` ago gets ``expires = now + max_age`` (``refreshed=True``:
-        send the cookie again with the new expiry).
+        send the cookie again with the new expiry). Its ``updated_at`` (last
+        seen) becomes now with that refresh, or on its own once it is
+        ``last_seen_interval`` old: at most one write per interval.
         """
         if not token or not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
             return None
@@ -135,10 +198,18 @@ class SessionManager:
             return None
         due = session.expires - self.max_age + self.update_age
         if due <= now:
-            updated = self.adapter.update_session(stored, expires=now + self.max_age)
+            updated = self.adapter.update_session(
+                stored, expires=now + self.max_age, updated_at=now
+            )
             if updated is None:  # revoked between the read and the write
                 return None
             return ActiveSession(session=updated, user=user, refreshed=True)
+        seen = session.updated_at
+        if seen is None or now - seen >= self.last_seen_interval:
+            touched = self.adapter.update_session(stored, updated_at=now)
+            if touched is None:
+                return None
+            session = touched
         return ActiveSession(session=session, user=user)
 
     def revoke(self, token: str | None) -> bool:

@@ -18,10 +18,23 @@ from typing import Any
 
 from . import clock
 from .errors import ValidationError
-from .models import Account, Authenticator, Credential, Session, User, VerificationToken, new_id
+from .models import (
+    ACCOUNT_TOKEN_FIELDS,
+    Account,
+    Authenticator,
+    Credential,
+    Session,
+    User,
+    VerificationToken,
+    new_id,
+)
 
 __all__ = [
+    "ACCOUNT_CHANGEABLE",
     "ACCOUNT_TYPES",
+    "MAX_IP_ADDRESS",
+    "MAX_USER_AGENT",
+    "SESSION_CHANGEABLE",
     "check_aware",
     "check_imported",
     "check_int",
@@ -30,6 +43,7 @@ __all__ = [
     "new_id",
     "normalize_email",
     "prepare_account",
+    "prepare_account_changes",
     "prepare_authenticator",
     "prepare_credential",
     "prepare_credential_data",
@@ -45,6 +59,10 @@ ACCOUNT_TYPES = frozenset({"oauth", "oidc", "email", "webauthn"})
 _ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _MAX_TEXT = 64 * 1024  # tokens (id_token JWTs) can be long; anything past this is abuse
+#: Longest ``Session.ip_address`` (an IPv6 address with a zone id fits easily).
+MAX_IP_ADDRESS = 64
+#: Longest ``Session.user_agent`` (real ones stay well under 1 KiB; headers are client-made).
+MAX_USER_AGENT = 1024
 
 
 def validate_id(value: object, what: str = "id") -> str:
@@ -212,28 +230,58 @@ def prepare_account(account: Account) -> Account:
     )
 
 
+#: The fields ``update_account`` may change: the provider's tokens and ``extra``.
+#: The key (provider, provider_account_id), the id, the user and the type stay:
+#: moving an account to another user is an unlink and a new link.
+ACCOUNT_CHANGEABLE = frozenset({*ACCOUNT_TOKEN_FIELDS, "extra"})
+
+
+def prepare_account_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Check the keyword changes given to ``update_account``."""
+    unknown = set(changes) - ACCOUNT_CHANGEABLE
+    if unknown:
+        raise ValidationError(f"cannot update account field(s): {', '.join(sorted(unknown))}")
+    probe = Account(user_id="probe", type="oauth", provider="probe", provider_account_id="probe")
+    checked = prepare_account(replace(probe, **changes))
+    return {name: getattr(checked, name) for name in changes}
+
+
+def _limited_text(value: object, what: str, limit: int) -> str | None:
+    text: str | None = _text(value, what, optional=True)
+    if text is not None and len(text) > limit:
+        raise ValidationError(f"{what} is longer than {limit} characters")
+    return text
+
+
 def prepare_session(session: Session) -> Session:
-    """Check a session and return a copy with an id and a UTC expiry."""
+    """Check a session and return a copy with an id and UTC datetimes."""
     _check_type(session, Session)
     return Session(
         id=_id_or_new(session.id),
         session_token=_required_text(session.session_token, "session_token"),
         user_id=validate_id(session.user_id, "user_id"),
         expires=check_aware(session.expires, "expires"),
+        created_at=_optional_aware(session.created_at, "created_at"),
+        updated_at=_optional_aware(session.updated_at, "updated_at"),
+        ip_address=_limited_text(session.ip_address, "ip_address", MAX_IP_ADDRESS),
+        user_agent=_limited_text(session.user_agent, "user_agent", MAX_USER_AGENT),
     )
 
 
+#: The fields ``update_session`` may change (not the id or the token).
+SESSION_CHANGEABLE = frozenset(
+    {"expires", "user_id", "created_at", "updated_at", "ip_address", "user_agent"}
+)
+
+
 def prepare_session_changes(changes: dict[str, Any]) -> dict[str, Any]:
-    """Check the keyword changes given to ``update_session`` (``expires``, ``user_id``)."""
-    unknown = set(changes) - {"expires", "user_id"}
+    """Check the keyword changes given to ``update_session``."""
+    unknown = set(changes) - SESSION_CHANGEABLE
     if unknown:
         raise ValidationError(f"cannot update session field(s): {', '.join(sorted(unknown))}")
-    checked: dict[str, Any] = {}
-    if "expires" in changes:
-        checked["expires"] = check_aware(changes["expires"], "expires")
-    if "user_id" in changes:
-        checked["user_id"] = validate_id(changes["user_id"], "user_id")
-    return checked
+    probe = Session(session_token="probe", user_id="probe", expires=clock.now())  # noqa: S106
+    checked = prepare_session(replace(probe, **changes))
+    return {name: getattr(checked, name) for name in changes}
 
 
 def prepare_verification_token(vt: VerificationToken) -> VerificationToken:

@@ -186,12 +186,18 @@ def populate(store: Adapter, keyring: Keyring, *, users: int = 6) -> dict[str, s
                 extra={"ext_expires_in": 3600, "not-before-policy": 0},
             )
         )
+        # Odd sessions carry the details the session layer records; even ones,
+        # like sessions an Auth.js app or an older release wrote, have none.
         store.create_session(
             Session(
                 id=f"sess-{i}",
                 session_token=f"token-{i}-{secrets.token_hex(8)}",
                 user_id=uid,
                 expires=T0 + timedelta(days=30 if i % 2 else -1),
+                created_at=T0 - timedelta(days=1, microseconds=i) if i % 2 else None,
+                updated_at=T0 + timedelta(minutes=i) if i % 2 else None,
+                ip_address=f"2001:db8::{i:x}" if i % 2 else None,
+                user_agent=f"Mozilla/5.0 (device {i}) Firefox/128.0" if i % 2 else None,
             )
         )
         store.create_authenticator(

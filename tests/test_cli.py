@@ -21,14 +21,17 @@ import pytest
 from click.testing import CliRunner, Result
 
 from auth_store import clock, connect
+from auth_store.adapters.sql import load_migrations
 from auth_store.cli import cli
 from auth_store.crypto import FieldCipher, Keyring
-from auth_store.models import Credential, Session, User
+from auth_store.models import Account, Credential, Session, User
 from auth_store.passwords import PasswordService
 from auth_store.tokens import TokenService
 from tests._migration_data import AUTH_STORE, PYTHON, ROOT, populate, sqlite_exec
 
 KEYRING = Keyring.generate()
+#: The schema version of a new SQLite store: every shipped migration.
+SQLITE_SCHEMA = len(load_migrations("sqlite"))
 
 
 @pytest.fixture
@@ -379,6 +382,42 @@ def test_reencrypt(url: str) -> None:
     assert run("--url", url, "reencrypt", env=no_keys).exit_code == 2
 
 
+def test_reencrypt_moves_oauth_tokens_in_accounts(url: str) -> None:
+    first, second = (Keyring.generate_key(k) for k in ("k1", "k2"))
+    cipher = FieldCipher(Keyring.parse(first))
+    with connect(url) as store:
+        user = store.create_user(User(email="oauth@example.com"))
+        account = Account(
+            id="acc-1",
+            user_id=str(user.id),
+            type="oauth",
+            provider="github",
+            provider_account_id="583231",
+        )
+        account.access_token = cipher.encrypt(
+            "gho_secret", collection="accounts", record_id="acc-1", field="access_token"
+        )
+        store.link_account(account)
+    keys = f"{first},{second}"
+    counts = run_json("--url", url, "reencrypt", env={"AUTH_STORE_KEYS": keys})
+    assert (counts["accounts"], counts["reencrypted"], counts["failed"]) == (1, 1, 0)
+    shown = run("--url", url, "reencrypt", env={"AUTH_STORE_KEYS": keys})
+    assert "1 account(s) scanned" in shown.output
+    assert "gho_secret" not in shown.output
+    with connect(url) as store:
+        moved = store.get_account("github", "583231")
+    assert moved is not None
+    assert moved.access_token is not None
+    assert FieldCipher.key_id_of(moved.access_token) == "k2"
+    only_new = FieldCipher(Keyring.parse(second))
+    assert (
+        only_new.decrypt_str(
+            moved.access_token, collection="accounts", record_id="acc-1", field="access_token"
+        )
+        == "gho_secret"
+    )
+
+
 # -- stats, health, purge, schema, check ---------------------------------------------
 
 
@@ -395,7 +434,7 @@ def test_read_commands_work_while_a_writer_holds_the_lock(tmp_path: Path) -> Non
         started = time.monotonic()
         stats = run_json("--url", f"{url}?busy_timeout=200", "stats")
         assert stats["counts"]["users"] == 2
-        assert stats["schema_version"] == 1
+        assert stats["schema_version"] == SQLITE_SCHEMA
         assert time.monotonic() - started < 5
         writer.execute("ROLLBACK")
     finally:
@@ -408,7 +447,7 @@ def test_stats_health_purge_schema(url: str, tmp_path: Path) -> None:
     stats = run_json("--url", url, "stats")
     assert stats["counts"]["users"] == 3
     assert stats["total"] == 3 * 6 + 3
-    assert stats["schema_version"] == 1
+    assert stats["schema_version"] == SQLITE_SCHEMA
     assert "users" in run("--url", url, "stats").stdout
 
     health = run_json("--url", url, "health")
@@ -431,10 +470,10 @@ def test_stats_health_purge_schema(url: str, tmp_path: Path) -> None:
     fresh = f"sqlite:///{tmp_path}/fresh.db"
     status = run_json("--url", fresh, "schema", "status")
     assert status["current"] == 0
-    assert status["pending"] == ["0001_initial"]
+    assert status["pending"] == ["0001_initial", "0002_session_details"]
     assert "pending: 0001_initial" in run("--url", fresh, "schema", "status").stdout
     upgraded = run_json("--url", fresh, "schema", "upgrade")
-    assert upgraded["applied"] == [1]
+    assert upgraded["applied"] == [1, 2]
     assert run_json("--url", fresh, "schema", "status")["pending"] == []
     assert "already up to date" in run("--url", fresh, "schema", "upgrade").stdout
     files = f"file://{tmp_path}/files"

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,13 @@ def test_changed_field_is_named(migrated: tuple[str, str]) -> None:
     assert not lookups  # records found different are not looked up again
 
 
+def test_changed_session_detail_is_named(migrated: tuple[str, str]) -> None:
+    src, dst = migrated
+    sqlite_exec(dst, "UPDATE sessions SET \"ipAddress\" = '192.0.2.99' WHERE id = 'sess-1'")
+    problems = _problems(_run("verify", "--from", src, "--to", dst, "--sample", "1000"))
+    assert any(p["kind"] == "different" and "sess-1" in p["message"] for p in problems)
+
+
 def test_verification_never_prints_secrets(migrated: tuple[str, str]) -> None:
     src, dst = migrated
     with connect(src) as store:
@@ -382,6 +390,37 @@ def test_truncated_or_foreign_exports_are_refused(tmp_path: Path) -> None:
     assert "truncated" in result.output
 
 
+def test_an_export_from_before_the_session_details_imports(
+    stores: StoreFactory, tmp_path: Path
+) -> None:
+    src = stores.new("sqlite")
+    with connect(src) as store:
+        populate(store, KEYRING)
+    out = tmp_path / "export.jsonl"
+    assert _run("--url", src, "export", str(out)).exit_code == 0
+    # The file as the previous release wrote it: sessions without the four details.
+    details = ("created_at", "updated_at", "ip_address", "user_agent")
+    lines = []
+    for line in out.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("collection") == "sessions":
+            entry["record"] = {k: v for k, v in entry["record"].items() if k not in details}
+        lines.append(json.dumps(entry, sort_keys=True))
+    old = tmp_path / "old.jsonl"
+    old.write_text("\n".join(lines) + "\n")
+    for backend in BACKENDS:
+        dst = stores.new(backend)
+        result = _run("--url", dst, "import", str(old))
+        assert result.exit_code == 0, result.output
+        with connect(src) as source, connect(dst) as target:
+            for session in source.list_sessions("user-0001"):
+                found = target.get_session_and_user(session.session_token)
+                assert found is not None
+                assert found[0] == replace(
+                    session, created_at=None, updated_at=None, ip_address=None, user_agent=None
+                )
+
+
 # -- the mirror adapter ------------------------------------------------------------
 
 
@@ -400,6 +439,18 @@ def test_mirror_writes_both_and_reads_primary(stores: StoreFactory) -> None:
         assert b.use_verification_token("p0@example.com", token) is None
         mirror.purge_expired(T0)
         mirror.delete_user("user-0005")
+        account = mirror.update_account("github", "1001", access_token="gho_new", extra={"n": 2})
+        assert account is not None
+        assert b.get_account("github", "1001") == account
+        seen = T0 + timedelta(hours=1)
+        session = mirror.update_session(
+            mirror.list_sessions("user-0001")[0].session_token, updated_at=seen, ip_address=None
+        )
+        assert session is not None
+        assert b.get_session_and_user(session.session_token) == (
+            session,
+            mirror.get_user("user-0001"),
+        )
         report = mirror.compare()
         assert report.ok, report.problems
         assert list(mirror.divergences) == []

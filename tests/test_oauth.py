@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -422,6 +423,31 @@ def test_refresh_uses_the_stored_refresh_token(app: App, provider: Provider) -> 
     assert new.access_token != old.access_token
     assert new.access_token in provider.tokens
     assert provider.tokens[old.access_token].revoked  # the provider rotated it
+
+
+def test_new_tokens_update_the_account_in_place(
+    app: App, provider: Provider, tmp_path: Path
+) -> None:
+    provider.signed_in = Person(sub="p-9", email="inplace@example.com")
+    app.sign_in_with(app.browser())
+    account = account_of(app.store, "local", "p-9")
+    # From here on the database refuses to delete an account: storing new
+    # tokens must be one update of the row, never an unlink and a new link
+    # (which would leave the person without the account between the two).
+    with sqlite3.connect(tmp_path / "auth.db") as db:
+        db.execute(
+            "CREATE TRIGGER keep_accounts BEFORE DELETE ON accounts"
+            " BEGIN SELECT RAISE(ABORT, 'accounts are never deleted here'); END"
+        )
+    refreshed = app.oauth.refresh(account)
+    assert refreshed.id == account.id
+    assert app.store.get_account("local", "p-9") == refreshed
+    assert app.oauth.tokens(refreshed).access_token != app.oauth.tokens(account).access_token
+    app.sign_in_with(app.browser())  # a later sign-in stores its new tokens the same way
+    again = account_of(app.store, "local", "p-9")
+    assert again.id == account.id
+    assert app.oauth.tokens(again).access_token != app.oauth.tokens(refreshed).access_token
+    assert app.store.counts()["accounts"] == 1
 
 
 def test_no_linking_to_an_existing_account_by_email(app: App, provider: Provider) -> None:

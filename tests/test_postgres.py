@@ -19,6 +19,7 @@ from psycopg import pq, sql
 
 import auth_store
 from auth_store import (
+    Account,
     ConfigurationError,
     ConflictError,
     Credential,
@@ -107,7 +108,7 @@ class TestSchema:
             )
         }
         expected = {
-            "users": ["id", "name", "email", "emailVerified", "image", "extra"],
+            "users": ["id", "name", "email", "emailVerified", "image"],
             "accounts": [
                 "id",
                 "userId",
@@ -121,7 +122,6 @@ class TestSchema:
                 "scope",
                 "session_state",
                 "token_type",
-                "extra",
             ],
             "sessions": ["id", "userId", "expires", "sessionToken"],
             "verification_token": ["identifier", "expires", "token"],
@@ -137,6 +137,10 @@ class TestSchema:
             ],
             "credentials": ["id", "userId", "type", "data", "version", "createdAt", "updatedAt"],
             "auth_store_migrations": ["version", "name", "checksum", "applied_at"],
+            # What auth-store adds to Auth.js's rows, beside them (never in them).
+            "auth_store_users": ["id", "extra"],
+            "auth_store_accounts": ["id", "extra"],
+            "auth_store_sessions": ["id", "createdAt", "updatedAt", "ipAddress", "userAgent"],
         }
         assert {t for t, _ in found} == set(expected)
         for table, columns in expected.items():
@@ -146,7 +150,9 @@ class TestSchema:
         assert found["sessions", "expires"] == tz
         assert found["verification_token", "expires"] == tz
         assert found["credentials", "createdAt"] == tz
-        assert found["users", "extra"] == "jsonb"
+        assert found["auth_store_users", "extra"] == "jsonb"
+        assert found["auth_store_accounts", "extra"] == "jsonb"
+        assert found["auth_store_sessions", "createdAt"] == tz
         assert found["credentials", "data"] == "jsonb"
         assert found["accounts", "expires_at"] == "bigint"
         assert found["users", "id"] == "text"
@@ -167,6 +173,9 @@ class TestSchema:
             "sessions_user_fkey",
             "authenticators_user_fkey",
             "credentials_user_fkey",
+            "auth_store_users_id_fkey",
+            "auth_store_accounts_id_fkey",
+            "auth_store_sessions_id_fkey",
         ):
             assert constraints[fkey] == "f:c"  # ON DELETE CASCADE
         assert constraints["accounts_provider_key"].startswith("u")
@@ -246,7 +255,10 @@ class TestSchema:
         try:
             assert not failures
             assert len(opened) == 4
-            assert _rows(postgres_url, "SELECT version FROM auth_store_migrations") == [(1,)]
+            assert _rows(postgres_url, "SELECT version FROM auth_store_migrations") == [
+                (1,),
+                (2,),
+            ]
         finally:
             for adapter in opened:
                 adapter.close()
@@ -255,10 +267,10 @@ class TestSchema:
         with auth_store.connect(f"{postgres_url}&migrate=false") as store:
             assert isinstance(store, PostgresAdapter)
             assert store.schema_version() == 0
-            assert [s.applied_at for s in store.schema_status()] == [None]
+            assert [s.applied_at for s in store.schema_status()] == [None, None]
             assert _rows(postgres_url, "SELECT to_regclass('users') IS NULL") == [(True,)]
-            assert store.upgrade_schema() == [1]
-            assert store.schema_version() == 1
+            assert store.upgrade_schema() == [1, 2]
+            assert store.schema_version() == 2
             assert store.upgrade_schema() == []
             _user(store)
 
@@ -375,6 +387,78 @@ class TestStorage:
         # One Bind/Execute of an already prepared statement, one Sync: one round trip.
         assert sent == ["Bind", "Describe", "Execute", "Sync"]
 
+    @pytest.mark.parametrize(
+        "operation",
+        [
+            "create_user",
+            "update_user",
+            "delete_user",
+            "link_account",
+            "update_account",
+            "unlink_account",
+            "create_session",
+            "update_session",
+            "delete_session",
+        ],
+    )
+    def test_writes_to_a_row_and_its_side_row_are_one_round_trip(
+        self, postgres_url: str, operation: str
+    ) -> None:
+        # Each writes one of Auth.js's rows and auth-store's side row beside it,
+        # in one statement: one Execute, one Sync.
+        expires = datetime.now(UTC) + timedelta(days=1)
+
+        def call(store: PostgresAdapter, n: int) -> object:
+            uid = f"u{n}"
+            store.create_user(User(id=uid, email=f"u{n}@example.com", extra={"n": n}))
+            account = Account(
+                user_id=uid, type="oauth", provider="gh", provider_account_id=str(n), extra={"a": n}
+            )
+            session = Session(
+                session_token=f"t{n}", user_id=uid, expires=expires, ip_address="192.0.2.1"
+            )
+            if operation == "link_account":
+                return lambda: store.link_account(account)
+            if operation == "create_session":
+                return lambda: store.create_session(session)
+            store.link_account(account)
+            store.create_session(session)
+            return {
+                "create_user": lambda: store.create_user(
+                    User(email=f"new{n}@example.com", extra={"n": n})
+                ),
+                "update_user": lambda: store.update_user(uid, name="N", extra={"m": n}),
+                "delete_user": lambda: store.delete_user(uid),
+                "update_account": lambda: store.update_account(
+                    "gh", str(n), access_token="x", extra={"b": n}
+                ),
+                "unlink_account": lambda: store.unlink_account("gh", str(n)),
+                "update_session": lambda: store.update_session(
+                    f"t{n}", updated_at=expires, user_agent="ua"
+                ),
+                "delete_session": lambda: store.delete_session(f"t{n}"),
+            }[operation]
+
+        with auth_store.connect(f"{postgres_url}&pool_max=1&pool_min=1") as store:
+            assert isinstance(store, PostgresAdapter)
+            warm = call(store, 1)
+            assert callable(warm)
+            warm()  # prepares the statement on the one connection
+            traced = call(store, 2)
+            assert callable(traced)
+            with tempfile.TemporaryFile("w+") as trace:
+                with store._pool.connection() as conn:
+                    conn.pgconn.trace(trace.fileno())
+                    conn.pgconn.set_trace_flags(
+                        pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE
+                    )
+                traced()
+                with store._pool.connection() as conn:
+                    conn.pgconn.untrace()
+                trace.seek(0)
+                sent = [line.split("\t")[2].split()[0] for line in trace if line.startswith("F")]
+        assert sent == ["Bind", "Describe", "Execute", "Sync"]
+
     def test_health_reports_server_pool_and_round_trip(self, store: PostgresAdapter) -> None:
         report = store.health()
         assert report["ok"] is True
@@ -383,8 +467,17 @@ class TestStorage:
         assert report["round_trip_ms"] > 0
         assert report["pool"]["max"] == 10
         assert report["pool"]["size"] >= 1
-        assert report["schema_version"] == report["latest_schema_version"] == 1
+        assert report["schema_version"] == report["latest_schema_version"] == 2
         assert "password" not in repr(report)
+
+    def test_a_single_caller_is_served_by_one_connection(self, postgres_url: str) -> None:
+        # The pool's first connection is ready when connect() returns: the first
+        # calls do not race it into opening a second one (lent in turn, each colder).
+        with auth_store.connect(postgres_url) as store:
+            user = _user(store)
+            for _ in range(20):
+                assert store.get_user(_uid(user)) == user
+            assert store.health()["pool"]["size"] == 1
 
     def test_health_of_a_closed_store_is_not_ok(self, postgres_url: str) -> None:
         store = auth_store.connect(postgres_url)

@@ -11,6 +11,7 @@ anything, naming the rows in the way.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -25,7 +26,11 @@ import auth_store
 from auth_store import Account, ConfigurationError, Session, User, VerificationToken
 from auth_store.adapters.postgres import PostgresAdapter
 from auth_store.adapters.postgres_authjs import AuthJsUpgradeError
-from tests.pg import admin_connection, fresh_postgres_url, schema_of
+from tests.node import run_node
+from tests.pg import admin_connection, conninfo, fresh_postgres_url, postgres_url, schema_of
+from tests.previous_release import run_previous_release
+
+__all__ = ["postgres_url"]  # a fixture, used below
 
 pytestmark = pytest.mark.postgres
 
@@ -242,7 +247,7 @@ class TestUpgradeInPlace:
         assert isinstance(rows["ada"], int)  # SERIAL ids, as Auth.js made them
         with auth_store.connect(url) as store:
             assert isinstance(store, PostgresAdapter)
-            assert store.schema_version() == 1
+            assert store.schema_version() == 2
             ada_id, grace_id = str(rows["ada"]), str(rows["grace"])
             # The row keeps the e-mail as written; the adapter returns it normalised.
             ada = User(id=ada_id, email="ada.lovelace@example.com", name="Ada Lovelace")
@@ -354,10 +359,10 @@ class TestUpgradeInPlace:
         before = snapshot(conn)
         with auth_store.connect(f"{url}&migrate=false") as store:
             assert isinstance(store, PostgresAdapter)
-            assert [m.applied_at for m in store.schema_status()] == [None]
+            assert [m.applied_at for m in store.schema_status()] == [None, None]
             assert conn.execute("SELECT to_regclass('auth_store_migrations')").fetchone() == (None,)
             assert snapshot(conn) == before
-            assert store.upgrade_schema() == [1]
+            assert store.upgrade_schema() == [1, 2]
             assert store.get_user(str(nextjs_rows["ada"])) is not None
         assert snapshot(conn) == before
 
@@ -465,3 +470,242 @@ class TestRefusedUpgrade:
                 auth_store.connect(url)
             assert _table_types(conn) == types
             assert conn.execute("SELECT username FROM users").fetchall() == [("root",)]
+
+
+# -- Auth.js sees exactly its own schema ---------------------------------------------
+
+#: Auth.js's tables, as its @auth/pg-adapter reads them.
+AUTHJS_TABLES = ("users", "accounts", "sessions", "verification_token")
+#: The fields @auth/core's types declare for what getUser & co. return (AdapterUser).
+ADAPTER_USER_FIELDS = {"id", "name", "email", "emailVerified", "image"}
+
+
+def select_star_columns(conn: Conn) -> dict[str, list[str]]:
+    """The columns ``select *`` returns from each of Auth.js's tables, in order."""
+    found = {}
+    for table in AUTHJS_TABLES:
+        cursor = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(sql.Identifier(table)))
+        found[table] = [column.name for column in cursor.description or ()]
+    return found
+
+
+@pytest.fixture(scope="module")
+def authjs_columns() -> dict[str, list[str]]:
+    """What ``select *`` returns on tables made by Auth.js's own schema.sql."""
+    with fresh_postgres_url() as url, admin_connection(url) as conn:
+        in_schema(conn, url)
+        create_authjs_tables(conn, "schema.sql")
+        return select_star_columns(conn)
+
+
+def _fill_through_auth_store(store: auth_store.Adapter) -> dict[str, Any]:
+    """A user, an account and a session carrying everything auth-store adds."""
+    user = store.create_user(
+        User(
+            email="ada@example.com",
+            name="Ada",
+            email_verified=datetime(2024, 3, 1, tzinfo=UTC),
+            extra={"tenant": "acme", "internal_note": "x"},
+        )
+    )
+    uid = str(user.id)
+    store.link_account(
+        Account(
+            user_id=uid,
+            type="oauth",
+            provider="github",
+            provider_account_id="8675309",
+            access_token="gho_x",
+            extra={"ext_expires_in": 3599, "internal_note": "x"},
+        )
+    )
+    session = store.create_session(
+        Session(
+            session_token="3c9e1f7a-52b4-4d8e-a0c6-9b1d2e3f4a5b",  # as Auth.js makes them
+            user_id=uid,
+            expires=datetime(2031, 1, 1, tzinfo=UTC),
+            created_at=datetime(2030, 12, 1, tzinfo=UTC),
+            updated_at=datetime(2030, 12, 2, tzinfo=UTC),
+            ip_address="192.0.2.1",
+            user_agent="Mozilla/5.0 internal_note",
+        )
+    )
+    return {"user": user, "session": session}
+
+
+class TestAuthJsSeesItsOwnSchema:
+    def test_select_star_on_a_new_store_returns_exactly_auth_js_columns(
+        self, postgres_url: str, authjs_columns: dict[str, list[str]]
+    ) -> None:
+        with auth_store.connect(postgres_url) as store:
+            _fill_through_auth_store(store)
+        with admin_connection(postgres_url) as conn:
+            in_schema(conn, postgres_url)
+            assert select_star_columns(conn) == authjs_columns
+            rows = [
+                conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(t))).fetchall()
+                for t in AUTHJS_TABLES
+            ]
+        text = repr(rows)
+        for ours in ("acme", "internal_note", "ext_expires_in", "192.0.2.1", "Mozilla"):
+            assert ours not in text
+
+    def test_the_in_place_upgrade_adds_no_column_to_auth_js_tables(
+        self,
+        authjs: tuple[str, Conn, str],
+        nextjs_rows: dict[str, Any],
+        authjs_columns: dict[str, list[str]],
+    ) -> None:
+        url, conn, _ = authjs
+        before = select_star_columns(conn)
+        assert before == authjs_columns  # both of Auth.js's schemas have the same columns
+        with auth_store.connect(url) as store:
+            _fill_through_auth_store(store)
+            ada = store.get_user_by_email("ada@example.com")
+            assert ada is not None
+            assert ada.extra == {"tenant": "acme", "internal_note": "x"}
+        assert select_star_columns(conn) == before
+
+    def test_pg_adapter_reads_return_no_field_auth_js_does_not_declare(
+        self, postgres_url: str, authjs_columns: dict[str, list[str]]
+    ) -> None:
+        with auth_store.connect(postgres_url) as store:
+            made = _fill_through_auth_store(store)
+        user, session = made["user"], made["session"]
+        returned = run_node(
+            "authjs_pg_reads.mjs",
+            {
+                "url": conninfo(postgres_url),
+                "schema": schema_of(postgres_url),
+                "userId": user.id,
+                "email": user.email,
+                "provider": "github",
+                "providerAccountId": "8675309",
+                "sessionToken": session.session_token,
+            },
+        )
+        users = [
+            returned["getUser"],
+            returned["getUserByEmail"],
+            returned["getUserByAccount"],
+            returned["getSessionAndUser"]["user"],
+        ]
+        for found in users:
+            assert found is not None
+            assert set(found) == ADAPTER_USER_FIELDS
+            assert found["id"] == user.id
+            assert found["email"] == "ada@example.com"
+        # The session: AdapterSession's fields and the id Auth.js's own table has.
+        read_session = returned["getSessionAndUser"]["session"]
+        assert set(read_session) == set(authjs_columns["sessions"])
+        assert set(read_session) - {"id"} == {"sessionToken", "userId", "expires"}
+        assert read_session["userId"] == user.id
+        everything = json.dumps(returned)
+        for ours in ("extra", "acme", "internal_note", "192.0.2.1", "Mozilla", "createdAt"):
+            assert ours not in everything
+
+    def test_pg_adapter_reads_the_same_fields_as_on_auth_js_own_schema(self) -> None:
+        # The reference: the same reads on tables made by Auth.js's schema.sql.
+        with fresh_postgres_url() as url, admin_connection(url) as conn:
+            in_schema(conn, url)
+            create_authjs_tables(conn, "schema.sql")
+            js = AuthJsPg(conn)
+            uid = js.create_user("Ada", "ada@example.com", datetime(2024, 3, 1, tzinfo=UTC))
+            js.link_account(uid, "github", "oauth", "8675309", access_token="gho_x")
+            js.create_session(uid, datetime(2031, 1, 1, tzinfo=UTC), "ref-token")
+            payload = {
+                "url": conninfo(url),
+                "schema": schema_of(url),
+                "userId": str(uid),
+                "email": "ada@example.com",
+                "provider": "github",
+                "providerAccountId": "8675309",
+                "sessionToken": "ref-token",
+            }
+            reference = run_node("authjs_pg_reads.mjs", payload)
+        with fresh_postgres_url() as url, auth_store.connect(url) as store:
+            made = _fill_through_auth_store(store)
+            ours = run_node(
+                "authjs_pg_reads.mjs",
+                {
+                    **payload,
+                    "url": conninfo(url),
+                    "schema": schema_of(url),
+                    "userId": made["user"].id,
+                    "sessionToken": made["session"].session_token,
+                },
+            )
+        for read in ("getUser", "getUserByEmail", "getUserByAccount"):
+            assert set(ours[read]) == set(reference[read]), read
+        for part in ("session", "user"):
+            assert set(ours["getSessionAndUser"][part]) == set(reference["getSessionAndUser"][part])
+
+
+# -- a database made by the previous release ------------------------------------------
+
+#: Run by the previous release: fill a store with every kind of extra it keeps.
+_OLD_RELEASE_WRITES = """
+import json, sys
+from datetime import datetime, timezone
+import auth_store
+from auth_store import Account, Session, User
+
+with auth_store.connect(sys.argv[1]) as store:
+    assert store.schema_version() == 1
+    made = {}
+    for n, extra in enumerate([{"role": "admin", "tags": ["a", "b"]}, {}, {"nested": {"x": 1}}]):
+        user = store.create_user(User(id=f"old-user-{n}", email=f"old{n}@example.com", extra=extra))
+        store.link_account(Account(
+            id=f"old-account-{n}", user_id=user.id, type="oidc", provider="azure-ad",
+            provider_account_id=f"oid-{n}", access_token=f"at-{n}",
+            extra={"ext_expires_in": 3599 + n} if n != 1 else {},
+        ))
+        store.create_session(Session(
+            id=f"old-session-{n}", session_token=f"old-token-{n}", user_id=user.id,
+            expires=datetime(2031, 1, 1, tzinfo=timezone.utc),
+        ))
+    store.update_user("old-user-1", extra={"set": "later"})
+    print(json.dumps([r.__class__.__name__ for r in store.export()]))
+"""
+
+
+def test_a_database_from_the_previous_release_upgrades_keeping_every_extra(
+    tmp_path: Path,
+) -> None:
+    with fresh_postgres_url() as url:
+        written = run_previous_release(tmp_path, _OLD_RELEASE_WRITES, url)
+        assert json.loads(written).count("User") == 3
+        with admin_connection(url) as conn:
+            in_schema(conn, url)
+            old_columns = select_star_columns(conn)
+            assert "extra" in old_columns["users"]  # the previous layout, really
+            assert "extra" in old_columns["accounts"]
+            before = snapshot(conn)
+            with auth_store.connect(url) as store:
+                assert isinstance(store, PostgresAdapter)
+                assert store.schema_version() == 2
+                users = {u: store.get_user(u) for u in ("old-user-0", "old-user-1", "old-user-2")}
+                assert {u: found.extra if found else None for u, found in users.items()} == {
+                    "old-user-0": {"role": "admin", "tags": ["a", "b"]},
+                    "old-user-1": {"set": "later"},
+                    "old-user-2": {"nested": {"x": 1}},
+                }
+                accounts = [store.get_account("azure-ad", f"oid-{n}") for n in range(3)]
+                assert [a.extra if a else None for a in accounts] == [
+                    {"ext_expires_in": 3599},
+                    {},
+                    {"ext_expires_in": 3601},
+                ]
+                found = store.get_session_and_user("old-token-0")
+                assert found is not None
+                assert found[1] == users["old-user-0"]
+                assert found[0].created_at is None  # the previous release kept none
+                assert store.counts()["users"] == 3
+            assert snapshot(conn) == before  # Auth.js's columns: not a value changed
+            assert "extra" not in select_star_columns(conn)["users"]
+            assert "extra" not in select_star_columns(conn)["accounts"]
+            side = conn.execute(
+                "SELECT (SELECT count(*) FROM auth_store_users),"
+                " (SELECT count(*) FROM auth_store_accounts)"
+            ).fetchone()
+            assert side == (3, 2)  # one row per non-empty extra

@@ -200,3 +200,139 @@ def test_bad_timing_configuration_is_refused(store: auth_store.Adapter) -> None:
         SessionManager(store, max_age=timedelta(0))
     with pytest.raises(auth_store.ValidationError):
         SessionManager(store, max_age=timedelta(days=1), update_age=timedelta(days=2))
+
+
+# -- what a "your sessions" page shows ----------------------------------------------
+
+_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15"
+    " (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_a_new_session_records_its_client_and_when_it_started(
+    fake_clock: FakeClock, store: auth_store.Adapter, sessions: SessionManager, user: User
+) -> None:
+    uid = str(user.id)
+    issued = sessions.create(user, ip_address="2001:DB8:0:0::1", user_agent=_SAFARI)
+    session = issued.session
+    assert (session.created_at, session.updated_at) == (fake_clock.now, fake_clock.now)
+    assert session.ip_address == "2001:db8::1"  # canonical form
+    assert session.user_agent == _SAFARI
+    assert sessions.list(uid) == [session]
+    found = store.get_session_and_user(sessions.stored_token(issued.token))
+    assert found is not None
+    assert found[0] == session
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7 ", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # dual-stack servers report IPv4 like this
+        ("fe80::1%eth0", "fe80::1%eth0"),
+        ("testclient", None),  # a host name is not an address
+        ("203.0.113.7, 10.0.0.1", None),  # a proxy's list: the caller must pick one
+        ("", None),
+        (None, None),
+    ],
+)
+def test_only_ip_addresses_are_kept(
+    sessions: SessionManager, user: User, given: str | None, stored: str | None
+) -> None:
+    assert sessions.create(user, ip_address=given).session.ip_address == stored
+
+
+def test_the_user_agent_is_kept_printable_and_bounded(sessions: SessionManager, user: User) -> None:
+    odd = sessions.create(user, user_agent="curl/8.5\x00\x1b[31m \ud800")
+    assert odd.session.user_agent == "curl/8.5[31m"
+    long = sessions.create(user, user_agent="A" * 5000)
+    assert long.session.user_agent == "A" * 1024
+    assert sessions.create(user, user_agent=" \t ").session.user_agent is None
+    assert sessions.create(user).session.user_agent is None
+
+
+def test_last_seen_costs_a_write_at_most_every_five_minutes(
+    fake_clock: FakeClock,
+    tmp_path: Path,
+    store: auth_store.Adapter,
+    sessions: SessionManager,
+    user: User,
+) -> None:
+    import sqlite3
+
+    db_path = tmp_path / "auth.db"
+    issued = sessions.create(user, ip_address="192.0.2.1")
+    started = fake_clock.now
+    stored = sessions.stored_token(issued.token)
+    # SQLite's data_version, read on another connection, moves when a write commits.
+    with sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True) as watcher:
+
+        def version() -> int:
+            return int(watcher.execute("PRAGMA data_version").fetchone()[0])
+
+        before = version()
+        for _ in range(10):  # requests within five minutes: reads only
+            fake_clock.advance(timedelta(seconds=29))
+            active = sessions.get(issued.token)
+            assert active is not None
+            assert active.session.updated_at == started
+        assert version() == before
+        found = store.get_session_and_user(stored)
+        assert found is not None
+        assert found[0].updated_at == started
+
+        fake_clock.advance(timedelta(seconds=11))  # five minutes since the last write
+        active = sessions.get(issued.token)
+        assert active is not None
+        assert not active.refreshed  # the expiry did not move: no new cookie
+        assert active.session.updated_at == fake_clock.now
+        assert active.session.expires == issued.expires
+        assert version() != before
+        found = store.get_session_and_user(stored)
+        assert found is not None
+        assert found[0] == active.session
+        assert (found[0].created_at, found[0].ip_address) == (started, "192.0.2.1")
+
+
+def test_the_sliding_refresh_also_records_last_seen(
+    fake_clock: FakeClock, sessions: SessionManager, user: User
+) -> None:
+    uid = str(user.id)
+    issued = sessions.create(user)
+    fake_clock.advance(timedelta(days=1, seconds=1))
+    active = sessions.get(issued.token)
+    assert active is not None
+    assert active.refreshed
+    assert active.session.updated_at == fake_clock.now
+    assert active.session.expires == fake_clock.now + timedelta(days=30)
+    assert sessions.list(uid) == [active.session]
+
+
+def test_a_session_without_details_gets_last_seen_on_first_read(
+    fake_clock: FakeClock, store: auth_store.Adapter, user: User
+) -> None:
+    # As an Auth.js app (or an older auth-store) writes it: no details at all.
+    uid = str(user.id)
+    compat = SessionManager(store, authjs_compat=True)
+    store.create_session(
+        Session(session_token="plain", user_id=uid, expires=clock.now() + timedelta(days=3))
+    )
+    active = compat.get("plain")
+    assert active is not None
+    assert active.session.updated_at == fake_clock.now
+    assert active.session.created_at is None  # not known, not invented
+
+
+def test_last_seen_interval_is_configurable(
+    fake_clock: FakeClock, store: auth_store.Adapter, user: User
+) -> None:
+    every_read = SessionManager(store, last_seen_interval=timedelta(0))
+    issued = every_read.create(user)
+    fake_clock.advance(timedelta(seconds=1))
+    active = every_read.get(issued.token)
+    assert active is not None
+    assert active.session.updated_at == fake_clock.now
+    with pytest.raises(auth_store.ValidationError):
+        SessionManager(store, last_seen_interval=timedelta(seconds=-1))

@@ -231,7 +231,15 @@ class TestSetup:
         user = _user(store)
         with _raw(db_path) as other, pytest.raises(sqlite3.IntegrityError, match="CHECK"):
             other.execute(
-                "INSERT INTO sessions VALUES ('s', ?, '2030-01-02 03:04:05', 'tok')", (user.id,)
+                'INSERT INTO sessions (id, "userId", expires, "sessionToken")'
+                " VALUES ('s', ?, '2030-01-02 03:04:05', 'tok')",
+                (user.id,),
+            )
+        with _raw(db_path) as other, pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            other.execute(
+                'INSERT INTO sessions (id, "userId", expires, "sessionToken", "updatedAt")'
+                " VALUES ('s', ?, '2030-01-02T03:04:05.000000+00:00', 'tok', '2030-01-02')",
+                (user.id,),
             )
 
     def test_each_thread_has_its_own_connection_and_close_closes_all(self, db_path: Path) -> None:
@@ -294,10 +302,10 @@ class TestMigrations:
     def test_migrate_false_leaves_the_schema_pending(self, db_path: Path) -> None:
         with SQLiteAdapter(db_path, migrate=False) as store:
             assert store.schema_version() == 0
-            assert [s.applied_at for s in store.schema_status()] == [None]
+            assert [s.applied_at for s in store.schema_status()] == [None, None]
             assert store.health()["schema_version"] == 0
-            assert store.upgrade_schema() == [1]
-            assert store.schema_version() == 1
+            assert store.upgrade_schema() == [1, 2]
+            assert store.schema_version() == 2
             _user(store)
 
     def test_a_database_from_a_newer_release_is_refused(self, db_path: Path) -> None:
@@ -535,9 +543,10 @@ def test_processes_incrementing_by_compare_and_set_never_lose_one(tmp_path: Path
 def test_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/fresh.db"
     outputs = _race(url, tmp_path / "go", "open", [f"p{n}" for n in range(4)])
-    assert outputs == ["1"] * 4
+    latest = len(load_migrations("sqlite"))
+    assert outputs == [str(latest)] * 4
     with _raw(tmp_path / "fresh.db") as other:
-        assert other.execute("SELECT COUNT(*) FROM auth_store_migrations").fetchone() == (1,)
+        assert other.execute("SELECT COUNT(*) FROM auth_store_migrations").fetchone() == (latest,)
         assert other.execute("SELECT COUNT(*) FROM users").fetchone() == (4,)
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 

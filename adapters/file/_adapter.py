@@ -276,6 +276,21 @@ class FileAdapter(Adapter):
         found = self._account_by_key(provider, provider_account_id)
         return None if found is None else self._model(self._accounts, *found, Account)
 
+    def update_account(
+        self, provider: str, provider_account_id: str, **changes: Any
+    ) -> Account | None:
+        v.check_text(provider, "provider")
+        v.check_text(provider_account_id, "provider_account_id")
+        changes = v.prepare_account_changes(changes)
+        store = self._open_store()
+        with store.write():
+            found = self._account_by_key(provider, provider_account_id)
+            if found is None:
+                return None
+            updated = replace(self._model(self._accounts, *found, Account), **changes)
+            store.apply(self._accounts, found[0], found[1], to_dict(updated))
+        return updated
+
     # -- sessions -----------------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

@@ -122,7 +122,8 @@ def translate_error(dialect: Dialect, exc: BaseException) -> AuthStoreError:
     if fault.kind == "unique":
         return ConflictError(CONFLICTS.get(fault.key or "", "a record with this key exists"))
     if fault.kind == "foreign_key":
-        # Every foreign key in the schema points at users(id).
+        # Every foreign key a caller's value can break points at users(id) (the
+        # side tables' keys point at rows the same statement has just written).
         return NotFoundError("no user with this id")
     if fault.kind == "invalid":
         return ValidationError(f"{dialect.name} cannot store this value: {fault.detail}")
@@ -134,9 +135,11 @@ def translate_error(dialect: Dialect, exc: BaseException) -> AuthStoreError:
 class SQLAdapter(Adapter, abc.ABC):
     """The contract on top of four I/O hooks (see the module docstring)."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, statements: Statements | None = None) -> None:
         self.dialect = dialect
-        self._sql = Statements(dialect)
+        # A backend whose tables another framework shares passes statements of
+        # its own layout (Postgres: auth-store's fields in side tables).
+        self._sql = statements or Statements(dialect)
         self._rows = RowCodec(dialect)
         self._migrations = load_migrations(dialect.name)
 
@@ -328,6 +331,18 @@ class SQLAdapter(Adapter, abc.ABC):
             v.check_text(provider_account_id, "provider_account_id"),
         )
         row = self._fetchone(self._sql.account_by_key, key)
+        return None if row is None else self._rows.account(row)
+
+    def update_account(
+        self, provider: str, provider_account_id: str, **changes: Any
+    ) -> Account | None:
+        key = (
+            v.check_text(provider, "provider"),
+            v.check_text(provider_account_id, "provider_account_id"),
+        )
+        changes = v.prepare_account_changes(changes)
+        params = (*self._rows.account_change_params(changes), *key)
+        row = self._change_one(self._sql.account_update, params, key)
         return None if row is None else self._rows.account(row)
 
     # -- sessions -----------------------------------------------------------------

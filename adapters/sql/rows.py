@@ -23,6 +23,27 @@ Params = tuple[Any, ...]
 
 # prepare_user_changes' field names, in user_update's SET order.
 _USER_CHANGE_ORDER = ("name", "email", "email_verified", "image", "extra")
+# prepare_account_changes' field names, in account_update's SET order.
+_ACCOUNT_CHANGE_ORDER = (
+    "refresh_token",
+    "access_token",
+    "expires_at",
+    "id_token",
+    "scope",
+    "session_state",
+    "token_type",
+    "extra",
+)
+# prepare_session_changes' field names, in session_update's SET order.
+_SESSION_CHANGE_ORDER = (
+    "expires",
+    "user_id",
+    "created_at",
+    "updated_at",
+    "ip_address",
+    "user_agent",
+)
+_SESSION_DATETIMES = frozenset({"expires", "created_at", "updated_at"})
 
 
 def _corrupt(collection: str, exc: Exception) -> NoReturn:
@@ -80,13 +101,24 @@ class RowCodec:
 
     def session_change_params(self, changes: dict[str, Any]) -> Params:
         """(flag, value) pairs for ``session_update`` from checked changes."""
-        expires = changes.get("expires")
-        return (
-            self._dump_bool("expires" in changes),
-            None if expires is None else self._dump_dt(expires),
-            self._dump_bool("user_id" in changes),
-            changes.get("user_id"),
-        )
+        out: list[Any] = []
+        for name in _SESSION_CHANGE_ORDER:
+            value = changes.get(name)
+            if name in _SESSION_DATETIMES and value is not None:
+                value = self._dump_dt(value)
+            out += (self._dump_bool(name in changes), value)
+        return tuple(out)
+
+    def account_change_params(self, changes: dict[str, Any]) -> Params:
+        """(flag, value) pairs for ``account_update`` from checked changes."""
+        out: list[Any] = []
+        for name in _ACCOUNT_CHANGE_ORDER:
+            if name not in changes:
+                out += (self._dump_bool(False), None)
+                continue
+            value = changes[name]
+            out += (self._dump_bool(True), self._dump_json(value) if name == "extra" else value)
+        return tuple(out)
 
     def account_params(self, a: Account) -> Params:
         return (
@@ -106,7 +138,17 @@ class RowCodec:
         )
 
     def session_params(self, s: Session) -> Params:
-        return (s.id, s.session_token, s.user_id, self._dump_dt(s.expires))
+        dump_dt = self._dump_dt
+        return (
+            s.id,
+            s.session_token,
+            s.user_id,
+            dump_dt(s.expires),
+            None if s.created_at is None else dump_dt(s.created_at),
+            None if s.updated_at is None else dump_dt(s.updated_at),
+            s.ip_address,
+            s.user_agent,
+        )
 
     def token_params(self, t: VerificationToken) -> Params:
         return (t.identifier, t.token, self._dump_dt(t.expires))
@@ -155,9 +197,17 @@ class RowCodec:
 
     def session(self, row: Row) -> Session:
         try:
-            id, token, user_id, expires = row
+            id, token, user_id, expires, created_at, updated_at, ip_address, user_agent = row
+            load_dt = self._load_dt
             return Session(
-                id=id, session_token=token, user_id=user_id, expires=self._load_dt(expires)
+                id=id,
+                session_token=token,
+                user_id=user_id,
+                expires=load_dt(expires),
+                created_at=None if created_at is None else load_dt(created_at),
+                updated_at=None if updated_at is None else load_dt(updated_at),
+                ip_address=ip_address,
+                user_agent=user_agent,
             )
         except (ValueError, TypeError) as exc:
             _corrupt("sessions", exc)
@@ -165,10 +215,34 @@ class RowCodec:
     def session_and_user(self, row: Row) -> tuple[Session, User]:
         """A row of ``session_and_user``: the session's columns, then the user's."""
         try:
-            sid, token, user_id, expires, uid, name, email, verified, image, extra = row
+            (
+                sid,
+                token,
+                user_id,
+                expires,
+                created_at,
+                updated_at,
+                ip_address,
+                user_agent,
+                uid,
+                name,
+                email,
+                verified,
+                image,
+                extra,
+            ) = row
             load_dt = self._load_dt
             return (
-                Session(id=sid, session_token=token, user_id=user_id, expires=load_dt(expires)),
+                Session(
+                    id=sid,
+                    session_token=token,
+                    user_id=user_id,
+                    expires=load_dt(expires),
+                    created_at=None if created_at is None else load_dt(created_at),
+                    updated_at=None if updated_at is None else load_dt(updated_at),
+                    ip_address=ip_address,
+                    user_agent=user_agent,
+                ),
                 User(
                     id=uid,
                     email=self._load_email(email),

@@ -30,7 +30,9 @@ ACCOUNT = (
     'id, "userId", type, provider, "providerAccountId", refresh_token, access_token,'
     " expires_at, id_token, scope, session_state, token_type, extra"
 )
-SESSION = 'id, "sessionToken", "userId", expires'
+SESSION = (
+    'id, "sessionToken", "userId", expires, "createdAt", "updatedAt", "ipAddress", "userAgent"'
+)
 VT = "identifier, token, expires"
 AUTHENTICATOR = (
     '"credentialID", "userId", "providerAccountId", "credentialPublicKey", counter,'
@@ -139,6 +141,21 @@ class Statements:
             self.account_by_key,
             read_first=True,
         )
+        self.account_update = change(
+            "UPDATE accounts SET"
+            " refresh_token = CASE WHEN ? THEN ? ELSE refresh_token END,"
+            " access_token = CASE WHEN ? THEN ? ELSE access_token END,"
+            " expires_at = CASE WHEN ? THEN ? ELSE expires_at END,"
+            " id_token = CASE WHEN ? THEN ? ELSE id_token END,"
+            " scope = CASE WHEN ? THEN ? ELSE scope END,"
+            " session_state = CASE WHEN ? THEN ? ELSE session_state END,"
+            " token_type = CASE WHEN ? THEN ? ELSE token_type END,"
+            " extra = CASE WHEN ? THEN ? ELSE extra END"
+            ' WHERE provider = ? AND "providerAccountId" = ?',
+            ACCOUNT,
+            self.account_by_key,
+            read_first=False,
+        )
 
         # sessions
         self.session_insert = r(_insert("sessions"))
@@ -153,7 +170,11 @@ class Statements:
         self.session_update = change(
             "UPDATE sessions SET"
             " expires = CASE WHEN ? THEN ? ELSE expires END,"
-            ' "userId" = CASE WHEN ? THEN ? ELSE "userId" END'
+            ' "userId" = CASE WHEN ? THEN ? ELSE "userId" END,'
+            ' "createdAt" = CASE WHEN ? THEN ? ELSE "createdAt" END,'
+            ' "updatedAt" = CASE WHEN ? THEN ? ELSE "updatedAt" END,'
+            ' "ipAddress" = CASE WHEN ? THEN ? ELSE "ipAddress" END,'
+            ' "userAgent" = CASE WHEN ? THEN ? ELSE "userAgent" END'
             ' WHERE "sessionToken" = ?',
             SESSION,
             self.session_by_token,

@@ -101,7 +101,8 @@ def _reencrypt(state: State, keyring: Keyring) -> dict[str, int]:
     from auth_store.crypto import reencrypt
 
     store = state.open()
-    total = store.counts().get("credentials", 0)
+    counts = store.counts()
+    total = counts.get("credentials", 0) + counts.get("accounts", 0)
     with progress_bar(state) as progress:
         done = 0
 
@@ -118,7 +119,7 @@ def _render_reencrypt(console: Console, counts: dict[str, int]) -> None:
     console.print(
         f"{counts['reencrypted']} value(s) re-encrypted, {counts['current']} already under the "
         f"primary key, {counts['failed']} could not be decrypted "
-        f"({counts['credentials']} credential(s) scanned)"
+        f"({counts['credentials']} credential(s) and {counts['accounts']} account(s) scanned)"
     )
     if counts.get("pinned"):
         console.print(
@@ -179,8 +180,11 @@ def rotate_command(
 def reencrypt_command(state: State) -> None:
     """Move every encrypted value in the store to the primary key.
 
-    Resumable: values already under the primary key are left alone. Exit 1
-    when some values could not be decrypted (their key is not configured).
+    That is the secrets in credentials (TOTP secrets, API keys) and the OAuth
+    tokens in accounts. Resumable: values already under the primary key are
+    left alone. Exit 1 when some values could not be decrypted (their key is
+    not configured). Once a run reports 0 failed and 0 pinned, the old keys
+    can be removed.
     """
     from auth_store.crypto import Keyring
 

@@ -28,7 +28,15 @@ import pytest
 pytest.register_assert_rewrite(
     *(
         f"auth_store.testing.{name}"
-        for name in ("_authjs", "_base", "_housekeeping", "_races", "_semantics", "conformance")
+        for name in (
+            "_accounts_sessions",
+            "_authjs",
+            "_base",
+            "_housekeeping",
+            "_races",
+            "_semantics",
+            "conformance",
+        )
     )
 )
 

@@ -220,8 +220,16 @@ class Base:
     def populate(self, adapter: Adapter) -> dict[str, Any]:
         """One of every kind of record around one user; returns them by name."""
         user = self.make_user(adapter, name="Pop", extra={"role": "admin"})
-        account = adapter.link_account(self.new_account(user.id))
-        session = adapter.create_session(self.new_session(user.id))
+        account = adapter.link_account(self.new_account(user.id, extra={"ext_expires_in": 3599}))
+        session = adapter.create_session(
+            self.new_session(
+                user.id,
+                created_at=self.later(hours=-2),
+                updated_at=self.later(minutes=-1),
+                ip_address="192.0.2.10",
+                user_agent="Mozilla/5.0 (conformance)",
+            )
+        )
         authenticator = adapter.create_authenticator(self.new_authenticator(user.id))
         credential = adapter.create_credential(self.new_credential(user.id))
         token = adapter.create_verification_token(self.new_token())

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -270,6 +271,117 @@ class RaceCases(Base):
         assert stored is not None
         assert stored.data["n"] == per_thread * self.race_threads
         assert stored.version == 1 + per_thread * self.race_threads
+
+    def test_threads_updating_one_account_never_mix_two_writes(self, adapter: Adapter) -> None:
+        user = self.make_user(adapter)
+        uid = str(user.id)
+        account = adapter.link_account(
+            self.new_account(
+                uid, access_token="a0", refresh_token="r0", expires_at=0, extra={"w": 0}
+            )
+        )
+        key = (account.provider, account.provider_account_id)
+        rounds = 10
+        writers = max(2, self.race_threads // 2)
+
+        def write(n: int) -> int:
+            for r in range(rounds):
+                tag = n * 1000 + r
+                adapter.update_account(
+                    *key,
+                    access_token=f"a{tag}",
+                    refresh_token=f"r{tag}",
+                    expires_at=tag,
+                    extra={"w": tag},
+                )
+            return rounds
+
+        def read() -> list[tuple[Any, ...]]:
+            # Every read must show one writer's whole change, never parts of two.
+            mixed = []
+            for _ in range(rounds * 2):
+                found = adapter.get_account(*key)
+                assert found is not None
+                tags = (
+                    str(found.access_token)[1:],
+                    str(found.refresh_token)[1:],
+                    str(found.expires_at),
+                    str(found.extra.get("w")),
+                )
+                if len(set(tags)) != 1:
+                    mixed.append(tags)
+            return mixed
+
+        calls: list[Callable[[], Any]] = [partial(write, n) for n in range(1, writers + 1)]
+        calls += [read for _ in range(max(1, self.race_threads - writers))]
+        outcomes = run_threads(calls, self.race_timeout)
+        assert not _errors(outcomes)
+        assert outcomes[:writers] == [("ok", rounds)] * writers
+        assert [o for o in outcomes[writers:] if o != ("ok", [])] == []
+        final = adapter.get_account(*key)
+        assert final is not None
+        tag = final.expires_at
+        assert tag is not None
+        assert tag % 1000 == rounds - 1  # some writer's last change, whole
+        assert (final.access_token, final.refresh_token, final.extra) == (
+            f"a{tag}",
+            f"r{tag}",
+            {"w": tag},
+        )
+
+    def test_threads_updating_different_account_fields_lose_none(self, adapter: Adapter) -> None:
+        user = self.make_user(adapter)
+        uid = str(user.id)
+        account = adapter.link_account(self.new_account(uid))
+        key = (account.provider, account.provider_account_id)
+        fields = ["access_token", "refresh_token", "scope", "id_token", "token_type", "extra"]
+        rounds = 10
+
+        def write(name: str) -> int:
+            for r in range(rounds):
+                value: Any = {"n": r} if name == "extra" else f"{name}-{r}"
+                adapter.update_account(*key, **{name: value})
+            return rounds
+
+        outcomes = run_threads([partial(write, name) for name in fields], self.race_timeout)
+        assert not _errors(outcomes)
+        final = adapter.get_account(*key)
+        assert final is not None
+        last = rounds - 1
+        expected = {name: f"{name}-{last}" for name in fields if name != "extra"}
+        assert {name: getattr(final, name) for name in expected} == expected
+        assert final.extra == {"n": last}
+        assert (final.expires_at, final.session_state) == (
+            account.expires_at,
+            account.session_state,
+        )
+
+    def test_threads_updating_different_session_fields_lose_none(self, adapter: Adapter) -> None:
+        user = self.make_user(adapter)
+        uid = str(user.id)
+        session = adapter.create_session(self.new_session(uid))
+        base = self.later(days=1)
+        rounds = 10
+
+        def value(name: str, r: int) -> Any:
+            if name in ("expires", "created_at", "updated_at"):
+                return base + timedelta(minutes=r)
+            return f"{name}-{r}"
+
+        names = ["expires", "created_at", "updated_at", "ip_address", "user_agent"]
+
+        def write(name: str) -> int:
+            for r in range(rounds):
+                adapter.update_session(session.session_token, **{name: value(name, r)})
+            return rounds
+
+        outcomes = run_threads([partial(write, name) for name in names], self.race_timeout)
+        assert not _errors(outcomes)
+        found = adapter.get_session_and_user(session.session_token)
+        assert found is not None
+        assert {name: getattr(found[0], name) for name in names} == {
+            name: value(name, rounds - 1) for name in names
+        }
 
     # -- processes ------------------------------------------------------------
 

@@ -57,6 +57,7 @@ _MISSES: dict[str, tuple[Callable[[Adapter], object], object]] = {
     "get_user_by_account": (lambda a: a.get_user_by_account("github", "nobody"), None),
     "get_account": (lambda a: a.get_account("github", "nobody"), None),
     "unlink_account": (lambda a: a.unlink_account("github", "nobody"), None),
+    "update_account": (lambda a: a.update_account("github", "nobody", scope="x"), None),
     "delete_user": (lambda a: a.delete_user("no-such-user"), None),
     "get_session_and_user": (lambda a: a.get_session_and_user("no-such-token"), None),
     "update_session": (

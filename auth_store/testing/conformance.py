@@ -13,13 +13,15 @@ Subclass it once per adapter and override the hooks::
 
 Every test gets a fresh, empty store (fixture ``adapter``) and depends on no
 other test. The cases come in groups (``AuthJsCases``, ``SemanticsCases``,
-``HousekeepingCases``, ``RaceCases``) that this one class combines.
+``AccountSessionCases``, ``HousekeepingCases``, ``RaceCases``) that this one
+class combines.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ._accounts_sessions import AccountSessionCases
 from ._authjs import AuthJsCases
 from ._base import BAD_IDS, RawStorage, raw_values
 from ._housekeeping import HousekeepingCases
@@ -29,7 +31,9 @@ from ._semantics import SemanticsCases
 __all__ = ["BAD_IDS", "AdapterConformance", "RawStorage", "raw_values"]
 
 
-class AdapterConformance(AuthJsCases, SemanticsCases, HousekeepingCases, RaceCases):
+class AdapterConformance(
+    AuthJsCases, SemanticsCases, AccountSessionCases, HousekeepingCases, RaceCases
+):
     """Base class of the conformance suite; subclass it once per adapter.
 
     Hooks: ``new_url(tmp_path)`` (required: a URL naming a fresh, empty store

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from auth_store.adapter import Adapter
+from auth_store.adapters.postgres_statements import SIDE_TABLES
 from auth_store.models import COLLECTIONS, Model
 from auth_store.records import to_dict
 
@@ -155,19 +156,33 @@ class FileRaw:
 
 @dataclass
 class PostgresRaw:
-    """Reads the tables of one Postgres schema (``schema`` None: the search path)."""
+    """Reads the tables of one Postgres schema (``schema`` None: the search path).
+
+    A record of ``users``, ``accounts`` or ``sessions`` is its row joined with
+    the side table auth-store keeps beside Auth.js's table, if there is one
+    (a ``FULL JOIN``: a side row left without its row shows up too).
+    """
 
     url: str
     schema: str | None = None
 
-    def _rows(self, table: str) -> list[dict[str, Any]]:
+    def _name(self, table: str) -> Any:
+        from psycopg import sql
+
+        return sql.Identifier(self.schema, table) if self.schema else sql.Identifier(table)
+
+    def _rows(self, table: str, side: str | None = None) -> list[dict[str, Any]]:
         import psycopg
         from psycopg import sql
         from psycopg.rows import dict_row
 
-        name = sql.Identifier(self.schema, table) if self.schema else sql.Identifier(table)
+        query = sql.SQL("SELECT * FROM {}").format(self._name(table))
+        if side is not None:
+            query = sql.SQL("SELECT * FROM {} FULL JOIN {} USING (id)").format(
+                self._name(table), self._name(side)
+            )
         with psycopg.connect(_conninfo(self.url), row_factory=dict_row) as db:
-            return list(db.execute(sql.SQL("SELECT * FROM {}").format(name)).fetchall())
+            return list(db.execute(query).fetchall())
 
     def _tables(self) -> set[str]:
         import psycopg
@@ -184,7 +199,8 @@ class PostgresRaw:
         table = _pick(collection, tables)
         if table is None:
             raise AssertionError(f"no table for {collection} in schema {self.schema}: {tables}")
-        return self._rows(table)
+        side = SIDE_TABLES.get(table)
+        return self._rows(table, side if side in tables else None)
 
     def dump(self) -> bytes:
         texts = [
