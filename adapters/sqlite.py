@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 from urllib.parse import unquote, urlsplit
 
 from auth_store.capabilities import NativeBackup, ProgressCallback, backup_name
@@ -27,6 +27,7 @@ from auth_store.connect import parse_options
 from auth_store.errors import ConfigurationError, StorageError
 from auth_store.records import dump_datetime as _dump_datetime
 
+from .flavors import AUTHJS, BETTER_AUTH, check_flavor
 from .sql import Dialect, Fault, SQLAdapter
 
 __all__ = ["SQLiteAdapter", "SQLiteDialect"]
@@ -230,10 +231,17 @@ class SQLiteAdapter(SQLAdapter):
         """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``.
 
         Options: ``busy_timeout`` (ms, default 5000), ``durability``
-        (``full`` | ``normal``), ``migrate`` (default true).
+        (``full`` | ``normal``), ``migrate`` (default true), ``flavor``
+        (``authjs``, the default, or ``better-auth``: Better Auth's tables).
         """
         path, query = _parse_url(url)
-        options = parse_options(query, {"busy_timeout": int, "durability": str, "migrate": bool})
+        options = parse_options(
+            query, {"busy_timeout": int, "durability": str, "migrate": bool, "flavor": str}
+        )
+        if check_flavor(options.pop("flavor", AUTHJS)) == BETTER_AUTH:
+            from .sqlite_better_auth import BetterAuthSQLiteAdapter
+
+            return cast(Self, BetterAuthSQLiteAdapter(path, **options))  # type: ignore[arg-type]
         return cls(path, **options)  # type: ignore[arg-type]
 
     @classmethod
