@@ -143,12 +143,14 @@ class PostgresDialect(Dialect):
         # Rows the Next.js app writes keep the e-mail as the provider gave it
         # ("Ada@Example.com"); the adapter returns it normalised, as every backend
         # does, and leaves the row alone. Most e-mails are already normal.
+        if not isinstance(value, str):
+            raise TypeError("stored e-mail is not text")
         if value.isascii() and value == value.lower() and value == value.strip():
-            return value  # type: ignore[no-any-return]
+            return value
         try:
             return normalize_email(value)
         except ValidationError:
-            return value  # type: ignore[no-any-return]  # not an address: shown as stored
+            return value  # not an address: shown as stored
 
     def classify(self, exc: BaseException) -> Fault:
         if isinstance(exc, UnicodeEncodeError):

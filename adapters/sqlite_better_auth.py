@@ -14,6 +14,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from auth_store.errors import ValidationError
+from auth_store.validation import normalize_email
+
 from .better_auth_checks import check_adopt, sqlite_columns
 from .sql import Executor, Fault, Migration
 from .sql.better_auth import BetterAuthMethods
@@ -62,6 +65,17 @@ class BetterAuthSQLiteDialect(SQLiteDialect):
     migrations_folder = "sqlite_better_auth"
     dump_datetime = staticmethod(dump_datetime)
     load_datetime = staticmethod(load_datetime)
+
+    def load_email(self, value: Any) -> str:
+        # Better Auth lower-cases what its user typed (no NFKC, no trim): normalise.
+        if not isinstance(value, str):
+            raise TypeError("stored e-mail is not text")
+        if value.isascii() and value == value.lower() and value == value.strip():
+            return value
+        try:
+            return normalize_email(value)
+        except ValidationError:
+            return value  # not an address: shown as stored
 
     def classify(self, exc: BaseException) -> Fault:
         fault = super().classify(exc)

@@ -2,7 +2,8 @@
 // stdin: {db: {kind: "pg", url, schema} | {kind: "sqlite", path}, secret, baseURL?,
 //         storeIdentifier?: "hashed", bearer?: bool, steps: [{op, ...}]}
 // stdout: {results: [...]}: one JSON value per step, in order. A step Better Auth refuses
-// (an APIError) gives {error: {status, code, message}}; anything else fails the script.
+// (an APIError) gives {error: {status, code, message}}; an endpoint that throws another error
+// gives status 500, which is what its HTTP handler answers; anything else fails the script.
 //
 // Ops: compileMigrations, runMigrations, signUp {email, password, name}, signIn {email, password},
 // getSession {cookie?, bearer?}, revokeSession {cookie, token}, signOut {cookie},
@@ -80,7 +81,9 @@ async function api(call) {
   try {
     return await call();
   } catch (error) {
-    if (error?.name !== "APIError" && error?.constructor?.name !== "APIError") throw error;
+    if (error?.name !== "APIError" && error?.constructor?.name !== "APIError") {
+      return { error: { status: 500, code: null, message: String(error?.message ?? error) } };
+    }
     return { error: { status: error.statusCode ?? error.status, code: error.body?.code ?? null,
       message: error.body?.message ?? error.message } };
   }
