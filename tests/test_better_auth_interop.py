@@ -244,7 +244,11 @@ def test_an_oauth_account_written_on_either_side_is_read_on_the_other(app: Bette
     with auth_store.connect(app.store_url) as store:
         account = store.get_account("mock", "4242")
         assert account is not None
-        assert (account.user_id, account.type, account.scope) == (eve_id, "oauth", "openid email profile")
+        assert (account.user_id, account.type, account.scope) == (
+            eve_id,
+            "oauth",
+            "openid email profile",
+        )
         assert account.access_token is not None
         assert account.access_token.startswith("at-")
         assert account.refresh_token == "rt-1"
@@ -331,3 +335,37 @@ def test_hashes_are_better_auths_scrypt_both_ways(app: BetterAuthApp) -> None:
     assert nfkc is True
     assert better_auth.password_context().verify(PASSWORD, made_there)
     assert not better_auth.password_context().verify("another one", made_there)
+
+
+def test_argon2id_on_both_sides_as_the_guide_configures_them(app: BetterAuthApp) -> None:
+    # Before the switch: a user with Better Auth's scrypt hash.
+    _, before = app.run(
+        {"op": "runMigrations"},
+        {"op": "signUp", "email": "hal@example.com", "password": PASSWORD, "name": "Hal"},
+    )
+    argon2 = better_auth.password_context(hashes="argon2id")
+    with auth_store.connect(app.store_url) as store:
+        ivy = store.create_user(User(email="ivy@example.com", name="Ivy"))
+        PasswordService(store, context=argon2).set_password(ivy.id, PASSWORD)
+        (stored,) = store.list_credentials(ivy.id, "password")
+        assert stored.data["hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    hal_in, ivy_in, jo = app.run(
+        {"op": "signIn", "email": "hal@example.com", "password": PASSWORD},
+        {"op": "signIn", "email": "ivy@example.com", "password": PASSWORD},
+        {"op": "signUp", "email": "jo@example.com", "password": PASSWORD, "name": "Jo"},
+        argon2=True,
+    )
+    assert hal_in["userId"] == before["userId"]  # scrypt rows still sign in
+    assert ivy_in["userId"] == ivy.id  # argon2id written here
+    with auth_store.connect(app.store_url) as store:
+        passwords = PasswordService(store, context=argon2)
+        (jo_hash,) = store.list_credentials(jo["userId"], "password")
+        assert jo_hash.data["hash"].startswith("$argon2id$")  # argon2id written there
+        assert passwords.verify_password(jo["userId"], PASSWORD)
+        assert passwords.verify_password(before["userId"], PASSWORD)  # and moved to argon2id
+        (hal_hash,) = store.list_credentials(before["userId"], "password")
+        assert hal_hash.data["hash"].startswith("$argon2id$")
+    hal_again = app.one(
+        {"op": "signIn", "email": "hal@example.com", "password": PASSWORD}, argon2=True
+    )
+    assert hal_again["userId"] == before["userId"]

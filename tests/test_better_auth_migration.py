@@ -151,7 +151,9 @@ def test_an_authjs_database_moves_to_better_auth_and_back(
         ]
         if kind == "sqlite":
             raw = sqlite3.connect(app.db["path"])
-            (scope,) = raw.execute("SELECT scope FROM account WHERE \"accountId\" = '4242'").fetchone()
+            (scope,) = raw.execute(
+                "SELECT scope FROM account WHERE \"accountId\" = '4242'"
+            ).fetchone()
             raw.close()
             assert scope == "read:user,user:email"
 
@@ -298,4 +300,3 @@ def test_an_account_of_better_auths_password_provider_cannot_move_in(tmp_path: P
         assert "credential" in problem["message"]
         with auth_store.connect(app.store_url) as store:
             assert sum(store.counts().values()) == 0
-

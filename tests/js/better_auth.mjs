@@ -1,6 +1,8 @@
 // A headless Better Auth app (the real `better-auth` package) on a test database, run step by step.
 // stdin: {db: {kind: "pg", url, schema} | {kind: "sqlite", path}, secret, baseURL?,
-//         storeIdentifier?: "hashed", bearer?: bool, steps: [{op, ...}]}
+//         storeIdentifier?: "hashed", bearer?: bool, argon2?: bool, steps: [{op, ...}]}
+// argon2: the app hashes with argon2id (PHC strings, OWASP's minimum) and verifies argon2id
+// and its own scrypt, configured exactly as docs/better-auth.md shows.
 // stdout: {results: [...]}: one JSON value per step, in order. A step Better Auth refuses
 // (an APIError) gives {error: {status, code, message}}; an endpoint that throws another error
 // gives status 500, which is what its HTTP handler answers; anything else fails the script.
@@ -12,6 +14,8 @@
 // oauthSignIn runs a real authorization-code flow (genericOAuth, provider "mock") against a
 // local token/userinfo server started here: the edge of the world.
 import http from "node:http";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { argon2idAsync } from "@noble/hashes/argon2.js";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { betterAuth } from "better-auth";
@@ -45,6 +49,26 @@ const provider = http.createServer((req, res) => {
 await new Promise((resolve) => provider.listen(0, "127.0.0.1", resolve));
 const P = `http://127.0.0.1:${provider.address().port}`;
 
+// docs/better-auth.md, "argon2id on both sides": keep in step with the page.
+const ARGON2 = { t: 2, m: 19456, p: 1, dkLen: 32 }; // auth-store's argon2id parameters
+const unpadded = (bytes) => Buffer.from(bytes).toString("base64").replace(/=+$/, "");
+const argon2Password = {
+  async hash(password) {
+    const salt = randomBytes(16);
+    const key = await argon2idAsync(password, salt, ARGON2);
+    return `$argon2id$v=19$m=${ARGON2.m},t=${ARGON2.t},p=${ARGON2.p}$${unpadded(salt)}$${unpadded(key)}`;
+  },
+  async verify({ hash, password }) {
+    if (!hash.startsWith("$argon2id$")) return verifyPassword({ hash, password }); // scrypt rows
+    const m = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(hash);
+    if (!m) return false;
+    const want = Buffer.from(m[5], "base64");
+    const got = await argon2idAsync(password, Buffer.from(m[4], "base64"),
+      { m: +m[1], t: +m[2], p: +m[3], dkLen: want.length });
+    return timingSafeEqual(want, Buffer.from(got));
+  },
+};
+
 const database = input.db.kind === "pg"
   ? new pg.Pool({ connectionString: input.db.url, options: `-c search_path=${input.db.schema}`, max: 2 })
   : new Database(input.db.path);
@@ -64,6 +88,7 @@ const options = {
   emailAndPassword: {
     enabled: true,
     sendResetPassword: async ({ token }) => { sent.reset = token; },
+    ...(input.argon2 ? { password: argon2Password } : {}),
   },
   ...(input.storeIdentifier ? { verification: { storeIdentifier: input.storeIdentifier } } : {}),
   plugins,
