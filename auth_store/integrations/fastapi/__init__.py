@@ -25,8 +25,10 @@ Every decision is made in ``auth_store.flow``; this package moves cookies.
 
 Modules, by concern: ``_auth`` (``RequestAuth``: cookies and per-request
 state), ``_dependencies``, ``_errors`` (the exception handler), ``_schemas``
-(request and response bodies), ``_routes`` and ``_oauth`` (the router), and
-``_app`` (``FastAPIAuth``: ``RequestAuth`` with its router).
+(request and response bodies), ``_routes`` and ``_oauth`` (the router),
+``_app`` (``FastAPIAuth``: ``RequestAuth`` with its router), and
+``_frontend`` (``FrontendSessions``: dependencies for the sessions of a
+front-end app on Auth.js or Better Auth, when the front end signs people in).
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ from ..common import WebPages
 from ._app import FastAPIAuth
 from ._auth import RequestAuth
 from ._dependencies import CurrentUser, csrf_protect, current_user, get_auth, optional_user
+from ._frontend import FrontendSessions
 
 __all__ = [
     "CurrentUser",
     "FastAPIAuth",
+    "FrontendSessions",
     "RequestAuth",
     "WebPages",
     "csrf_protect",
