@@ -1,4 +1,4 @@
-"""One database, one session, both ways: the real ``better-auth`` package and the better-auth flavor.
+"""One database and one session, both ways: the real ``better-auth`` package and the flavor.
 
 Every test runs on SQLite (``better-sqlite3``) and on the test Postgres
 (``pg``): Better Auth 1.7.25 (pinned in tests/js/package.json) runs as a
@@ -29,7 +29,6 @@ from auth_store.session_resolver import RequestCredentials
 from auth_store.sessions import SessionManager
 from auth_store.signing import Signer
 from tests.better_auth_app import BetterAuthApp, better_auth_app
-from tests.pg import conninfo
 
 KINDS = ["sqlite", "postgres"]
 PASSWORD = "correct horse battery"
@@ -79,23 +78,23 @@ def _describe(app: BetterAuthApp) -> dict[str, Any]:
             return found
         finally:
             db.close()
-    with psycopg.connect(app.db["url"]) as db:
+    with psycopg.connect(app.db["url"]) as pg:
         schema = app.db["schema"]
         # Unqualified names in the definitions, so two schemas compare equal.
-        db.execute(psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(schema)))
-        columns = db.execute(
+        pg.execute(psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(schema)))
+        columns = pg.execute(
             "SELECT table_name, column_name, data_type, is_nullable, column_default,"
             " ordinal_position FROM information_schema.columns WHERE table_schema = %s"
             " AND table_name = ANY(%s) ORDER BY table_name, ordinal_position",
             (schema, list(tables)),
         ).fetchall()
-        constraints = db.execute(
+        constraints = pg.execute(
             "SELECT r.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c"
             " JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace"
             " WHERE n.nspname = %s AND r.relname = ANY(%s) ORDER BY 1, 2",
             (schema, list(tables)),
         ).fetchall()
-        indexes = db.execute(
+        indexes = pg.execute(
             "SELECT tablename, indexname, replace(indexdef, %s, '') FROM pg_indexes"
             " WHERE schemaname = %s AND tablename = ANY(%s)"
             " AND indexname NOT LIKE 'auth_store_%%' ORDER BY 1, 2",
@@ -323,12 +322,13 @@ def test_a_password_reset_issued_here_is_accepted_by_better_auth(
 
 def test_hashes_are_better_auths_scrypt_both_ways(app: BetterAuthApp) -> None:
     app.one({"op": "runMigrations"})
+    wide = "\uff30\uff41\uff53\uff53 \uff57\uff4f\uff52\uff44 \ufb01ne"  # full-width, a ligature
     with auth_store.connect(app.store_url) as store:
-        made_here = PasswordService(store).hash("Ｐａｓｓ ｗｏｒｄ ﬁne")  # NFKC on both sides
+        made_here = PasswordService(store).hash(wide)  # NFKC on both sides
         assert better_auth.is_better_auth_hash(made_here)
     made_there, accepted, nfkc = app.run(
         {"op": "hashPassword", "password": PASSWORD},
-        {"op": "verifyPassword", "hash": made_here, "password": "Ｐａｓｓ ｗｏｒｄ ﬁne"},
+        {"op": "verifyPassword", "hash": made_here, "password": wide},
         {"op": "verifyPassword", "hash": made_here, "password": "Pass word fine"},
     )
     assert accepted is True

@@ -42,7 +42,7 @@ def _cli(*args: str) -> Any:
 def _in_schema(url: str, script: str) -> None:
     with psycopg.connect(conninfo(url), autocommit=True) as db:
         db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema_of(url))))
-        db.execute(script)  # type: ignore[arg-type]
+        db.execute(script.encode())
 
 
 def _cookie(token: str, secret: str) -> str:
@@ -190,8 +190,10 @@ def test_a_prisma_authjs_schema_moves_to_better_auth(tmp_path: Path) -> None:
         script.write_text(f"SET search_path TO {schema_of(prisma_url)};\n{_prisma_sql()}")
         export = tmp_path / "auth.jsonl"
         subprocess.run(
-            ["psql", conninfo(prisma_url), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
-            + ["-f", str(script), "-o", str(export)],
+            [
+                *("psql", conninfo(prisma_url), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"),
+                *("-f", str(script), "-o", str(export)),
+            ],
             check=True,
             timeout=60,
         )
