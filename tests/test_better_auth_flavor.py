@@ -1,4 +1,4 @@
-"""The better-auth flavor's own rules: how models become Better Auth's rows, and adopting its tables.
+"""The better-auth flavor's own rules: models as Better Auth's rows, and adopting its tables.
 
 The whole contract runs on the flavor in tests/test_conformance_cli.py (the
 one-line runner) and against the real ``better-auth`` package in
@@ -403,9 +403,11 @@ def test_tables_that_cannot_be_adopted_are_refused_unchanged(
 
 
 def test_uuid_ids_are_refused(tmp_path: Path) -> None:
-    with _adopting("postgres", tmp_path, _user_table("postgres", id="uuid")) as url:
-        with pytest.raises(BetterAuthAdoptError, match='generateId set to "uuid"'):
-            auth_store.connect(url)
+    with (
+        _adopting("postgres", tmp_path, _user_table("postgres", id="uuid")) as url,
+        pytest.raises(BetterAuthAdoptError, match='generateId set to "uuid"'),
+    ):
+        auth_store.connect(url)
 
 
 def test_two_rows_of_one_provider_account_are_refused(kind: str, tmp_path: Path) -> None:
