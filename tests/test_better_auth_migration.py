@@ -302,3 +302,36 @@ def test_an_account_of_better_auths_password_provider_cannot_move_in(tmp_path: P
         assert "credential" in problem["message"]
         with auth_store.connect(app.store_url) as store:
             assert sum(store.counts().values()) == 0
+
+
+def test_an_export_with_a_user_without_e_mail_imports_nothing(tmp_path: Path) -> None:
+    """What the Prisma export gives for an Auth.js user whose e-mail is NULL."""
+    stamp = "2026-01-01T00:00:00.000000+00:00"
+    lines = [
+        {"format": "auth-store", "version": 1, "backend": "prisma", "exported_at": stamp},
+        {"collection": "users", "record": {"id": "u-ok", "email": "ok@example.com"}},
+        {"collection": "users", "record": {"id": "u-none", "email": None}},
+        {
+            "end": True,
+            "counts": {
+                "users": 2,
+                "accounts": 0,
+                "sessions": 0,
+                "verification_tokens": 0,
+                "authenticators": 0,
+                "credentials": 0,
+            },
+        },
+    ]
+    export = tmp_path / "auth.jsonl"
+    export.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with better_auth_app("sqlite", tmp_path) as app:
+        refused = _cli("--url", app.store_url, "import", str(export))
+        assert refused.exit_code == 1
+        (problem,) = json.loads(refused.stdout)["problems"]
+        assert problem["kind"] == "unmappable"
+        assert "user u-none" in problem["message"]
+        assert "email" in problem["message"]
+        assert "nothing" in refused.output
+        with auth_store.connect(app.store_url) as store:
+            assert sum(store.counts().values()) == 0

@@ -516,22 +516,16 @@ class BetterAuthMethods(SQLAdapter):
     def mapping_problem(self, record: Model) -> Problem | None:
         """Why ``record`` cannot be stored in Better Auth's layout, or what the app can't use.
 
-        Kind ``unmappable``: it cannot be stored; ``app-cannot-use``: it is
-        stored, but the Better Auth app cannot use it as it is.
+        Kind ``unmappable``: it cannot be stored (it is invalid, or names
+        Better Auth's password provider, or holds a time Better Auth can't);
+        ``app-cannot-use``: it is stored, but the Better Auth app cannot use it
+        as it is (a password hash not in its format).
         """
         label = record_label(record)
-        if isinstance(record, Account):
-            if record.provider == CREDENTIAL_PROVIDER:
-                return Problem(
-                    "unmappable",
-                    "accounts",
-                    f"{label}: provider {CREDENTIAL_PROVIDER!r} is Better Auth's password account",
-                )
-            if record.expires_at is not None:
-                try:
-                    self._ba_rows.account_params(record, clock.now(), clock.now())
-                except ValidationError as exc:
-                    return Problem("unmappable", "accounts", f"{label}: {exc}")
+        try:
+            self._import_steps(record, clock.now())  # what storing it would check and convert
+        except ValidationError as exc:
+            return Problem("unmappable", collection_of(record), f"{label}: {exc}")
         if isinstance(record, Credential) and record.type == "password":
             hash_, _ = self._ba_rows.split_password(record.data)
             if hash_ is None or not is_better_auth_hash(hash_):
