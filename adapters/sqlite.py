@@ -66,6 +66,19 @@ def _dump_json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+def _first_migration(path: Path) -> str | None:
+    """The name of the first migration applied to a database file (its layout), if any."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT name FROM auth_store_migrations WHERE version = 1").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
+
+
 def _parse_url(url: str) -> tuple[str, str]:
     """The path and the query of a ``sqlite:`` URL."""
     parts = urlsplit(url)
@@ -298,12 +311,16 @@ class SQLiteAdapter(SQLAdapter):
 
     @classmethod
     def open_backup(cls, path: Path, workdir: Path) -> Self:
-        """A copy of the backup in ``workdir``, opened (the backup itself is never changed)."""
+        """A copy of the backup in ``workdir``, opened in its layout (the backup stays as it is)."""
         copy = Path(workdir) / "backup.db"
         try:
             shutil.copyfile(path, copy)
         except OSError as exc:
             raise StorageError(f"cannot copy {path}: {exc.strerror}") from exc
+        if _first_migration(copy) == "better_auth":
+            from .sqlite_better_auth import BetterAuthSQLiteAdapter
+
+            return cast(Self, BetterAuthSQLiteAdapter(copy))
         return cls(copy)
 
     def _schema_is_current(self) -> bool:

@@ -475,3 +475,27 @@ def test_the_secret_is_read_from_the_environment_as_better_auth_reads_it() -> No
         read({})
     with pytest.raises(ConfigurationError, match="BETTER_AUTH_SECRETS"):
         read({"BETTER_AUTH_SECRETS": "new"})
+
+
+def test_a_backup_of_the_flavor_restores_into_either_layout(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from auth_store.cli import cli
+
+    source = f"sqlite:///{tmp_path}/app.db?flavor=better-auth"
+    with auth_store.connect(source) as store:
+        ann = store.create_user(User(email="ann@example.com", name="Ann"))
+        PasswordService(store).set_password(ann.id, "correct horse battery")
+    runner = CliRunner()
+    made = runner.invoke(cli, ["--url", source, "backup", str(tmp_path / "backups")])
+    assert made.exit_code == 0, made.output
+    (backup,) = (tmp_path / "backups").iterdir()
+    for target in (
+        f"sqlite:///{tmp_path}/plain.db",
+        f"sqlite:///{tmp_path}/ba.db?flavor=better-auth",
+    ):
+        restored = runner.invoke(cli, ["--url", target, "restore", str(backup)])
+        assert restored.exit_code == 0, restored.output
+        with auth_store.connect(target) as copy:
+            assert copy.get_user(ann.id) == ann
+            assert PasswordService(copy).verify_password(ann.id, "correct horse battery")
