@@ -265,7 +265,7 @@ def _left_behind(
             if column.name in known:
                 continue
             (count,) = query(
-                f'SELECT COUNT(*) FROM "{table}" WHERE "{column.name}" IS NOT NULL'  # noqa: S608
+                f"SELECT COUNT(*) FROM {_ident(table)} WHERE {_ident(column.name)} IS NOT NULL"  # noqa: S608
             )[0]
             if count:
                 problems.append(
@@ -278,7 +278,7 @@ def _left_behind(
                 )
     own = {*BETTER_AUTH_COLUMNS, *OWN_TABLES, "auth_store_migrations"}
     for table in sorted(set(tables) - own):
-        (count,) = query(f'SELECT COUNT(*) FROM "{table}"')[0]  # noqa: S608
+        (count,) = query(f"SELECT COUNT(*) FROM {_ident(table)}")[0]  # noqa: S608
         if count:
             problems.append(
                 Problem(
@@ -289,6 +289,11 @@ def _left_behind(
                 )
             )
     return problems
+
+
+def _ident(name: str) -> str:
+    """A catalog name as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _valid_id(value: object) -> bool:
