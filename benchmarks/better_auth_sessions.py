@@ -17,7 +17,10 @@ in the same order, interleaved in short blocks (``benchmarks.timing``).
 One run measures both sides; the ratio of a run is the adapter's median over
 the baseline's. Several runs give the median ratio and its spread (lowest to
 highest run), set against the default flavor's targets: SQLite at most 1.5
-times the raw join, Postgres at most 1.2 times the raw prepared join.
+times the raw join, Postgres at most 1.2 times the raw prepared join. The
+default flavor (Auth.js's tables) is measured the same way in the same
+process against its own baseline (``benchmarks.raw_sql``, and the Postgres
+suite's join of its side tables), as a reference (``--no-reference`` skips it).
 
 The results table replaces the section between this benchmark's markers in
 ``--docs`` (default docs/benchmarks.md; ``--docs ''`` leaves it alone).
@@ -44,7 +47,7 @@ from pathlib import Path
 import auth_store
 from auth_store.models import Model, Session
 
-from . import dataset, ops
+from . import dataset, ops, raw_sql, suite_postgres
 from .timing import Budget, Case, measure
 
 __all__ = ["BEGIN", "END", "TARGETS", "main", "markdown", "replace_section"]
@@ -73,6 +76,11 @@ RAW_SQL = (
     " LEFT JOIN auth_store_sessions sx ON sx.id = s.id"
     " LEFT JOIN auth_store_users ux ON ux.id = u.id WHERE s.token = ?"
 )
+#: Flavor -> backend -> the baseline's statement.
+BASELINES = {
+    "better-auth": {"sqlite": RAW_SQL, "postgres": RAW_SQL},
+    "authjs": {"sqlite": raw_sql.SESSION_AND_USER, "postgres": suite_postgres.SESSION_AND_USER},
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class Result:
     """One backend's medians (ns) per run."""
 
     backend: str
+    flavor: str
     users: int
     adapter_ns: list[float]
     raw_ns: list[float]
@@ -116,10 +125,13 @@ def _population(users: int) -> Iterator[Model]:
 
 
 @contextmanager
-def _sqlite(users: int) -> Iterator[tuple[auth_store.Adapter, Callable[[str], object]]]:
+def _sqlite(
+    users: int, flavor: str
+) -> Iterator[tuple[auth_store.Adapter, Callable[[str], object]]]:
     with tempfile.TemporaryDirectory(prefix="bench-better-auth-") as work:
         path = Path(work) / "app.db"
-        store = auth_store.connect(f"sqlite:///{path}?flavor=better-auth")
+        store = auth_store.connect(f"sqlite:///{path}?flavor={flavor}")
+        statement = BASELINES[flavor]["sqlite"]
         raw = sqlite3.connect(path, isolation_level=None)
         try:
             store.import_records(_population(users))
@@ -129,7 +141,7 @@ def _sqlite(users: int) -> Iterator[tuple[auth_store.Adapter, Callable[[str], ob
             execute = raw.execute
 
             def read(token: str) -> object:
-                return execute(RAW_SQL, (token,)).fetchone()
+                return execute(statement, (token,)).fetchone()
 
             yield store, read
         finally:
@@ -139,7 +151,7 @@ def _sqlite(users: int) -> Iterator[tuple[auth_store.Adapter, Callable[[str], ob
 
 @contextmanager
 def _postgres(
-    users: int, server: str
+    users: int, flavor: str, server: str
 ) -> Iterator[tuple[auth_store.Adapter, Callable[[str], object]]]:
     import psycopg
     from psycopg import sql
@@ -148,14 +160,14 @@ def _postgres(
     admin = psycopg.connect(server, autocommit=True)
     admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
-        store = auth_store.connect(f"{server}?schema={schema}&flavor=better-auth")
+        store = auth_store.connect(f"{server}?schema={schema}&flavor={flavor}")
         raw = psycopg.connect(server, autocommit=True)
         try:
             store.import_records(_population(users))
             raw.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
             raw.execute("ANALYZE")
             cursor = raw.cursor()
-            statement = RAW_SQL.replace("?", "%s")
+            statement = raw_sql.psycopg_style(BASELINES[flavor]["postgres"])
 
             def read(token: str) -> object:
                 cursor.execute(statement, (token,), prepare=True)
@@ -185,21 +197,30 @@ def _cases(
 
 
 def measure_backend(
-    backend: str, users: int, runs: int, budget: Budget, postgres_url: str, log: bool = True
+    backend: str,
+    users: int,
+    runs: int,
+    budget: Budget,
+    postgres_url: str,
+    *,
+    flavor: str = "better-auth",
+    log: bool = True,
 ) -> Result:
     """``runs`` interleaved measurements of both sides on one freshly filled store."""
-    opened = _sqlite(users) if backend == "sqlite" else _postgres(users, postgres_url)
+    opened = (
+        _sqlite(users, flavor) if backend == "sqlite" else _postgres(users, flavor, postgres_url)
+    )
     adapter_ns: list[float] = []
     raw_ns: list[float] = []
     with opened as (store, read):
         mine, raw = _cases(store, read, users)
         for run in range(1, runs + 1):
             if log:
-                print(f"run {run}: {backend}", file=sys.stderr, flush=True)
+                print(f"run {run}: {backend} ({flavor})", file=sys.stderr, flush=True)
             stats = measure([mine, raw], budget)
             adapter_ns.append(stats["auth-store"].median_ns)
             raw_ns.append(stats["raw"].median_ns)
-    return Result(backend, users, adapter_ns, raw_ns)
+    return Result(backend, flavor, users, adapter_ns, raw_ns)
 
 
 def _us(ns: float) -> str:
@@ -217,15 +238,16 @@ def markdown(results: Sequence[Result], runs: int, budget: Budget) -> str:
         " the median over runs of the per-run median, the ratio's spread is its lowest and"
         " highest run.",
         "",
-        "| backend | users | auth-store (µs) | baseline | baseline (µs) | ratio | spread"
-        " | target |",
-        "| --- | ---: | ---: | --- | ---: | ---: | --- | --- |",
+        "| backend | flavor | users | auth-store (µs) | baseline | baseline (µs) | ratio"
+        " | spread | target |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | --- | --- |",
     ]
     for r in results:
         target = TARGETS[r.backend]
         verdict = "met" if r.meets_target else "**missed**"
+        flavor = r.flavor if r.flavor == "better-auth" else f"{r.flavor} (reference)"
         lines.append(
-            f"| {r.backend} | {r.users:,} | {_us(statistics.median(r.adapter_ns))}"
+            f"| {r.backend} | {flavor} | {r.users:,} | {_us(statistics.median(r.adapter_ns))}"
             f" | {_BASELINE[r.backend]} | {_us(statistics.median(r.raw_ns))}"
             f" | {r.ratio:.2f}{TIMES} | {min(r.ratios):.2f}{DASH}{max(r.ratios):.2f}"
             f" | ≤ {target}{TIMES}: {verdict} |"
@@ -250,6 +272,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--min-calls", type=int, default=500)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default=None)
+    parser.add_argument(
+        "--no-reference", action="store_true", help="skip the default flavor's reference rows"
+    )
     parser.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args(list(argv) if argv is not None else None)
     postgres_url = (
@@ -264,9 +289,11 @@ def main(argv: Iterable[str] | None = None) -> int:
         cap_seconds=args.seconds * 3,
         floor=args.min_calls,
     )
+    flavors = ["better-auth"] if args.no_reference else ["better-auth", "authjs"]
     results = [
-        measure_backend(backend, args.users, args.runs, budget, postgres_url)
+        measure_backend(backend, args.users, args.runs, budget, postgres_url, flavor=flavor)
         for backend in args.backends.split(",")
+        for flavor in flavors
     ]
     table = markdown(results, args.runs, budget)
     print(table)

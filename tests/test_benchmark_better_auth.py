@@ -29,11 +29,12 @@ def test_smoke_run_writes_its_section(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "STALE" not in text
     assert text.startswith("# Page\n\nbefore\n\n")
     assert text.endswith("\n\nafter\n")
-    assert "| sqlite | 200 |" in text
-    assert "| postgres | 200 |" in text
+    assert "| sqlite | better-auth | 200 |" in text
+    assert "| postgres | better-auth | 200 |" in text
+    assert "| postgres | authjs (reference) | 200 |" in text
     assert "\u2264 1.5\u00d7" in text
     assert "\u2264 1.2\u00d7" in text
-    assert "run 2: postgres" in capsys.readouterr().err
+    assert "run 2: postgres (better-auth)" in capsys.readouterr().err
 
 
 def test_the_docs_page_has_the_markers() -> None:
