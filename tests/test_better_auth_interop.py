@@ -369,3 +369,29 @@ def test_argon2id_on_both_sides_as_the_guide_configures_them(app: BetterAuthApp)
         {"op": "signIn", "email": "hal@example.com", "password": PASSWORD}, argon2=True
     )
     assert hal_again["userId"] == before["userId"]
+
+
+def test_the_example_api_reads_sessions_of_a_better_auth_app_on_https(app: BetterAuthApp) -> None:
+    from fastapi.testclient import TestClient
+
+    from examples.nextjs_backend import create_app
+
+    _, signed_up = app.run(
+        {"op": "runMigrations"},
+        {"op": "signUp", "email": "kim@example.com", "password": PASSWORD, "name": "Kim"},
+        baseURL="https://app.example.com",
+    )
+    name, _, value = signed_up["cookie"].partition("=")
+    assert name == "__Secure-better-auth.session_token"
+    with auth_store.connect(app.store_url) as store:
+        api = create_app(store, secret=app.secret, frontend="better-auth")
+        with TestClient(api) as client:
+            me = client.get("/api/me", headers={"Cookie": signed_up["cookie"]})
+            assert me.status_code == 200, me.text
+            assert me.json()["id"] == signed_up["userId"]
+            found = client.get("/api/session", headers={"Authorization": f"Bearer {value}"})
+            assert found.json()["strategy"] == "better-auth"
+            assert found.json()["transport"] == "bearer"
+            plain = {"Cookie": f"better-auth.session_token={value}"}  # the name an http app uses
+            assert client.get("/api/me", headers=plain).status_code == 200
+            assert client.get("/api/me").status_code == 401
