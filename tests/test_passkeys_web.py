@@ -375,6 +375,45 @@ def test_a_replayed_response_is_refused(site: Site, browser: Browser) -> None:
     assert other.call("POST", "/passkeys/sign-in", response).code == "passkey_challenge_invalid"
 
 
+def test_every_ceremony_refuses_a_replayed_answer(site: Site, ann: User, browser: Browser) -> None:
+    """Registration, second step and re-authentication: an answer and its cookie work once."""
+    device = SoftAuthenticator()
+    options = browser.options("/passkeys/register/options")
+    state = browser.cookie("auth_store_passkey")
+    created = device.create(options, origin=ORIGIN)
+    assert browser.call("POST", "/passkeys/register", created).status == 201
+    browser.set_cookie("auth_store_passkey", state or "")
+    again = browser.call("POST", "/passkeys/register", created)
+    assert again.status == 401, again
+    assert again.code == "passkey_challenge_invalid"
+
+    options = browser.options("/passkeys/reauthenticate/options")
+    state = browser.cookie("auth_store_passkey")
+    answer = device.get(options, origin=ORIGIN)
+    assert browser.call("POST", "/passkeys/reauthenticate", answer).status == 200
+    browser.set_cookie("auth_store_passkey", state or "")
+    again = browser.call("POST", "/passkeys/reauthenticate", answer)
+    assert again.code == "passkey_challenge_invalid", again
+
+    site.enable_totp(ann)
+    browser.sign_out()
+    browser.sign_in_password()
+    options = browser.options("/passkeys/second-factor/options")
+    state = browser.cookie("auth_store_passkey")
+    pending = browser.cookie("auth_store_pending")
+    answer = device.get(options, origin=ORIGIN)
+    malformed = browser.call("POST", "/passkeys/second-factor", content=b"{not json")
+    assert malformed.status == 400
+    assert malformed.code == "passkey_invalid_response"
+    assert browser.call("POST", "/passkeys/second-factor", answer).status == 200
+    browser.sign_out()
+    browser.set_cookie("auth_store_passkey", state or "")
+    browser.set_cookie("auth_store_pending", pending or "")
+    again = browser.call("POST", "/passkeys/second-factor", answer)
+    assert again.code == "passkey_challenge_invalid", again
+    assert browser.signed_in_as() is None
+
+
 def test_an_unregistered_passkey_and_a_wrong_origin_are_refused(
     site: Site, browser: Browser
 ) -> None:
