@@ -25,6 +25,11 @@ Rules kept here, once:
 - Until an address is verified its password does not sign in (the account
   could have been created by someone who does not own the address);
   verifying it through a magic link drops a password nobody proved to own.
+- A passkey is a first factor; unlocked with user verification (PIN,
+  biometrics) it counts as both. After a password, a user with TOTP may
+  finish with a passkey instead of a code; after a passkey without user
+  verification, only with a code (a second passkey would be the same factor
+  twice).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import clock
 from .adapter import Adapter
@@ -53,11 +58,17 @@ from .mail import Mailer, Message
 from .models import User
 from .passwords import KIND as PASSWORD_KIND
 from .passwords import PasswordPolicyError, PasswordService
+from .reauth import ReauthenticationRequiredError, ReauthProofs
 from .sessions import ActiveSession, IssuedSession, SessionManager
 from .signing import InvalidSignatureError, Signer
 from .tokens import TokenPurpose, TokenService
 from .totp import TOTPEnrollment, TOTPService
 from .validation import normalize_email
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from .passkeys import PasskeyChallenge, PasskeyService
 
 __all__ = [
     "AuthFlow",
@@ -99,6 +110,10 @@ class Messages:
     NOT_SIGNED_IN = "Please sign in."
     PASSWORD_CHANGED = "Your password was changed. Other sessions were signed out."  # noqa: S105
     PASSWORD_RESET = "Your password was reset. Sign in with the new one."  # noqa: S105
+    PASSKEY_NOT_OFFERED = (
+        "You signed in with a passkey: finish with a code from your authenticator app "
+        "or a backup code."
+    )
 
 
 class FlowError(AuthStoreError):
@@ -173,6 +188,7 @@ class SecondFactorMethod(StrEnum):
 
     TOTP = "totp"
     BACKUP_CODE = "backup_code"
+    PASSKEY = "passkey"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,7 +211,11 @@ class SignedIn:
 
 @dataclass(frozen=True, kw_only=True)
 class SecondFactorRequired:
-    """The first factor passed; send ``pending`` back with a code to finish."""
+    """The first factor passed; send ``pending`` back with a code (or passkey) to finish.
+
+    ``methods`` are the ways this user may finish: always a TOTP or backup
+    code; a passkey too when they have one and the first factor was not one.
+    """
 
     pending: str = field(repr=False)
     methods: tuple[SecondFactorMethod, ...]
@@ -270,6 +290,9 @@ class AuthFlow:
         self._totp: TOTPService | None = None
         self._backup_codes: BackupCodeService | None = None
         self._api_keys: ApiKeyService | None = None
+        self._passkeys: PasskeyService | None = None
+        #: Re-authentication proofs ("this user just proved a factor again") for security changes.
+        self.proofs = ReauthProofs(signer)
         if keyring is not None and self.cipher is not None:
             self._totp = TOTPService(adapter, self.cipher, limiter=self.limiter)
             self._backup_codes = BackupCodeService(adapter, keyring, limiter=self.limiter)
@@ -303,6 +326,46 @@ class AuthFlow:
     def totp_available(self) -> bool:
         """Whether TOTP can be offered (a keyring is configured)."""
         return self._totp is not None
+
+    @property
+    def passkeys(self) -> PasskeyService:
+        """The passkey service (``ConfigurationError`` until ``enable_passkeys``)."""
+        if self._passkeys is None:
+            raise ConfigurationError(
+                "passkeys are off: call flow.enable_passkeys(rp_id=..., origins=[...])"
+            )
+        return self._passkeys
+
+    @property
+    def passkeys_available(self) -> bool:
+        """Whether passkeys can be offered (``enable_passkeys`` was called)."""
+        return self._passkeys is not None
+
+    def enable_passkeys(
+        self, *, rp_id: str, origins: str | Sequence[str], **options: Any
+    ) -> PasskeyService:
+        """Offer passkeys: as a way in, at the second step, and to re-authenticate.
+
+        Builds the ``PasskeyService`` on this flow's store, signer, attempt
+        limiter and re-authentication proofs; ``options`` are its other
+        keyword arguments (``rp_name``, ``challenge_max_age``,
+        ``require_user_verification``...). Needs the ``passkeys`` extra (the
+        ``ImportError`` names it). Call it before building a web integration's
+        routes.
+        """
+        from .passkeys import PasskeyService  # the webauthn package: the passkeys extra
+
+        options.setdefault("rp_name", self.app_name)
+        self._passkeys = PasskeyService(
+            self.adapter,
+            signer=self.signer,
+            rp_id=rp_id,
+            origins=origins,
+            limiter=self.limiter,
+            proofs=self.proofs,
+            **options,
+        )
+        return self._passkeys
 
     # -- reading the session -------------------------------------------------
 
@@ -394,6 +457,13 @@ class AuthFlow:
 
     def pending_user(self, pending: str | None) -> User:
         """The user a pending second step belongs to (``InvalidLinkError`` if stale)."""
+        return self._pending(pending)[0]
+
+    def pending_methods(self, pending: str | None) -> tuple[SecondFactorMethod, ...]:
+        """The ways a pending second step may be finished (``InvalidLinkError`` if stale)."""
+        return self._pending(pending)[1]
+
+    def _pending(self, pending: str | None) -> tuple[User, tuple[SecondFactorMethod, ...]]:
         if not pending:
             raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
         try:
@@ -406,7 +476,14 @@ class AuthFlow:
         user = self.adapter.get_user(user_id) if isinstance(user_id, str) else None
         if user is None:
             raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
-        return user
+        listed = data.get("m")
+        known = {m.value for m in SecondFactorMethod}
+        methods = (
+            tuple(SecondFactorMethod(m) for m in listed if m in known)
+            if isinstance(listed, list)
+            else (SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE)
+        )
+        return user, methods
 
     def verify_second_factor(
         self, pending: str | None, code: str, *, previous_token: str | None = None
@@ -430,9 +507,105 @@ class AuthFlow:
         if not compact or self._totp is None or self._backup_codes is None:
             return False
         totp, backup_codes = self._totp, self._backup_codes
-        if compact.isdigit() and len(compact) <= 10:
+        if _code_kind(compact) is SecondFactorMethod.TOTP:
             return self._guard(lambda: totp.verify(user_id, compact))
         return self._guard(lambda: backup_codes.consume(user_id, compact))
+
+    # -- passkeys --------------------------------------------------------------
+
+    def sign_in_passkey(
+        self,
+        response: str | bytes | Mapping[str, Any],
+        *,
+        state: str | None,
+        previous_token: str | None = None,
+    ) -> SignInResult:
+        """First factor by passkey; both factors when the authenticator verified the user.
+
+        ``state`` is the challenge state from ``passkeys.sign_in_options``.
+        Refusals are ``PasskeyService.sign_in``'s (one
+        ``PasskeyVerificationError`` for an unknown passkey, a bad signature, a
+        throttled or disabled user...). A passkey unlocked with user
+        verification (PIN, biometrics) signs in at once; without it, a user
+        with TOTP is asked for a code, as after a password.
+        """
+        result = self.passkeys.sign_in(response, state=state)
+        if result.multi_factor:
+            return self._start_session(result.user, previous_token=previous_token)
+        return self._first_factor_passed(
+            result.user, previous_token=previous_token, passkey_first=True
+        )
+
+    def second_factor_passkey_options(self, pending: str | None) -> PasskeyChallenge:
+        """Options to finish a pending sign-in with one of that user's passkeys.
+
+        ``InvalidLinkError`` for a stale pending step, ``FlowError`` when a
+        passkey is not among its ``methods`` (the first factor was a passkey),
+        ``NotFoundError`` when the user has no passkey (any more).
+        """
+        return self.passkeys.second_factor_options(self._pending_for_passkey(pending))
+
+    def verify_second_factor_passkey(
+        self,
+        pending: str | None,
+        response: str | bytes | Mapping[str, Any],
+        *,
+        state: str | None,
+        previous_token: str | None = None,
+    ) -> SignedIn:
+        """Finish a pending sign-in with a passkey instead of a code.
+
+        Only the pending user's own passkeys pass; a throttled user gets
+        ``ThrottledError``; every other refusal is the passkey service's.
+        """
+        user = self._pending_for_passkey(pending)
+        passkeys = self.passkeys
+        self._guard(lambda: passkeys.verify_second_factor(user, response, state=state))
+        return self._start_session(user, previous_token=previous_token)
+
+    def _pending_for_passkey(self, pending: str | None) -> User:
+        user, methods = self._pending(pending)
+        if SecondFactorMethod.PASSKEY not in methods:
+            raise FlowError(Messages.PASSKEY_NOT_OFFERED)
+        return user
+
+    def _has_passkey(self, user: User) -> bool:
+        return self._passkeys is not None and bool(
+            self.adapter.list_authenticators_by_user_id(user.id)
+        )
+
+    # -- re-authentication -------------------------------------------------------
+
+    def reauthenticate(
+        self,
+        user: User,
+        *,
+        password: str | None = None,
+        code: str | None = None,
+        session_id: str | None = None,
+    ) -> str:
+        """A re-authentication proof (``self.proofs``) after ``user``'s password or a code.
+
+        Give exactly one: the current ``password``, or a TOTP or backup
+        ``code`` (a backup code is spent). A wrong one raises
+        ``ReauthenticationRequiredError``; a throttled user ``ThrottledError``.
+        With ``session_id`` the proof is good only in that session. With a
+        passkey, use ``self.passkeys.reauthenticate``.
+        """
+        if (password is None) == (code is None):
+            raise ValidationError("give either a password or a code")
+        if is_disabled(user):
+            raise ReauthenticationRequiredError()
+        if password is not None:
+            proofs, passwords = self.proofs, self.passwords
+            return self._guard(
+                lambda: proofs.with_password(passwords, user, password, session_id=session_id)
+            )
+        assert code is not None
+        if not self.check_second_factor(user, code):
+            raise ReauthenticationRequiredError(Messages.INVALID_CODE)
+        method = _code_kind("".join(code.split()))
+        return self.proofs.issue(user, method.value, session_id=session_id)
 
     # -- magic links ---------------------------------------------------------
 
@@ -573,7 +746,7 @@ class AuthFlow:
             raise PasswordRejectedError(str(exc)) from None
 
     @staticmethod
-    def _guard(check: Callable[[], bool]) -> bool:
+    def _guard(check: Callable[[], T]) -> T:
         """Run a secret check (which counts against the attempt limits itself).
 
         Only for checks by someone already identified: the throttle is told.
@@ -660,14 +833,21 @@ class AuthFlow:
         return self.adapter.update_user(user.id, email_verified=clock.now())
 
     def _first_factor_passed(
-        self, user: User, *, previous_token: str | None, new_user: bool = False
+        self,
+        user: User,
+        *,
+        previous_token: str | None,
+        new_user: bool = False,
+        passkey_first: bool = False,
     ) -> SignInResult:
         if self.totp_enabled(user):
-            pending = self.signer.dumps({"u": user.id}, purpose="second-factor")
-            return SecondFactorRequired(
-                pending=pending,
-                methods=(SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE),
+            methods = [SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE]
+            if not passkey_first and self._has_passkey(user):
+                methods.append(SecondFactorMethod.PASSKEY)
+            pending = self.signer.dumps(
+                {"u": user.id, "m": [m.value for m in methods]}, purpose="second-factor"
             )
+            return SecondFactorRequired(pending=pending, methods=tuple(methods))
         return self._start_session(user, previous_token=previous_token, new_user=new_user)
 
     def _start_session(
@@ -687,3 +867,10 @@ class AuthFlow:
         """
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         return self._first_factor_passed(user, previous_token=previous_token)
+
+
+def _code_kind(compact: str) -> SecondFactorMethod:
+    """Which kind of code a (whitespace-free) second-step code is: TOTP digits or a backup code."""
+    if compact.isdigit() and len(compact) <= 10:
+        return SecondFactorMethod.TOTP
+    return SecondFactorMethod.BACKUP_CODE

@@ -6,6 +6,10 @@ key are generated once and kept (mode 0600) in the demo's data folder, so
 sessions and encrypted TOTP secrets survive a restart. Mail goes to
 ``<data folder>/outbox`` and to the console. A real deployment sets the two
 variables and passes its own ``Mailer``.
+
+Passkeys are on when the site's address can have them: ``https://``, or
+``http://localhost`` (the demos print a localhost URL). Their RP id is the
+host of ``base_url`` and their one origin ``base_url`` itself.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import qrcode
 import qrcode.image.svg
 
 import auth_store
 from auth_store.crypto import KEY_FILE_ENV, KEYS_ENV, Keyring
+from auth_store.errors import ConfigurationError
 from auth_store.flow import AuthFlow
 from auth_store.mail import Mailer, OutboxMailer
 from auth_store.oauth import OAuthProvider
@@ -49,6 +55,9 @@ NOTICES = {
     "key_added": "The API key was stored, encrypted.",
     "key_deleted": "The API key was deleted.",
     "verification_sent": "We sent you a new verification link.",
+    "passkey_added": "The passkey was added: you can sign in with it now.",
+    "passkey_renamed": "The passkey was renamed.",
+    "passkey_deleted": "The passkey was deleted.",
 }
 
 #: Errors shown on the sign-in page after an OAuth round trip (``?error=<key>``).
@@ -68,6 +77,8 @@ class Demo:
     flow: AuthFlow
     outbox: OutboxMailer | None
     providers: tuple[OAuthProvider, ...] = ()
+    #: Why passkeys are off (``None`` when they are on).
+    passkeys_off: str | None = None
 
 
 def _kept_secret(path: Path, make: str) -> str:
@@ -109,7 +120,26 @@ def build_demo(
         base_url=base_url,
         app_name=APP_NAME,
     )
-    return Demo(flow=flow, outbox=outbox, providers=tuple(providers))
+    return Demo(
+        flow=flow,
+        outbox=outbox,
+        providers=tuple(providers),
+        passkeys_off=_enable_passkeys(flow, base_url),
+    )
+
+
+def _enable_passkeys(flow: AuthFlow, base_url: str) -> str | None:
+    """Turn passkeys on for ``base_url``'s host; say why not when it can't have them."""
+    parts = urlsplit(base_url)
+    try:
+        flow.enable_passkeys(
+            rp_id=parts.hostname or "", origins=[f"{parts.scheme}://{parts.netloc}"]
+        )
+    except ConfigurationError:
+        return "Passkeys need https:// or http://localhost: open the demo on localhost."
+    except ImportError as exc:
+        return str(exc)
+    return None
 
 
 def qr_data_uri(text: str) -> str:

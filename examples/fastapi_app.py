@@ -5,11 +5,13 @@ Run it (``make demo`` does) and open the printed URL::
     python examples/fastapi_app.py            # PORT=8000, store from AUTH_STORE_URL
                                               # (default sqlite:///./auth_store.db)
 
-Pages: sign up (a verification link is mailed), sign in, the second step
-(authenticator code or backup code), TOTP enrolment with a QR code, backup
-codes, magic links, password reset and change, sessions (revoke), API keys,
-and /outbox where the demo's mail lands. The JSON API of the same flow is
-mounted at /api/auth (see /docs).
+Pages: sign up (a verification link is mailed), sign in (password, or a
+passkey: with a button or from the e-mail field's autofill), the second step
+(authenticator code, backup code or passkey), TOTP enrolment with a QR code,
+backup codes, passkeys (add, rename, delete), magic links, password reset
+and change, sessions (revoke), API keys, and /outbox where the demo's mail
+lands. The JSON API of the same flow is mounted at /api/auth (see /docs).
+Passkeys need a domain name: open the printed http://localhost URL.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 import auth_store
-from auth_store.flow import FlowError
+from auth_store.flow import FlowError, SecondFactorMethod
 from auth_store.integrations.common import CookieSettings, safe_next
 from auth_store.integrations.errors import http_status
 from auth_store.integrations.fastapi import (
@@ -57,7 +59,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 def create_app(
     store: auth_store.Adapter | None = None,
     *,
-    base_url: str = "http://127.0.0.1:8000",
+    base_url: str = "http://localhost:8000",
     data_dir: str | Path = ".auth-store-demo",
     secure_cookies: bool = False,
     mailer: Mailer | None = None,
@@ -97,6 +99,9 @@ def create_app(
             "outbox_enabled": demo.outbox is not None,
             "providers": [p.name for p in providers],
             "oauth_base": auth.prefix,
+            "passkeys": flow.passkeys_available,
+            "passkeys_off": demo.passkeys_off,
+            "passkey_api": auth.prefix,
             "notice": notice,
             "error": error,
         }
@@ -158,11 +163,17 @@ def create_app(
             return page(request, "sign_in.html", code, error=str(exc), email=email, next=next)
         return after_first_factor(request, result, next)
 
+    def passkey_offered(request: Request) -> bool:
+        try:
+            return SecondFactorMethod.PASSKEY in flow.pending_methods(auth.pending(request))
+        except FlowError:
+            return False
+
     @app.get("/second-step", response_class=HTMLResponse)
     def second_step_form(request: Request) -> Response:
         if not auth.pending(request):
             return see_other("/sign-in")
-        return page(request, "second_step.html")
+        return page(request, "second_step.html", passkey_offered=passkey_offered(request))
 
     @app.post("/second-step", dependencies=CSRF)
     def second_step(request: Request, code: Annotated[str, Form()]) -> Response:
@@ -171,7 +182,14 @@ def create_app(
                 auth.pending(request), code, previous_token=auth.session_token(request)
             )
         except FlowError as exc:
-            return page(request, "second_step.html", http_status(exc), error=str(exc))
+            offered = passkey_offered(request)
+            return page(
+                request,
+                "second_step.html",
+                http_status(exc),
+                error=str(exc),
+                passkey_offered=offered,
+            )
         auth.login(request, result)
         return see_other("/account")
 
@@ -307,6 +325,7 @@ def create_app(
             totp_enabled=enabled,
             backup_remaining=flow.backup_codes.remaining(user.id) if enabled else 0,
             has_password=flow.passwords.has_password(user.id),
+            passkey_list=flow.passkeys.list(user) if flow.passkeys_available else [],
             **extra,
         )
 
@@ -447,7 +466,7 @@ def main() -> None:
     import uvicorn
 
     port = int(os.environ.get("PORT", "8000"))
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://localhost:{port}"  # passkeys need a name, not an IP address
     app = create_app(base_url=base_url)
     print(f"auth-store demo: open {base_url}  (mail goes to {base_url}/outbox)", flush=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

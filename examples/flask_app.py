@@ -5,8 +5,10 @@ Run it and open the printed URL::
     python examples/flask_app.py              # PORT=5000, store from AUTH_STORE_URL
 
 It shares the templates in ``examples/templates`` with the FastAPI example:
-sign up, sign in, the second step, TOTP enrolment with a QR code, backup
-codes, magic links, password reset and change, sessions, API keys, /outbox.
+sign up, sign in (password or passkey), the second step (code or passkey),
+TOTP enrolment with a QR code, backup codes, passkeys, magic links, password
+reset and change, sessions, API keys, /outbox. The passkey endpoints are
+``passkeys_blueprint()`` under /auth; open the printed http://localhost URL.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from flask import Flask, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 import auth_store
-from auth_store.flow import FlowError, SignInResult
+from auth_store.flow import FlowError, SecondFactorMethod, SignInResult
 from auth_store.integrations.common import CookieSettings, WebPages, safe_next
 from auth_store.integrations.errors import http_status
 from auth_store.integrations.flask import (
@@ -32,6 +34,7 @@ from auth_store.integrations.flask import (
     login_required,
     oauth_blueprint,
 )
+from auth_store.integrations.flask_passkeys import passkeys_blueprint
 from auth_store.mail import Mailer
 from auth_store.models import User
 from auth_store.oauth import OAuthProvider, OAuthService
@@ -48,7 +51,7 @@ from examples.demo_support import (
 def create_app(
     store: auth_store.Adapter | None = None,
     *,
-    base_url: str = "http://127.0.0.1:5000",
+    base_url: str = "http://localhost:5000",
     data_dir: str | Path = ".auth-store-demo",
     secure_cookies: bool = False,
     mailer: Mailer | None = None,
@@ -68,6 +71,8 @@ def create_app(
     if providers:
         pages = WebPages(after_sign_in="/account", second_step="/second-step", sign_in="/sign-in")
         app.register_blueprint(oauth_blueprint(OAuthService(flow, providers), pages=pages))
+    if flow.passkeys_available:
+        app.register_blueprint(passkeys_blueprint(url_prefix="/auth"))
     app.extensions["demo"] = demo
 
     def page(template: str, status_code: int = 200, **context: Any) -> tuple[str, int]:
@@ -77,6 +82,9 @@ def create_app(
             "outbox_enabled": demo.outbox is not None,
             "providers": [p.name for p in providers],
             "oauth_base": "/auth",
+            "passkeys": flow.passkeys_available,
+            "passkeys_off": demo.passkeys_off,
+            "passkey_api": "/auth",
             "notice": NOTICES.get(request.args.get("notice", "")),
             "error": ERRORS.get(request.args.get("error", "")),
         }
@@ -135,11 +143,17 @@ def create_app(
             )
         return after_first_factor(result, form.get("next") or "/account")
 
+    def passkey_offered() -> bool:
+        try:
+            return SecondFactorMethod.PASSKEY in flow.pending_methods(auth.pending)
+        except FlowError:
+            return False
+
     @app.get("/second-step")
     def second_step_form() -> Any:
         if not auth.pending:
             return redirect("/sign-in", 303)
-        return page("second_step.html")
+        return page("second_step.html", passkey_offered=passkey_offered())
 
     @app.post("/second-step")
     def second_step() -> Any:
@@ -148,7 +162,10 @@ def create_app(
                 auth.pending, request.form["code"], previous_token=auth.session_token
             )
         except FlowError as exc:
-            return page("second_step.html", http_status(exc), error=str(exc))
+            offered = passkey_offered()
+            return page(
+                "second_step.html", http_status(exc), error=str(exc), passkey_offered=offered
+            )
         auth.login(result)
         return redirect("/account", 303)
 
@@ -262,6 +279,7 @@ def create_app(
             totp_enabled=enabled,
             backup_remaining=flow.backup_codes.remaining(me.id) if enabled else 0,
             has_password=flow.passwords.has_password(me.id),
+            passkey_list=flow.passkeys.list(me) if flow.passkeys_available else [],
             **extra,
         )
 
@@ -402,7 +420,7 @@ def create_app(
 def main() -> None:
     """Serve the demo on 127.0.0.1:$PORT (default 5000) with Flask's development server."""
     port = int(os.environ.get("PORT", "5000"))
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://localhost:{port}"  # passkeys need a name, not an IP address
     app = create_app(base_url=base_url)
     print(f"auth-store Flask demo: open {base_url}  (mail goes to {base_url}/outbox)", flush=True)
     app.run(host="127.0.0.1", port=port)

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, issue the link, print it; the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("email", help="who may sign in with the link")
-    parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="the app's address")
+    parser.add_argument("--base-url", default="http://localhost:8000", help="the app's address")
     parser.add_argument("--store", default=None, help="store URL (default: AUTH_STORE_URL)")
     parser.add_argument("--data-dir", default=".auth-store-demo", help="the demo's data folder")
     parser.add_argument("--valid-minutes", type=int, default=None, help="default: 24 hours")

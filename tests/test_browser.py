@@ -3,98 +3,42 @@
 Sign up, follow the verification link from the demo's outbox, enrol TOTP
 from the page (the key shown next to the QR code), sign out, sign in with a
 code, and land on the account page. Needs Debian's ``chromium`` and
-``chromium-driver`` (``.ci/run`` installs them); without them the test skips
-with a message, except under CI, where it fails.
+``chromium-driver`` (see ``tests/chromium.py``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
-import uvicorn
 
 import auth_store
 from examples.fastapi_app import create_app
+from tests.chromium import chrome_driver, free_port, serve
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PASSWORD = "correct horse battery"
-
-
-def _need_chromium() -> None:
-    if Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists():
-        return
-    message = (
-        "headless Chromium is not installed: "
-        "apt-get install -y chromium chromium-driver (.ci/run does this)"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     store = auth_store.connect(f"sqlite:///{tmp_path}/auth.db")
     app = create_app(store, base_url=base_url, data_dir=tmp_path / "demo")
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the example app did not start")
-        time.sleep(0.05)
     try:
-        yield base_url
+        with serve(app, port, kind="fastapi"):
+            yield base_url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         store.close()
 
 
 @pytest.fixture
 def chrome(tmp_path: Path) -> Iterator[object]:
-    _need_chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1100,900",
-        f"--user-data-dir={tmp_path / 'chrome-profile'}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
+    with chrome_driver(tmp_path / "chrome-profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_sign_up_enrol_totp_and_sign_in_with_a_code(site: str, chrome: object) -> None:

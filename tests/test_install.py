@@ -49,6 +49,7 @@ def test_the_command_line_needs_no_extra() -> None:
         ("joserfc", "auth_store.oauth", "oauth"),
         ("flask", "auth_store.integrations.flask", "flask"),
         ("fastapi", "auth_store.integrations.fastapi", "fastapi"),
+        ("flask", "auth_store.integrations.flask_passkeys", "flask"),
     ],
 )
 def test_a_missing_optional_package_names_its_extra_in_one_line(
@@ -64,4 +65,38 @@ def test_a_missing_optional_package_names_its_extra_in_one_line(
     assert done.returncode == 0, done.stderr
     assert (
         done.stdout == f"{module} needs the {blocked} package: pip install 'auth-store[{extra}]'\n"
+    )
+
+
+@pytest.mark.parametrize("framework", ["flask", "fastapi"])
+def test_the_web_extras_bring_passkeys(framework: str) -> None:
+    """The integrations serve passkey endpoints and the demos use them: the extras install them."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert "auth-store[oauth,passkeys]" in extras[framework]
+    assert any(r.startswith("webauthn") for r in extras["passkeys"])
+
+
+def test_the_integrations_work_without_webauthn_until_passkeys_are_turned_on() -> None:
+    done = _python(
+        "import sys; sys.modules['webauthn'] = None\n"
+        "import auth_store\n"
+        "from auth_store.flow import AuthFlow\n"
+        "from auth_store.integrations.fastapi import FastAPIAuth\n"
+        "from auth_store.integrations.flask_passkeys import passkeys_blueprint\n"
+        "from auth_store.mail import MemoryMailer\n"
+        "from auth_store.signing import Signer\n"
+        "flow = AuthFlow(auth_store.connect('memory://'), signer=Signer(Signer.generate()),\n"
+        "                mailer=MemoryMailer(), base_url='https://example.com')\n"
+        "FastAPIAuth(flow).router()\n"
+        "passkeys_blueprint()\n"
+        "try:\n"
+        "    flow.enable_passkeys(rp_id='example.com', origins=['https://example.com'])\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "auth_store.passkeys needs the 'passkeys' extra: pip install 'auth-store[passkeys]'\n"
     )

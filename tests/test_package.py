@@ -46,6 +46,9 @@ def test_the_wheel_maps_adapters_under_auth_store_and_ships_its_data(tmp_path: P
         "auth_store/cli/__init__.py",
         "auth_store/integrations/fastapi/__init__.py",
         "auth_store/integrations/fastapi/_routes.py",
+        "auth_store/integrations/fastapi/_passkeys.py",
+        "auth_store/integrations/flask_passkeys.py",
+        "auth_store/integrations/static/passkeys.js",
         "auth_store/authjs/jwt.py",
     ):
         assert expected in names, expected

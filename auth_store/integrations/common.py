@@ -48,12 +48,18 @@ class CookieSettings:
 
     ``secure`` must stay ``True`` in production (HTTPS); turn it off only for
     local development over plain ``http://``. Every cookie is HttpOnly.
+    ``passkey`` holds the state of a passkey ceremony a button started,
+    ``passkey_autofill`` that of the sign-in the browser's autofill runs
+    meanwhile on the same page; ``reauth`` a fresh re-authentication proof.
     """
 
     session: str = "auth_store_session"
     csrf: str = "auth_store_csrf"
     pending: str = "auth_store_pending"
     oauth_state: str = "auth_store_oauth"
+    passkey: str = "auth_store_passkey"
+    passkey_autofill: str = "auth_store_passkey_autofill"
+    reauth: str = "auth_store_reauth"
     secure: bool = True
     samesite: Literal["lax", "strict", "none"] = "lax"
     domain: str | None = None

@@ -68,6 +68,7 @@ from ..flow import AuthFlow, FlowError, SecondFactorRequired, SignedIn, SignInRe
 from ..models import User
 from ..oauth import AccountNotLinkedError, OAuthService
 from ..session_resolver import RequestCredentials, ResolvedSession, SessionResolver
+from ..sessions import ActiveSession
 from .common import CSRF_FIELD, CSRF_HEADER, CookieSettings, WebAuth, WebPages, safe_next
 from .errors import http_error
 
@@ -139,6 +140,11 @@ class FlaskAuth:
         return self._web.flow
 
     @property
+    def cookies(self) -> CookieSettings:
+        """The cookie names and flags in use."""
+        return self._web.cookies
+
+    @property
     def _web(self) -> WebAuth:
         if self.web is None:
             raise RuntimeError("FlaskAuth.init_app() was not called")
@@ -149,6 +155,17 @@ class FlaskAuth:
         """The session token the browser sent (pass it as ``previous_token``)."""
         token: str | None = g.get("_auth_token")
         return token
+
+    @property
+    def session_id(self) -> str | None:
+        """The id of this request's live session (re-authentication proofs are bound to it)."""
+        login: SignedIn | None = g.get("_auth_login")
+        if login is not None:
+            return login.session.session.id
+        active: ActiveSession | None = g.get("_auth_active")
+        if active is None or g.get("_auth_logout"):
+            return None
+        return active.session.id
 
     @property
     def pending(self) -> str | None:

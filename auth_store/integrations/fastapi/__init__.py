@@ -25,7 +25,8 @@ Every decision is made in ``auth_store.flow``; this package moves cookies.
 
 Modules, by concern: ``_auth`` (``RequestAuth``: cookies and per-request
 state), ``_dependencies``, ``_errors`` (the exception handler), ``_schemas``
-(request and response bodies), ``_routes`` and ``_oauth`` (the router),
+(request and response bodies), ``_routes``, ``_oauth`` and ``_passkeys``
+(the router; the passkey routes come with ``flow.enable_passkeys``),
 ``_app`` (``FastAPIAuth``: ``RequestAuth`` with its router), and
 ``_frontend`` (``FrontendSessions``: dependencies for the sessions of a
 front-end app on Auth.js or Better Auth, when the front end signs people in).

@@ -90,6 +90,7 @@ class RequestAuth:
         request.state.auth_store_loaded = True
         request.state.auth_store_token = token if active is not None else None
         request.state.auth_store_user = active.user if active is not None else None
+        request.state.auth_store_session_id = active.session.id if active is not None else None
         if active is None and raw is not None:
             self.delete_cookie(request, self.cookies.session)
         elif active is not None and active.refreshed and token is not None:
@@ -106,6 +107,12 @@ class RequestAuth:
         self.load(request)
         token: str | None = request.state.auth_store_token
         return token
+
+    def session_id(self, request: Request) -> str | None:
+        """The id of this request's live session (re-authentication proofs are bound to it)."""
+        self.load(request)
+        session_id: str | None = request.state.auth_store_session_id
+        return session_id
 
     def apply(self, request: Request, result: SignInResult) -> bool:
         """Act on a sign-in result: True if signed in, False if a second step is due."""
@@ -132,6 +139,7 @@ class RequestAuth:
         request.state.auth_store_loaded = True
         request.state.auth_store_token = signed_in.session.token
         request.state.auth_store_user = signed_in.user
+        request.state.auth_store_session_id = signed_in.session.session.id
 
     def logout(self, request: Request) -> None:
         """End the current session and clear its cookie."""
@@ -139,6 +147,7 @@ class RequestAuth:
         self.delete_cookie(request, self.cookies.session)
         request.state.auth_store_token = None
         request.state.auth_store_user = None
+        request.state.auth_store_session_id = None
 
     def pending(self, request: Request) -> str | None:
         """The pending second-step value from its cookie, if any."""

@@ -1,4 +1,4 @@
-"""The JSON router, by concern: sign-in, sessions, two-step sign-in, API keys (and OAuth).
+"""The JSON router, by concern: sign-in, sessions, two-step sign-in, API keys (OAuth, passkeys).
 
 Endpoints call the flow and let its errors rise: the exception handler that
 ``init_app`` installs answers them (``auth_store.integrations.errors``).
@@ -48,6 +48,10 @@ def build_router(auth: RequestAuth) -> APIRouter:
         from ._oauth import add_oauth_routes  # needs authlib, only with a provider
 
         add_oauth_routes(router, auth, auth.oauth)
+    if auth.flow.passkeys_available:
+        from ._passkeys import add_passkey_routes  # needs webauthn, only with passkeys on
+
+        add_passkey_routes(router, auth)
     return router
 
 
