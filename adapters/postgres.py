@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -53,6 +53,7 @@ from auth_store.connect import parse_options
 from auth_store.errors import ConfigurationError, StorageError, ValidationError
 from auth_store.validation import normalize_email
 
+from .flavors import AUTHJS, BETTER_AUTH, check_flavor
 from .postgres_statements import PostgresStatements
 from .sql import CONSTRAINT_KEYS, Dialect, Executor, Fault, Migration, SQLAdapter
 from .sql.migrations import SchemaMigration
@@ -80,6 +81,7 @@ OPTIONS: dict[str, type] = {
     "pool_check": str,
     "prepare": bool,
     "migrate": bool,
+    "flavor": str,
 }
 POOL_CHECKS = ("auto", "always")
 _LIBPQ_KEYWORDS = frozenset(
@@ -141,12 +143,14 @@ class PostgresDialect(Dialect):
         # Rows the Next.js app writes keep the e-mail as the provider gave it
         # ("Ada@Example.com"); the adapter returns it normalised, as every backend
         # does, and leaves the row alone. Most e-mails are already normal.
+        if not isinstance(value, str):
+            raise TypeError("stored e-mail is not text")
         if value.isascii() and value == value.lower() and value == value.strip():
-            return value  # type: ignore[no-any-return]
+            return value
         try:
             return normalize_email(value)
         except ValidationError:
-            return value  # type: ignore[no-any-return]  # not an address: shown as stored
+            return value  # not an address: shown as stored
 
     def classify(self, exc: BaseException) -> Fault:
         if isinstance(exc, UnicodeEncodeError):
@@ -272,6 +276,8 @@ class PostgresAdapter(SQLAdapter):
     """
 
     backend = "postgres"
+    #: The dialect class; a schema flavor swaps it (``postgres_better_auth``).
+    dialect_class: type[PostgresDialect] = PostgresDialect
 
     def __init__(
         self,
@@ -289,7 +295,7 @@ class PostgresAdapter(SQLAdapter):
         prepare: bool = True,
         migrate: bool = True,
     ) -> None:
-        dialect = PostgresDialect()
+        dialect = self.dialect_class()
         super().__init__(dialect, PostgresStatements(dialect))
         if schema is not None and (not _SCHEMA_RE.fullmatch(schema) or schema.startswith("pg_")):
             raise ConfigurationError(
@@ -389,10 +395,15 @@ class PostgresAdapter(SQLAdapter):
         auth-store's options are those of ``__init__`` (``schema``, ``pool_min``,
         ``pool_max``, ``pool_timeout``, ``connect_timeout``, ``max_idle``,
         ``max_lifetime``, ``statement_timeout``, ``pool_check``, ``prepare``,
-        ``migrate``); any other query parameter must be a libpq keyword
-        (``sslmode``, ``application_name``, ...) and is passed to libpq.
+        ``migrate``, and ``flavor``: ``authjs``, the default, or ``better-auth``
+        for Better Auth's tables); any other query parameter must be a libpq
+        keyword (``sslmode``, ``application_name``, ...) and is passed to libpq.
         """
         conninfo, options = parse_url(url)
+        if check_flavor(options.pop("flavor", AUTHJS)) == BETTER_AUTH:
+            from .postgres_better_auth import BetterAuthPostgresAdapter
+
+            return cast(Self, BetterAuthPostgresAdapter(conninfo, **options))  # type: ignore[arg-type]
         return cls(conninfo, **options)  # type: ignore[arg-type]
 
     # -- connections ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 from urllib.parse import unquote, urlsplit
 
 from auth_store.capabilities import NativeBackup, ProgressCallback, backup_name
@@ -27,6 +27,7 @@ from auth_store.connect import parse_options
 from auth_store.errors import ConfigurationError, StorageError
 from auth_store.records import dump_datetime as _dump_datetime
 
+from .flavors import AUTHJS, BETTER_AUTH, check_flavor
 from .sql import Dialect, Fault, SQLAdapter
 
 __all__ = ["SQLiteAdapter", "SQLiteDialect"]
@@ -63,6 +64,19 @@ def _load_json(text: Any) -> dict[str, Any]:
 
 def _dump_json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _first_migration(path: Path) -> str | None:
+    """The name of the first migration applied to a database file (its layout), if any."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT name FROM auth_store_migrations WHERE version = 1").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
 
 
 def _parse_url(url: str) -> tuple[str, str]:
@@ -230,10 +244,17 @@ class SQLiteAdapter(SQLAdapter):
         """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``.
 
         Options: ``busy_timeout`` (ms, default 5000), ``durability``
-        (``full`` | ``normal``), ``migrate`` (default true).
+        (``full`` | ``normal``), ``migrate`` (default true), ``flavor``
+        (``authjs``, the default, or ``better-auth``: Better Auth's tables).
         """
         path, query = _parse_url(url)
-        options = parse_options(query, {"busy_timeout": int, "durability": str, "migrate": bool})
+        options = parse_options(
+            query, {"busy_timeout": int, "durability": str, "migrate": bool, "flavor": str}
+        )
+        if check_flavor(options.pop("flavor", AUTHJS)) == BETTER_AUTH:
+            from .sqlite_better_auth import BetterAuthSQLiteAdapter
+
+            return cast(Self, BetterAuthSQLiteAdapter(path, **options))  # type: ignore[arg-type]
         return cls(path, **options)  # type: ignore[arg-type]
 
     @classmethod
@@ -290,12 +311,16 @@ class SQLiteAdapter(SQLAdapter):
 
     @classmethod
     def open_backup(cls, path: Path, workdir: Path) -> Self:
-        """A copy of the backup in ``workdir``, opened (the backup itself is never changed)."""
+        """A copy of the backup in ``workdir``, opened in its layout (the backup stays as it is)."""
         copy = Path(workdir) / "backup.db"
         try:
             shutil.copyfile(path, copy)
         except OSError as exc:
             raise StorageError(f"cannot copy {path}: {exc.strerror}") from exc
+        if _first_migration(copy) == "better_auth":
+            from .sqlite_better_auth import BetterAuthSQLiteAdapter
+
+            return cast(Self, BetterAuthSQLiteAdapter(copy))
         return cls(copy)
 
     def _schema_is_current(self) -> bool:

@@ -19,6 +19,8 @@ protocol                   used by
 ``SupportsRestore``        ``auth_store.backup.restore`` (backup read as a source)
 ``SupportsRestoreInPlace`` ``auth_store.backup.restore`` (backup loaded into the target)
 ``StoredAtPath``           ``open_source``, ``migrate`` (same-store check)
+``SharedWithAnotherApp``   ``PasswordService``, ``SessionManager`` (defaults)
+``ChecksMapping``          ``migrate`` (what cannot map, before writing)
 =========================  ==================================================
 """
 
@@ -29,22 +31,26 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import ErrorCode, StorageError
-from .problems import CheckReport
+from .problems import CheckReport, Problem
 
 if TYPE_CHECKING:
     from .adapter import Adapter
+    from .models import Model
 
 __all__ = [
+    "AppConventions",
+    "ChecksMapping",
     "NativeBackup",
     "NativeBackupUnavailableError",
     "ProgressCallback",
     "RecognizesBackup",
     "SchemaMigration",
+    "SharedWithAnotherApp",
     "StoredAtPath",
     "SupportsBackup",
     "SupportsCheck",
@@ -192,6 +198,56 @@ class StoredAtPath(Protocol):
 
         Raises ``ConfigurationError`` for a URL the backend would refuse.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class AppConventions:
+    """How another app that shares a store reads what the services write there.
+
+    ``plain_session_tokens``: the app looks sessions up by the token its
+    cookie carries, so the session layer stores tokens as they are.
+    ``session_max_age``/``session_update_age``: the app's session timing, the
+    session layer's defaults. ``password_context()``: a libpass
+    ``CryptContext`` whose new hashes the app verifies, the password
+    service's default.
+    """
+
+    app: str
+    plain_session_tokens: bool
+    session_max_age: timedelta
+    session_update_age: timedelta
+    password_context: Callable[[], Any]
+
+
+@runtime_checkable
+class SharedWithAnotherApp(Protocol):
+    """A backend whose tables another framework's app reads and writes (``?flavor=better-auth``).
+
+    The services take their defaults from its ``app_conventions()`` so that
+    what they write (session tokens, password hashes) works in that app too.
+    """
+
+    def app_conventions(self) -> AppConventions:
+        """The other app's conventions."""
+        ...
+
+
+@runtime_checkable
+class ChecksMapping(Protocol):
+    """A backend keeping another framework's layout, where not every row and record map.
+
+    Problems of kind ``unmappable`` stop a migration before it writes
+    anything; other kinds (``left-behind``, ``app-cannot-use``) are reported
+    as warnings. They name records by id, never by a secret value.
+    """
+
+    def unmappable_rows(self) -> list[Problem]:
+        """As a source: rows this package cannot read as records, or reads only in part."""
+        ...
+
+    def mapping_problem(self, record: Model) -> Problem | None:
+        """As a target: why ``record`` cannot be stored, or what the other app can't use."""
         ...
 
 

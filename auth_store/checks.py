@@ -34,7 +34,7 @@ from datetime import datetime
 from . import clock
 from .adapter import Adapter
 from .capabilities import SupportsCheck, SupportsRepair
-from .errors import AuthStoreError, ValidationError
+from .errors import AuthStoreError, StorageError, ValidationError
 from .jsonl import dumps_record
 from .models import (
     COLLECTIONS,
@@ -235,8 +235,12 @@ def _backend_repair(store: Adapter) -> list[Problem]:
 def _scan(store: Adapter, now: datetime) -> tuple[StoreScan, list[Problem]]:
     findings = Findings()
     scan = StoreScan(findings, now)
-    for record in store.export():
-        scan.add(record)
+    try:
+        for record in store.export():
+            scan.add(record)
+    except StorageError as exc:
+        # A row the backend cannot read (another app wrote it): its own check names it.
+        findings.add("unreadable", "store", f"reading every record stopped: {exc}")
     scan.finish()
     counts = store.counts()
     for collection in COLLECTIONS:

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from .adapter import Adapter
-from .capabilities import ProgressCallback, StoredAtPath, SupportsSchema
+from .capabilities import ChecksMapping, ProgressCallback, StoredAtPath, SupportsSchema
 from .checks import (
     Key,
     StoreScan,
@@ -125,13 +125,19 @@ class VerificationReport(Report):
 
 @dataclass
 class MigrationResult:
-    """What ``migrate`` did: records copied and skipped, copy problems, the verification."""
+    """What ``migrate`` did: records copied and skipped, copy problems, the verification.
+
+    ``warnings`` name what was copied but loses something on the way (values
+    only the source's framework reads), or what the target's framework
+    cannot use as it is; they do not make the migration fail.
+    """
 
     copied: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
     problems: list[Problem] = field(default_factory=list)
     report: VerificationReport | None = None
     resumed: bool = False
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -146,6 +152,7 @@ class MigrationResult:
             "copied": self.copied,
             "skipped": self.skipped,
             "problems": [p.to_dict() for p in self.problems],
+            "warnings": [p.to_dict() for p in self.warnings],
             "verification": None if self.report is None else self.report.to_dict(),
         }
 
@@ -309,7 +316,10 @@ def migrate(
     """Copy every record of ``source`` into ``target``, then verify (see the module doc).
 
     Raises ``TargetNotEmptyError`` before writing anything when the target
-    holds records that are not in the source and ``merge`` is false.
+    holds records that are not in the source and ``merge`` is false. When
+    either store keeps another framework's layout (``ChecksMapping``), what
+    does not map is found first: a row or record that cannot map at all is a
+    problem and nothing is written; what maps only in part is a warning.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError("batch_size must be a positive int")
@@ -319,6 +329,11 @@ def migrate(
     if existing and not merge:
         _check_resumable(source, existing, progress, total)
         result.resumed = True
+
+    blocking, result.warnings = _mapping_problems(source, target, progress, total)
+    if blocking:
+        result.problems = blocking
+        return result
 
     copier = _Copier(target, result)
     ticker = _Ticker(progress, "copy", total)
@@ -349,6 +364,30 @@ def migrate(
     if verify_after:
         result.report = verify(source, target, allow_extra=merge, sample=sample, progress=progress)
     return result
+
+
+def _mapping_problems(
+    source: Source, target: Adapter, progress: ProgressCallback | None, total: int
+) -> tuple[list[Problem], list[Problem]]:
+    """What does not map between the two layouts: (blocking problems, warnings)."""
+    blocking, warnings = Findings(), Findings()
+
+    def add(problem: Problem) -> None:
+        found = blocking if problem.kind == "unmappable" else warnings
+        found.add(problem.kind, problem.collection, problem.message)
+
+    if isinstance(source, ChecksMapping):
+        for row in source.unmappable_rows():
+            add(row)
+    if isinstance(target, ChecksMapping):
+        ticker = _Ticker(progress, "check mapping", total)
+        for record in source.export():
+            ticker.tick()
+            found = target.mapping_problem(record)
+            if found is not None:
+                add(found)
+        ticker.finish()
+    return blocking.close(), warnings.close()
 
 
 def _check_resumable(

@@ -18,6 +18,7 @@ from passlib.context import CryptContext
 from ._slots import change_slot, slot_id
 from .adapter import Adapter
 from .attempts import AttemptLimiter
+from .capabilities import SharedWithAnotherApp
 from .errors import ErrorCode, ValidationError
 from .models import Credential, User
 from .validation import validate_id
@@ -52,14 +53,17 @@ def make_context(
     time_cost: int = ARGON2_TIME_COST,
     parallelism: int = ARGON2_PARALLELISM,
 ) -> CryptContext:
-    """The libpass context: argon2id with these parameters hashes; bcrypt only verifies.
+    """The libpass context: argon2id with these parameters hashes; bcrypt and Better
+    Auth's scrypt (``auth_store.better_auth.passwords``) only verify.
 
     The defaults meet OWASP's minimum; lower values are for tests only.
     """
+    from .better_auth.passwords import BetterAuthScrypt
+
     return CryptContext(
-        schemes=["argon2", "bcrypt"],
+        schemes=["argon2", "bcrypt", BetterAuthScrypt],
         default="argon2",
-        deprecated=["bcrypt"],
+        deprecated=["bcrypt", BetterAuthScrypt.name],
         argon2__type="ID",
         argon2__memory_cost=memory_cost,
         argon2__time_cost=time_cost,
@@ -118,7 +122,9 @@ class PasswordService:
     known to be breached; such passwords are refused as new passwords. With a
     ``limiter`` every verification counts against the user's attempt limits
     and may raise ``TooManyAttemptsError``. ``context`` overrides the libpass
-    context (see ``make_context``).
+    context (see ``make_context``); on a store another app shares
+    (``SharedWithAnotherApp``: ``?flavor=better-auth``) the default is the
+    context whose hashes that app verifies (Better Auth's scrypt).
     """
 
     def __init__(
@@ -134,6 +140,11 @@ class PasswordService:
         self.policy = policy or PasswordPolicy()
         self.breached_check = breached_check
         self.limiter = limiter
+        # A store another app shares (Better Auth): hashes that app verifies, and
+        # passwords that app set, whose credentials have ids of its making.
+        self._shared = isinstance(adapter, SharedWithAnotherApp)
+        if context is None and isinstance(adapter, SharedWithAnotherApp):
+            context = adapter.app_conventions().password_context()
         self.context = context or make_context()
 
     # -- new passwords -------------------------------------------------------
@@ -148,7 +159,8 @@ class PasswordService:
             )
 
     def hash(self, password: str) -> str:
-        """An argon2id hash of ``password`` with the context's parameters (no policy check)."""
+        """A hash of ``password`` in the context's default scheme (argon2id; on a store
+        shared with Better Auth, its scrypt), without a policy check."""
         if not isinstance(password, str):
             raise ValidationError(f"password must be a string, got {type(password).__name__}")
         result: str = self.context.hash(password)
@@ -164,17 +176,21 @@ class PasswordService:
         self._store(user_id, self.hash(password))
 
     def import_hash(self, user_id: str, hash_string: str) -> None:
-        """Store a hash made elsewhere: argon2 (any variant) or bcrypt ``$2a$/$2b$/$2y$``.
+        """Store a hash made elsewhere: argon2 (any variant), bcrypt ``$2a$/$2b$/$2y$``
+        or Better Auth's scrypt (``<salt hex>:<key hex>``).
 
-        It verifies as it is and is replaced by an argon2id hash on the next
-        successful ``verify_password``. Raises ``ValidationError`` for anything else.
+        It verifies as it is and is replaced by a hash of the context's default
+        scheme on the next successful ``verify_password``. Raises
+        ``ValidationError`` for anything else.
         """
         validate_id(user_id, "user_id")
         if not isinstance(hash_string, str):
             raise ValidationError("hash must be a string")
         scheme = self.context.identify(hash_string)
         if scheme is None or (scheme == "bcrypt" and not hash_string.startswith(_BCRYPT_PREFIXES)):
-            raise ValidationError("not an argon2 or bcrypt ($2a$, $2b$, $2y$) hash")
+            raise ValidationError(
+                "not an argon2, bcrypt ($2a$, $2b$, $2y$) or Better Auth scrypt hash"
+            )
         try:
             self.context.handler(scheme).from_string(hash_string)
         except (ValueError, TypeError):
@@ -182,11 +198,12 @@ class PasswordService:
         self._store(user_id, hash_string)
 
     def _store(self, user_id: str, hash_string: str) -> None:
+        current = self._credential(user_id) if self._shared else None
         change_slot(
             self.adapter,
             user_id=user_id,
             type=CREDENTIAL_TYPE,
-            id=slot_id(CREDENTIAL_TYPE, user_id),
+            id=slot_id(CREDENTIAL_TYPE, user_id) if current is None else current.id,
             change=lambda _current: {"hash": hash_string},
         )
 
@@ -198,6 +215,9 @@ class PasswordService:
 
     def remove_password(self, user_id: str) -> bool:
         """Delete the user's password; False if there was none."""
+        if self._shared:
+            current = self._credential(user_id)
+            return current is not None and self.adapter.delete_credential(current.id) is not None
         return self.adapter.delete_credential(slot_id(CREDENTIAL_TYPE, user_id)) is not None
 
     def verify_password(self, user_id: str, password: str) -> bool:
@@ -276,7 +296,12 @@ class PasswordService:
 
     def _credential(self, user_id: str) -> Credential | None:
         validate_id(user_id, "user_id")
-        return self.adapter.get_credential(slot_id(CREDENTIAL_TYPE, user_id))
+        found = self.adapter.get_credential(slot_id(CREDENTIAL_TYPE, user_id))
+        if found is None and self._shared:
+            # A password the other app set (Better Auth's sign-up) has an id of its making.
+            listed = self.adapter.list_credentials(user_id, CREDENTIAL_TYPE)
+            found = listed[0] if listed else None
+        return found
 
     def _verify(self, user_id: str, password: str, stored: str) -> tuple[bool, str | None]:
         try:

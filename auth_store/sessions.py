@@ -10,7 +10,10 @@ Tokens are 256 random bits from ``secrets``. The browser holds the token; the
 store holds its SHA-256 digest, so a leaked database or backup does not hand
 out live sessions (the token is random and long, so a plain, fast hash is
 enough: there is nothing to guess). ``authjs_compat=True`` stores the token as
-it is, which is what an Auth.js app reading the same table expects.
+it is, which is what an Auth.js app reading the same table expects. On a store
+another app shares (``?flavor=better-auth``: ``SharedWithAnotherApp``), tokens
+are stored as they are too, and the timing defaults to that app's (Better
+Auth: 7 days, sliding daily).
 
 Each session records what a "your sessions" page shows: ``created_at``, the
 ``ip_address`` and ``user_agent`` the caller passes to ``create``, and
@@ -30,6 +33,7 @@ from datetime import datetime, timedelta
 
 from . import clock
 from .adapter import Adapter
+from .capabilities import SharedWithAnotherApp
 from .disabled import is_disabled
 from .errors import ValidationError
 from .models import Session, User
@@ -127,11 +131,16 @@ class SessionManager:
         self,
         adapter: Adapter,
         *,
-        max_age: timedelta = DEFAULT_MAX_AGE,
-        update_age: timedelta = DEFAULT_UPDATE_AGE,
+        max_age: timedelta | None = None,
+        update_age: timedelta | None = None,
         authjs_compat: bool = False,
         last_seen_interval: timedelta = DEFAULT_LAST_SEEN_INTERVAL,
     ) -> None:
+        shared = adapter.app_conventions() if isinstance(adapter, SharedWithAnotherApp) else None
+        if max_age is None:
+            max_age = DEFAULT_MAX_AGE if shared is None else shared.session_max_age
+        if update_age is None:
+            update_age = DEFAULT_UPDATE_AGE if shared is None else shared.session_update_age
         if max_age <= timedelta(0) or update_age < timedelta(0) or update_age > max_age:
             raise ValidationError("need max_age > 0 and 0 <= update_age <= max_age")
         if last_seen_interval < timedelta(0):
@@ -140,11 +149,13 @@ class SessionManager:
         self.max_age = max_age
         self.update_age = update_age
         self.authjs_compat = authjs_compat
+        #: Whether the store keeps client tokens as they are (else their SHA-256).
+        self.plain_tokens = authjs_compat or (shared is not None and shared.plain_session_tokens)
         self.last_seen_interval = last_seen_interval
 
     def stored_token(self, token: str) -> str:
         """What the store keeps for a client token (its SHA-256 hex, or itself in compat mode)."""
-        if self.authjs_compat:
+        if self.plain_tokens:
             return token
         return hashlib.sha256(token.encode()).hexdigest()
 

@@ -1,18 +1,24 @@
-"""A FastAPI API behind a Next.js app that signs people in with Auth.js.
+"""A FastAPI API behind a Next.js app that signs people in with Auth.js or Better Auth.
 
-The Next.js app (its ``auth.ts`` is in docs/nextjs.md) and this API share
-``AUTH_SECRET`` and, optionally, a database. The browser sends the Auth.js
-session cookie with each request to this API (proxied by the Next.js app, or
-on the same site), or the Next.js server calls it with
-``Authorization: Bearer <token>``; this API reads the session either way::
+The Next.js app (its ``auth.ts`` is in docs/nextjs.md, or docs/better-auth.md)
+and this API share the app's secret and, optionally (Auth.js) or necessarily
+(Better Auth), a database. The browser sends the app's session cookie with
+each request to this API (proxied by the Next.js app, or on the same site),
+or the Next.js server calls it with ``Authorization: Bearer <token>``; this
+API reads the session either way::
 
-    AUTH_SECRET=... python examples/nextjs_backend.py        # the token alone
+    AUTH_SECRET=... python examples/nextjs_backend.py        # Auth.js, the token alone
     AUTH_SECRET=... AUTH_STORE_URL=postgresql://.../app python examples/nextjs_backend.py
+    FRONTEND=better-auth BETTER_AUTH_SECRET=... \
+        AUTH_STORE_URL='postgresql://.../app?flavor=better-auth' python examples/nextjs_backend.py
 
 With ``AUTH_STORE_URL`` (the database the Next.js app's adapter writes), the
-user behind a JWT is looked up by its ``sub`` on every request, so a deleted
-or disabled user is refused at once, and database sessions work too.
-``NEXTAUTH_V4=1`` reads a next-auth 4 app's cookies instead.
+user behind an Auth.js JWT is looked up by its ``sub`` on every request, so a
+deleted or disabled user is refused at once, and database sessions work too.
+``NEXTAUTH_V4=1`` reads a next-auth 4 app's cookies instead. With
+``FRONTEND=better-auth`` the signed ``better-auth.session_token`` cookie (or
+bearer token) is read, and looked up in the store, which keeps Better Auth's
+tables (``?flavor=better-auth``).
 
 Endpoints: ``GET /api/session`` (who, until when, how), ``GET /api/me`` (the
 user's record; with a store), ``GET /api/health``. ``PORT`` (default 8001).
@@ -36,9 +42,10 @@ from pydantic import BaseModel
 
 import auth_store
 from auth_store.authjs import authjs_resolver
-from auth_store.integrations.fastapi_authjs import AuthJsDependencies
+from auth_store.better_auth import better_auth_resolver
+from auth_store.integrations.fastapi import FrontendSessions
 from auth_store.models import User
-from auth_store.session_resolver import ResolvedSession
+from auth_store.session_resolver import ResolvedSession, SessionResolver
 
 
 class SessionOut(BaseModel):
@@ -71,11 +78,24 @@ def create_app(
     *,
     secret: str | Sequence[str] | None = None,
     v4: bool = False,
+    frontend: str = "authjs",
 ) -> FastAPI:
-    """The API; ``secret`` defaults to the environment (``AUTH_SECRET``, ``AUTH_SECRET_1``...)."""
-    sessions = AuthJsDependencies(authjs_resolver(store=store, secret=secret, v4=v4))
+    """The API for a front end on ``frontend`` (``authjs`` or ``better-auth``).
+
+    ``secret`` defaults to the environment, read as the front end reads it
+    (Auth.js: ``AUTH_SECRET``, ``AUTH_SECRET_1``...; Better Auth:
+    ``BETTER_AUTH_SECRET``). Better Auth needs the ``store`` it shares.
+    """
+    resolver: SessionResolver
+    if frontend == "better-auth":
+        if store is None:
+            raise SystemExit("FRONTEND=better-auth needs AUTH_STORE_URL (with ?flavor=better-auth)")
+        resolver = better_auth_resolver(store=store, secret=secret)
+    else:
+        resolver = authjs_resolver(store=store, secret=secret, v4=v4)
+    sessions = FrontendSessions(resolver)
     current_session = Annotated[ResolvedSession, Depends(sessions.current_session)]
-    app = FastAPI(title="Next.js backend", description="A Python API on Auth.js sessions")
+    app = FastAPI(title="Next.js backend", description=f"A Python API on {frontend} sessions")
 
     @app.get("/api/health")
     def health() -> dict[str, bool]:
@@ -107,7 +127,8 @@ def main() -> None:
     import uvicorn
 
     store = auth_store.connect() if os.environ.get("AUTH_STORE_URL") else None
-    app = create_app(store, v4=os.environ.get("NEXTAUTH_V4") == "1")
+    frontend = os.environ.get("FRONTEND", "authjs")
+    app = create_app(store, v4=os.environ.get("NEXTAUTH_V4") == "1", frontend=frontend)
     port = int(os.environ.get("PORT", "8001"))
     print(f"Next.js backend on http://127.0.0.1:{port}/api/session", flush=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

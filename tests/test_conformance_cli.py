@@ -78,6 +78,18 @@ def test_an_unknown_scheme_fails_with_a_clear_message(tmp_path: Path) -> None:
     assert "subclass auth_store.testing.AdapterConformance" in result.stdout
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_better_auth_flavor_passes_the_whole_suite(tmp_path: Path, backend: str) -> None:
+    """``pytest --pyargs auth_store.testing --auth-store-url='...?flavor=better-auth'``."""
+    base = f"sqlite:///{tmp_path}/app.db" if backend == "sqlite" else postgres_url()
+    separator = "&" if "?" in base else "?"
+    url = f"{base}{separator}flavor=better-auth"
+    result = run_suite(tmp_path, f"--auth-store-url={url}", "--basetemp", "runs")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert passed(result) > MIN_CASES
+    assert "skipped" not in result.stdout
+
+
 def test_derived_sqlite_url_keeps_options_and_moves_the_file(tmp_path: Path) -> None:
     url, cleanup = derive_url("sqlite:///data/auth.db?timeout=5", tmp_path)
     assert url == f"sqlite:///{tmp_path.resolve()}/auth.db?timeout=5"

@@ -141,7 +141,7 @@ class SQLAdapter(Adapter, abc.ABC):
         # its own layout (Postgres: auth-store's fields in side tables).
         self._sql = statements or Statements(dialect)
         self._rows = RowCodec(dialect)
-        self._migrations = load_migrations(dialect.name)
+        self._migrations = load_migrations(dialect.migrations_folder or dialect.name)
 
     # -- hooks ----------------------------------------------------------------
 

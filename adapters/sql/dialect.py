@@ -43,6 +43,9 @@ class Dialect:
 
     #: Names the backend in messages and picks ``migrations/<name>/``.
     name: str = "sql"
+    #: The folder of ``migrations/`` holding this dialect's files, when not ``name``
+    #: (a schema flavor: ``sqlite-better-auth``).
+    migrations_folder: str | None = None
     #: The driver's positional placeholder; statements are written with ``?``.
     placeholder: str = "?"
     #: Whether ``INSERT/UPDATE/DELETE ... RETURNING`` is available. Without it

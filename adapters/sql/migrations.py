@@ -71,6 +71,13 @@ def check_applied(shipped: list[Migration], applied: dict[int, tuple[str, str]])
     ``applied`` maps version -> (name, checksum) as read from the tracking table.
     """
     known = {m.version: m for m in shipped}
+    for version, (name, _) in sorted(applied.items()):
+        if version in known and known[version].name != name:
+            raise ConfigurationError(
+                f"the database holds migration {version:04d}_{name}, where this store expects"
+                f" {version:04d}_{known[version].name}: it was made for another layout (a"
+                " different ?flavor=) or by another program"
+            )
     newer = sorted(set(applied) - set(known))
     if newer:
         raise ConfigurationError(

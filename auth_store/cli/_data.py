@@ -80,8 +80,18 @@ def render_migration(console: Console, result: MigrationResult) -> None:
     console.print(counts_table(title, ["collection", "copied", "already there"], rows))
     for problem in result.problems:
         console.print(f"  {problem}", markup=False)
+    if result.problems and result.report is None:
+        console.print("[bold red]nothing was written[/]: fix the rows named above, then run again")
+    for warning in result.warnings:
+        console.print(f"  warning: {warning}", markup=False)
     if result.report is not None:
         render_verification(console, result.report)
+
+
+def _failure(what: str, result: MigrationResult) -> str:
+    if result.report is None and result.problems:
+        return f"the {what} wrote nothing: some rows cannot map; see the report above"
+    return f"the {what} did not verify; see the report above"
 
 
 @contextmanager
@@ -140,7 +150,7 @@ def migrate_command(
         )
     emit(state, result.to_dict(), lambda console: render_migration(console, result))
     if not result.ok:
-        fail("the migration did not verify; see the report above")
+        fail(_failure("migration", result))
 
 
 @click.command("verify")
@@ -240,7 +250,7 @@ def import_command(state: State, file: str, merge: bool, batch_size: int, sample
             )
     emit(state, result.to_dict(), lambda console: render_migration(console, result))
     if not result.ok:
-        fail("the import did not verify; see the report above")
+        fail(_failure("import", result))
 
 
 @click.command("backup")

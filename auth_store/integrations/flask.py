@@ -21,6 +21,19 @@ this module only moves cookies. ``init_app`` also answers every
 ``AuthStoreError`` a view lets rise with the shared HTTP map
 (``auth_store.integrations.errors``): JSON ``{"detail", "code"}`` for a
 client that asks for JSON, the usual error page otherwise.
+
+When a front-end app signs people in instead (Next.js on Auth.js or on
+Better Auth), ``FrontendSessions`` reads its session from the request::
+
+    from auth_store.better_auth import better_auth_resolver
+    from auth_store.integrations.flask import FrontendSessions
+
+    sessions = FrontendSessions(app, resolver=better_auth_resolver(store=store))
+
+    @app.get("/api/me")
+    @sessions.required                      # 401 JSON without a session
+    def me():
+        return {"email": sessions.user().email}
 """
 
 from __future__ import annotations
@@ -50,20 +63,23 @@ try:
 except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
     raise missing_extra(exc, "auth_store.integrations.flask", "flask") from exc
 
-from ..errors import AuthStoreError
+from ..errors import AuthStoreError, ConfigurationError
 from ..flow import AuthFlow, FlowError, SecondFactorRequired, SignedIn, SignInResult
 from ..models import User
 from ..oauth import AccountNotLinkedError, OAuthService
+from ..session_resolver import RequestCredentials, ResolvedSession, SessionResolver
 from ..sessions import ActiveSession
 from .common import CSRF_FIELD, CSRF_HEADER, CookieSettings, WebAuth, WebPages, safe_next
 from .errors import http_error
 
 __all__ = [
     "FlaskAuth",
+    "FrontendSessions",
     "csrf_exempt",
     "current_user",
     "get_auth",
     "get_current_user",
+    "get_frontend_sessions",
     "login_required",
     "oauth_blueprint",
 ]
@@ -365,3 +381,85 @@ def oauth_blueprint(
         return response
 
     return blueprint
+
+
+# -- sessions a front-end app made -----------------------------------------------------
+
+_FRONTEND_EXTENSION = "auth_store_frontend"
+_MISSING = object()
+
+
+def _request_credentials() -> RequestCredentials:
+    return RequestCredentials(
+        cookies=request.cookies, authorization=request.headers.get("Authorization")
+    )
+
+
+class FrontendSessions:
+    """The session a front-end app (Auth.js, Better Auth) signed the request's user in with.
+
+    ``resolver`` says which sessions count (``auth_store.authjs.authjs_resolver``,
+    ``auth_store.better_auth.better_auth_resolver``, or a ``SessionResolver``
+    over the strategies of both). Each request is resolved once (kept on
+    ``flask.g``); views marked ``required`` answer 401 JSON, with
+    ``WWW-Authenticate: Bearer``, when nobody is signed in.
+    """
+
+    def __init__(
+        self, app: Flask | None = None, *, resolver: SessionResolver | None = None
+    ) -> None:
+        self.resolver = resolver
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, *, resolver: SessionResolver | None = None) -> None:
+        """Register on ``app`` (``app.extensions["auth_store_frontend"]``)."""
+        self.resolver = resolver or self.resolver
+        if self.resolver is None:
+            raise ConfigurationError(
+                "FrontendSessions needs resolver=authjs_resolver(...) or better_auth_resolver(...)"
+            )
+        app.extensions[_FRONTEND_EXTENSION] = self
+
+    def session(self) -> ResolvedSession | None:
+        """The current request's session, or ``None`` (resolved once per request)."""
+        found = g.get("_auth_store_frontend_session", _MISSING)
+        if found is _MISSING:
+            assert self.resolver is not None
+            found = self.resolver.resolve(_request_credentials())
+            g._auth_store_frontend_session = found
+        return cast(ResolvedSession | None, found)
+
+    def user(self) -> User | None:
+        """The signed-in user from the store, or ``None``."""
+        found = self.session()
+        if found is None:
+            return None
+        if found.user is None:
+            raise ConfigurationError(
+                "this session was resolved without a store: give the resolver a store to "
+                "get users, or use session() for the token's claims"
+            )
+        return found.user
+
+    def required(self, view: F) -> F:
+        """Decorator: 401 JSON unless the request carries a session."""
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if self.session() is None:
+                response = jsonify(detail="Please sign in.")
+                response.status_code = 401
+                response.headers["WWW-Authenticate"] = "Bearer"
+                return response
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+
+def get_frontend_sessions() -> FrontendSessions:
+    """The app's ``FrontendSessions`` (set by ``init_app``)."""
+    extension = current_app.extensions.get(_FRONTEND_EXTENSION)
+    if not isinstance(extension, FrontendSessions):
+        raise RuntimeError("FrontendSessions(app, resolver=...) was not set up on this app")
+    return extension

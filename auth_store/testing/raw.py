@@ -22,6 +22,9 @@ from auth_store.records import to_dict
 from ._base import RawStorage
 
 __all__ = [
+    "BETTER_AUTH_QUERIES",
+    "BetterAuthPostgresRaw",
+    "BetterAuthSQLiteRaw",
     "FileRaw",
     "MemoryRaw",
     "PostgresRaw",
@@ -219,18 +222,77 @@ def _conninfo(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
 
 
+#: Where each collection lives in the ``better-auth`` flavor: Better Auth's
+#: table joined with auth-store's side table, or auth-store's own table.
+#: Passwords are credential accounts (``providerId = 'credential'``).
+BETTER_AUTH_QUERIES: dict[str, tuple[str, ...]] = {
+    "users": ('SELECT * FROM "user" LEFT JOIN auth_store_users USING (id)',),
+    "accounts": (
+        'SELECT * FROM "account" LEFT JOIN auth_store_accounts USING (id)'
+        " WHERE \"providerId\" <> 'credential'",
+    ),
+    "sessions": ('SELECT * FROM "session" LEFT JOIN auth_store_sessions USING (id)',),
+    "verification_tokens": ('SELECT * FROM "verification"',),
+    "authenticators": ("SELECT * FROM auth_store_authenticators",),
+    "credentials": (
+        "SELECT * FROM auth_store_credentials",
+        'SELECT * FROM "account" LEFT JOIN auth_store_accounts USING (id)'
+        " WHERE \"providerId\" = 'credential'",
+    ),
+}
+
+
+@dataclass
+class BetterAuthSQLiteRaw(SQLiteRaw):
+    """Reads a SQLite file in the ``better-auth`` flavor (``BETTER_AUTH_QUERIES``)."""
+
+    def records(self, collection: str) -> list[dict[str, Any]]:
+        _check_collection(collection)
+        db = self._connect()
+        try:
+            return [dict(r) for sql in BETTER_AUTH_QUERIES[collection] for r in db.execute(sql)]
+        finally:
+            db.close()
+
+
+@dataclass
+class BetterAuthPostgresRaw(PostgresRaw):
+    """Reads a Postgres schema in the ``better-auth`` flavor (``BETTER_AUTH_QUERIES``)."""
+
+    def records(self, collection: str) -> list[dict[str, Any]]:
+        import psycopg
+        from psycopg import sql
+        from psycopg.rows import dict_row
+
+        _check_collection(collection)
+        with psycopg.connect(_conninfo(self.url), row_factory=dict_row) as db:
+            if self.schema:
+                db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            return [
+                dict(row)
+                for query in BETTER_AUTH_QUERIES[collection]
+                for row in db.execute(query).fetchall()
+            ]
+
+
+def _flavor(url: str) -> str | None:
+    return dict(parse_qsl(urlsplit(url).query)).get("flavor")
+
+
 def raw_storage_for(adapter: Adapter, url: str) -> RawStorage:
-    """The raw reader for a built-in backend, chosen by the URL's scheme."""
+    """The raw reader for a built-in backend, chosen by the URL's scheme (and flavor)."""
     scheme = urlsplit(url).scheme.lower()
+    better_auth = _flavor(url) == "better-auth"
     if scheme == "memory":
         return MemoryRaw(adapter)
     if scheme == "sqlite":
-        return SQLiteRaw(sqlite_path(url))
+        path = sqlite_path(url)
+        return BetterAuthSQLiteRaw(path) if better_auth else SQLiteRaw(path)
     if scheme == "file":
         return FileRaw(file_root(url))
     if scheme in {"postgresql", "postgres"}:
         schema = dict(parse_qsl(urlsplit(url).query)).get("schema")
-        return PostgresRaw(url, schema)
+        return BetterAuthPostgresRaw(url, schema) if better_auth else PostgresRaw(url, schema)
     raise AssertionError(
         f"no raw storage reader for {scheme!r} URLs: subclass AdapterConformance and override raw()"
     )

@@ -26,8 +26,10 @@ Every decision is made in ``auth_store.flow``; this package moves cookies.
 Modules, by concern: ``_auth`` (``RequestAuth``: cookies and per-request
 state), ``_dependencies``, ``_errors`` (the exception handler), ``_schemas``
 (request and response bodies), ``_routes``, ``_oauth`` and ``_passkeys``
-(the router; the passkey routes come with ``flow.enable_passkeys``), and
-``_app`` (``FastAPIAuth``: ``RequestAuth`` with its router).
+(the router; the passkey routes come with ``flow.enable_passkeys``),
+``_app`` (``FastAPIAuth``: ``RequestAuth`` with its router), and
+``_frontend`` (``FrontendSessions``: dependencies for the sessions of a
+front-end app on Auth.js or Better Auth, when the front end signs people in).
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ from ..common import WebPages
 from ._app import FastAPIAuth
 from ._auth import RequestAuth
 from ._dependencies import CurrentUser, csrf_protect, current_user, get_auth, optional_user
+from ._frontend import FrontendSessions
 
 __all__ = [
     "CurrentUser",
     "FastAPIAuth",
+    "FrontendSessions",
     "RequestAuth",
     "WebPages",
     "csrf_protect",

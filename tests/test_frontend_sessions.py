@@ -1,8 +1,11 @@
-"""The FastAPI dependencies and the Flask helper for Auth.js sessions, through real apps.
+"""The FastAPI dependencies and the Flask helper for a front end's sessions, through real apps.
 
-End to end with a real Auth.js app is in tests/test_authjs_interop.py; these
-check each framework's side: 401s with ``WWW-Authenticate``, one resolution
-per request, and a clear error when users are asked of a store-less resolver.
+The front end signs people in with Auth.js or with Better Auth. End to end
+with the real apps is in tests/test_authjs_interop.py and
+tests/test_better_auth_interop.py; these check each framework's side: 401s
+with ``WWW-Authenticate``, one resolution per request, both front ends' cookies
+and bearer tokens, and a clear error when users are asked of a store-less
+resolver.
 """
 
 # No ``from __future__ import annotations``: the FastAPI endpoints below use
@@ -20,11 +23,13 @@ from fastapi.testclient import TestClient
 from flask import Flask
 
 import auth_store
-from auth_store import ConfigurationError, User, authjs
+from auth_store import ConfigurationError, User, authjs, better_auth
 from auth_store.authjs import authjs_resolver
-from auth_store.integrations.fastapi_authjs import AuthJsDependencies
-from auth_store.integrations.flask_authjs import FlaskAuthJs, get_authjs
+from auth_store.integrations.fastapi import FrontendSessions
+from auth_store.integrations.flask import FrontendSessions as FlaskFrontendSessions
+from auth_store.integrations.flask import get_frontend_sessions
 from auth_store.session_resolver import RequestCredentials, ResolvedSession, SessionResolver
+from auth_store.sessions import SessionManager
 
 SECRET = "secret-of-the-next-js-app-0123456789abcdef"
 PLAIN = "authjs.session-token"
@@ -65,7 +70,7 @@ class _Counting(SessionResolver):
 def test_fastapi_dependencies(store: auth_store.Adapter, ann: User) -> None:
     assert ann.id is not None
     resolver = _Counting(authjs_resolver(store=store, secret=SECRET).strategies)
-    sessions = AuthJsDependencies(resolver)
+    sessions = FrontendSessions(resolver)
     app = FastAPI()
 
     @app.get("/both")
@@ -92,7 +97,7 @@ def test_fastapi_dependencies(store: auth_store.Adapter, ann: User) -> None:
 
 
 def test_fastapi_current_user_without_a_store_is_a_configuration_error() -> None:
-    sessions = AuthJsDependencies(authjs_resolver(secret=SECRET))
+    sessions = FrontendSessions(authjs_resolver(secret=SECRET))
     app = FastAPI()
 
     @app.get("/me")
@@ -117,14 +122,14 @@ def test_fastapi_current_user_without_a_store_is_a_configuration_error() -> None
 # -- Flask ---------------------------------------------------------------------------
 
 
-def _flask_app(resolver: SessionResolver) -> tuple[Flask, FlaskAuthJs]:
+def _flask_app(resolver: SessionResolver) -> tuple[Flask, FlaskFrontendSessions]:
     app = Flask(__name__)
-    sessions = FlaskAuthJs(app, resolver=resolver)
+    sessions = FlaskFrontendSessions(app, resolver=resolver)
 
     @app.get("/me")
     @sessions.required
     def me() -> dict[str, Any]:
-        found = get_authjs().session()
+        found = get_frontend_sessions().session()
         assert found is not None
         user = sessions.user()
         return {
@@ -179,17 +184,98 @@ def test_flask_user_without_a_store_is_a_configuration_error() -> None:
 
 def test_flask_setup_errors() -> None:
     with pytest.raises(ConfigurationError, match="resolver"):
-        FlaskAuthJs(Flask(__name__))
+        FlaskFrontendSessions(Flask(__name__))
     with (
         Flask(__name__).test_request_context("/"),
-        pytest.raises(RuntimeError, match="FlaskAuthJs"),
+        pytest.raises(RuntimeError, match="FrontendSessions"),
     ):
-        get_authjs()
-    late = FlaskAuthJs()
+        get_frontend_sessions()
+    late = FlaskFrontendSessions()
     app = Flask(__name__)
     late.init_app(app, resolver=authjs_resolver(secret=SECRET))
     with app.test_request_context("/"):
-        assert get_authjs() is late
+        assert get_frontend_sessions() is late
+
+
+# -- Better Auth, and both front ends at once ------------------------------------------------
+
+BETTER_AUTH_SECRET = "secret-of-the-better-auth-app-0123456789abcdef"
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[auth_store.Adapter]:
+    """A store in Better Auth's tables, as a Better Auth app shares it."""
+    with auth_store.connect(f"sqlite:///{tmp_path}/app.db?flavor=better-auth") as adapter:
+        yield adapter
+
+
+def _both(store: auth_store.Adapter) -> SessionResolver:
+    """Sessions of an Auth.js front end and of a Better Auth one."""
+    return SessionResolver(
+        [
+            *authjs_resolver(store=store, secret=SECRET).strategies,
+            *better_auth.better_auth_resolver(store=store, secret=BETTER_AUTH_SECRET).strategies,
+        ]
+    )
+
+
+def test_fastapi_reads_better_auth_cookies_and_bearer_tokens(shared: auth_store.Adapter) -> None:
+    bea = shared.create_user(User(email="bea@example.com", name="Bea"))
+    token = SessionManager(shared).create(bea).token
+    signed = better_auth.sign_cookie(token, BETTER_AUTH_SECRET)
+    sessions = FrontendSessions(_both(shared))
+    app = FastAPI()
+
+    @app.get("/me")
+    def me(found: Annotated[ResolvedSession, Depends(sessions.current_session)]) -> Any:
+        assert found.user is not None
+        return {"email": found.user.email, "how": [found.strategy, found.transport]}
+
+    client = TestClient(app)
+    cookie = {"Cookie": f"better-auth.session_token={better_auth.encode_cookie_value(signed)}"}
+    expected = {"email": "bea@example.com", "how": ["better-auth", "cookie"]}
+    assert client.get("/me", headers=cookie).json() == expected
+    secure = {"Cookie": f"__Secure-better-auth.session_token={signed}"}
+    assert client.get("/me", headers=secure).json() == expected
+    bearer = client.get("/me", headers={"Authorization": f"Bearer {signed}"})
+    assert bearer.json() == {"email": "bea@example.com", "how": ["better-auth", "bearer"]}
+    forged = better_auth.sign_cookie(token, "another secret of 32 characters or more")
+    denied = client.get("/me", headers={"Cookie": f"better-auth.session_token={forged}"})
+    assert denied.status_code == 401
+    assert client.get("/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    # The Auth.js front end's JWT still works beside it.
+    assert client.get("/me", headers=_cookie(bea.id)).json() == {
+        "email": "bea@example.com",
+        "how": ["authjs-jwt", "cookie"],
+    }
+    SessionManager(shared).revoke(token)  # signed out: the cookie no longer works
+    assert client.get("/me", headers=cookie).status_code == 401
+
+
+def test_flask_reads_better_auth_cookies_and_bearer_tokens(shared: auth_store.Adapter) -> None:
+    bea = shared.create_user(User(email="bea@example.com", name="Bea"))
+    token = SessionManager(shared).create(bea).token
+    signed = better_auth.sign_cookie(token, BETTER_AUTH_SECRET)
+    resolver = _Counting(
+        better_auth.better_auth_resolver(store=shared, secret=BETTER_AUTH_SECRET).strategies
+    )
+    app, _ = _flask_app(resolver)
+    client = app.test_client()
+    client.set_cookie("better-auth.session_token", better_auth.encode_cookie_value(signed))
+    assert client.get("/me").json == {
+        "sub": bea.id,
+        "email": "bea@example.com",
+        "transport": "cookie",
+    }
+    assert resolver.calls == 1
+    client.delete_cookie("better-auth.session_token")
+    bearer = client.get("/me", headers={"Authorization": f"Bearer {signed}"})
+    assert bearer.json is not None
+    assert bearer.json["transport"] == "bearer"
+    raw = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert raw.status_code == 200  # the token alone, as Better Auth's bearer plugin takes it
+    shared.update_user(bea.id, extra={"disabled": True})
+    assert client.get("/me", headers={"Authorization": f"Bearer {signed}"}).status_code == 401
 
 
 # -- what each module needs installed --------------------------------------------------
@@ -219,10 +305,11 @@ def _python(code: str, blocked: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_authjs_and_the_resolver_work_on_a_base_install() -> None:
+def test_authjs_better_auth_and_the_resolver_work_on_a_base_install() -> None:
     code = """
-from auth_store import authjs
+from auth_store import authjs, better_auth
 from auth_store.session_resolver import RequestCredentials
+assert better_auth.verify_cookie(better_auth.sign_cookie("t", "k" * 32), "k" * 32) == "t"
 token = authjs.encode({"sub": "u"}, secret="s" * 32, salt="authjs.session-token")
 resolver = authjs.authjs_resolver(secret="s" * 32)
 found = resolver.resolve(RequestCredentials(cookies={"authjs.session-token": token}))
@@ -232,17 +319,3 @@ print("ok", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
     done = _python(code, _EXTRAS)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok []"
-
-
-@pytest.mark.parametrize(
-    ("module", "framework", "extra"),
-    [
-        ("auth_store.integrations.fastapi_authjs", "FastAPI", "fastapi"),
-        ("auth_store.integrations.flask_authjs", "Flask", "flask"),
-    ],
-)
-def test_an_integration_without_its_extra_names_it(module: str, framework: str, extra: str) -> None:
-    done = _python(f"import {module}", extra)
-    assert done.returncode != 0
-    last = done.stderr.strip().splitlines()[-1]
-    assert last == f"ImportError: {module} needs {framework}: pip install 'auth-store[{extra}]'"

@@ -1,11 +1,14 @@
-"""FastAPI dependencies for the session a Next.js (Auth.js) app signed someone in with.
+"""FastAPI dependencies for the session a front-end app signed someone in with.
 
-::
+The front end is a Next.js (or any) app on Auth.js or on Better Auth; the
+resolver says which sessions count (``auth_store.authjs.authjs_resolver``,
+``auth_store.better_auth.better_auth_resolver``, or a ``SessionResolver``
+over the strategies of both)::
 
-    from auth_store.authjs import authjs_resolver
-    from auth_store.integrations.fastapi_authjs import AuthJsDependencies
+    from auth_store.better_auth import better_auth_resolver
+    from auth_store.integrations.fastapi import FrontendSessions
 
-    sessions = AuthJsDependencies(authjs_resolver(store=store))  # AUTH_SECRET from the env
+    sessions = FrontendSessions(better_auth_resolver(store=store))  # secret from the env
 
     @app.get("/api/me")
     def me(user: Annotated[User, Depends(sessions.current_user)]) -> dict: ...
@@ -17,18 +20,13 @@ request's cookies and ``Authorization`` header once per request and answers
 
 from __future__ import annotations
 
-try:
-    from fastapi import HTTPException, Request, status
-except ImportError as exc:  # the extra is not installed
-    raise ImportError(
-        "auth_store.integrations.fastapi_authjs needs FastAPI: pip install 'auth-store[fastapi]'"
-    ) from exc
+from fastapi import HTTPException, Request, status
 
-from ..errors import ConfigurationError
-from ..models import User
-from ..session_resolver import RequestCredentials, ResolvedSession, SessionResolver
+from ...errors import ConfigurationError
+from ...models import User
+from ...session_resolver import RequestCredentials, ResolvedSession, SessionResolver
 
-__all__ = ["AuthJsDependencies", "credentials_of"]
+__all__ = ["FrontendSessions", "credentials_of"]
 
 _STATE = "auth_store_resolved_session"
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
@@ -41,8 +39,9 @@ def credentials_of(request: Request) -> RequestCredentials:
     )
 
 
-class AuthJsDependencies:
-    """``optional_session``, ``current_session``, ``optional_user``, ``current_user``."""
+class FrontendSessions:
+    """The dependencies ``optional_session``, ``current_session``, ``optional_user``
+    and ``current_user`` over one resolver."""
 
     def __init__(self, resolver: SessionResolver) -> None:
         self.resolver = resolver
