@@ -7,7 +7,9 @@ import hashlib
 import importlib.util
 import os
 import secrets
+import shutil
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,8 +31,10 @@ from auth_store.models import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-AUTH_STORE = str(ROOT / ".venv" / "bin" / "auth-store")
+#: The interpreter running the tests (whatever venv or tool made it), for child processes.
+PYTHON = sys.executable
+#: The ``auth-store`` console script installed beside that interpreter.
+AUTH_STORE = shutil.which("auth-store", path=str(Path(PYTHON).parent)) or "auth-store"
 PG_ENV = "AUTH_STORE_TEST_POSTGRES_URL"
 
 
