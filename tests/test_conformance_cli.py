@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -14,6 +13,7 @@ import psycopg
 import pytest
 
 from auth_store.testing.urls import SCHEMA_PREFIX, derive_url
+from tests.pg import require_postgres
 
 # Fewer than this many passing cases means the suite was not really collected.
 MIN_CASES = 120
@@ -147,22 +147,8 @@ def test_derived_memory_url_is_the_url(tmp_path: Path) -> None:
     assert derive_url("memory://", tmp_path) == ("memory://", None)
 
 
-def postgres_url() -> str:
-    url = os.environ.get(
-        "AUTH_STORE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Postgres is unreachable at {url}: {exc}")
-        pytest.skip(f"Postgres is unreachable at {url}")
-    return url
-
-
 def test_derived_postgres_url_names_a_new_schema_that_cleanup_drops(tmp_path: Path) -> None:
-    base = postgres_url()
+    base = require_postgres()
     url, cleanup = derive_url(f"{base}?pool_max=3&schema=public", tmp_path)
     assert cleanup is not None
     options = dict(parse_qsl(urlsplit(url).query))
