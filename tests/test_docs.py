@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.source_tree import source_copy
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
@@ -288,8 +290,8 @@ def test_the_install_instructions_install_from_a_clone(tmp_path: Path) -> None:
                 assert target.startswith(("./", "/", "git+")) or " @ git+" in target, (
                     f"{page.name}: {line}"
                 )
-    # The first line, as written, from the folder holding the clone.
-    (tmp_path / "auth-store").symlink_to(ROOT)
+    # The first line, as written, from the folder holding the clone (a copy of this one).
+    source_copy(tmp_path / "auth-store")
     first = installs[0]
     assert first.startswith("pip install ./auth-store")
     site = tmp_path / "site"

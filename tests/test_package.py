@@ -8,6 +8,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+from tests.source_tree import source_copy
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,8 +28,9 @@ def test_importing_auth_store_loads_no_driver_or_framework() -> None:
 
 
 def test_the_wheel_maps_adapters_under_auth_store_and_ships_its_data(tmp_path: Path) -> None:
+    source = source_copy(tmp_path / "source")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)],
         check=True,
         capture_output=True,
     )
