@@ -154,6 +154,9 @@ class Provider:
         self.tokens: dict[str, Token] = {}
         self.signed_in: Person | None = None
         self.token_requests = 0
+        # The ID token's "aud" and "azp" (None: no azp claim).
+        self.audiences: list[str] = [CLIENT_ID]
+        self.azp: str | None = None
         self.app = self._build()
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -208,7 +211,10 @@ class Provider:
                 return provider.key
 
             def get_client_claims(self, client: Any) -> dict[str, Any]:
-                return {"iss": provider.url, "aud": [CLIENT_ID]}
+                claims: dict[str, Any] = {"iss": provider.url, "aud": list(provider.audiences)}
+                if provider.azp is not None:
+                    claims["azp"] = provider.azp
+                return claims
 
             def exists_nonce(self, nonce: str, req: Any) -> bool:
                 return any(c.nonce == nonce for c in provider.codes.values())
@@ -596,3 +602,37 @@ def test_an_id_token_for_another_audience_is_refused(tmp_path: Path, provider: P
     assert final.headers["location"] == "/sign-in?error=oauth_failed"
     assert other.store.get_account("local", "p-11") is None
     other.store.close()
+
+
+@pytest.mark.parametrize(
+    ("audiences", "azp", "accepted"),
+    [
+        # OIDC Core 3.1.3.7: several audiences need an azp, and an azp must be us.
+        ([CLIENT_ID, "another-client"], None, False),
+        (["another-client", CLIENT_ID], None, False),
+        ([CLIENT_ID, "another-client"], "another-client", False),
+        ([CLIENT_ID], "another-client", False),
+        ([CLIENT_ID, "another-client"], CLIENT_ID, True),
+        ([CLIENT_ID], CLIENT_ID, True),
+        ([CLIENT_ID], None, True),
+    ],
+)
+def test_an_id_token_issued_to_another_party_is_refused(
+    app: App, provider: Provider, audiences: list[str], azp: str | None, accepted: bool
+) -> None:
+    sub = f"p-azp-{len(audiences)}-{azp}"
+    provider.signed_in = Person(sub=sub, email=f"{len(audiences)}-{azp}@example.com")
+    provider.audiences, provider.azp = audiences, azp
+    try:
+        browser = app.browser()
+        final = app.sign_in_with(browser)
+    finally:
+        provider.audiences, provider.azp = [CLIENT_ID], None
+    if accepted:
+        assert final.headers["location"] == "/sessions"
+        assert browser.get("/api/auth/me").status_code == 200
+        assert app.store.get_account("local", sub) is not None
+    else:
+        assert final.headers["location"] == "/sign-in?error=oauth_failed"
+        assert browser.get("/api/auth/me").status_code == 401
+        assert app.store.get_account("local", sub) is None
