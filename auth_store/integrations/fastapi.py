@@ -22,12 +22,15 @@ maps errors to status codes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
-from fastapi.responses import RedirectResponse
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,9 +107,26 @@ class FastAPIAuth:
         return self.web.cookies
 
     def init_app(self, app: FastAPI) -> None:
-        """Make this the app's auth (for the dependencies) and add the cookie middleware."""
+        """Make this the app's auth (for the dependencies) and add the cookie middleware.
+
+        Also answers invalid request bodies under ``prefix`` with a 422 that
+        does not echo the submitted values (they may be passwords).
+        """
         app.state.auth_store = self
         app.add_middleware(_CookieMiddleware)
+        prefix = self.prefix
+
+        async def invalid_body(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, RequestValidationError)
+            if not request.url.path.startswith(f"{prefix}/"):
+                return await request_validation_exception_handler(request, exc)
+            detail = [
+                {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+                for e in exc.errors()
+            ]
+            return JSONResponse({"detail": detail}, status_code=422)
+
+        app.add_exception_handler(RequestValidationError, invalid_body)
 
     # -- per-request state -----------------------------------------------------
 
@@ -297,13 +317,36 @@ async def csrf_protect(request: Request) -> None:
     await get_auth(request).check_csrf(request)
 
 
-def _require_json(request: Request) -> None:
+async def _require_json(request: Request) -> None:
     # POST is the one unsafe method a cross-site form can send; PUT, PATCH and
     # DELETE from another origin need a CORS preflight anyway.
     if request.method == "POST":
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "application/json":
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "Send application/json.")
+        if _has_lone_surrogate(await request.body()):
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, "The request body is not valid Unicode JSON."
+            )
+
+
+def _has_lone_surrogate(body: bytes) -> bool:
+    """Whether a JSON body holds half a UTF-16 surrogate pair (``"\\ud800"``).
+
+    JSON parsers accept such escapes (and such code units in UTF-16 bodies),
+    but the text they make can't be encoded: hashing a password, writing a
+    row, rendering an error that echoes the input would all fail, so the
+    request is refused before any of that.
+    """
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False  # not JSON at all: the router's validation answers 422
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # -- request and response bodies -------------------------------------------
