@@ -18,7 +18,11 @@ Rules kept here, once:
 - Every sign-in makes a new session token and ends the one the browser
   brought (no session fixation).
 - Failed password, TOTP and backup-code checks count towards the account's
-  attempt limit.
+  attempt limit. Anyone can fail a password check, so a completed password
+  reset or magic-link sign-in (the mailbox proven) clears the password
+  count: the owner always has a way in that strangers cannot block. The
+  second-factor counts stay: only someone past the first factor can raise
+  them, and a mailbox must not buy more guesses at a second factor.
 - A disabled user (``auth_store.users.is_disabled``) gets in by no route: not
   by password, second step, link, provider or password reset, and a session
   they still hold does not authenticate (``SessionManager.get``).
@@ -456,6 +460,9 @@ class AuthFlow:
         else:
             self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
             user = self._mark_verified(user, keep_password=False)
+            assert user.id is not None
+            # The owner's way back in, which failed guesses by others can't block.
+            self.limiter.reset(user.id, PASSWORD_KIND)
         return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
 
     # -- password reset and change ---------------------------------------------
