@@ -176,6 +176,12 @@ class MemoryAdapter(Adapter):
         with self._lock:
             return _copy(self._accounts.get(key))
 
+    def list_accounts(self, user_id: str) -> list[Account]:
+        v.validate_id(user_id, "user_id")
+        with self._lock:
+            found = [_copy(a) for key, a in sorted(self._accounts.items()) if a.user_id == user_id]
+        return found
+
     # -- sessions -----------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

@@ -105,6 +105,10 @@ class Adapter(abc.ABC):
     def get_account(self, provider: str, provider_account_id: str) -> Account | None:
         """The account with this provider key, or ``None``."""
 
+    @abc.abstractmethod
+    def list_accounts(self, user_id: str) -> list[Account]:
+        """Every account linked to a user, by (provider, provider_account_id); ``[]`` if none."""
+
     # -- sessions -----------------------------------------------------------
 
     @abc.abstractmethod

@@ -216,6 +216,9 @@ class MirrorAdapter(Adapter):
     def get_account(self, provider: str, provider_account_id: str) -> Account | None:
         return self._read("get_account", lambda s: s.get_account(provider, provider_account_id))
 
+    def list_accounts(self, user_id: str) -> list[Account]:
+        return self._read("list_accounts", lambda s: s.list_accounts(user_id))
+
     # -- sessions ------------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

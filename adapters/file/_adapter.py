@@ -266,6 +266,12 @@ class FileAdapter(Adapter):
         found = self._account_by_key(provider, provider_account_id)
         return None if found is None else self._model(self._accounts, *found, Account)
 
+    def list_accounts(self, user_id: str) -> list[Account]:
+        v.validate_id(user_id, "user_id")
+        found = self._open_store().find_owned(self._accounts, user_id)
+        accounts = [self._model(self._accounts, stem, record, Account) for stem, record in found]
+        return sorted(accounts, key=lambda a: (a.provider, a.provider_account_id))
+
     # -- sessions -----------------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

@@ -34,6 +34,7 @@ _ID_OPS: dict[str, Callable[[Base, Adapter, str, str], object]] = {
     "create_session(id)": lambda t, a, uid, bad: a.create_session(t.new_session(uid, id=bad)),
     "update_session(user_id)": lambda t, a, uid, bad: a.update_session("tok", user_id=bad),
     "list_sessions": lambda t, a, uid, bad: a.list_sessions(bad),
+    "list_accounts": lambda t, a, uid, bad: a.list_accounts(bad),
     "delete_sessions": lambda t, a, uid, bad: a.delete_sessions(bad),
     "create_authenticator(user_id)": lambda t, a, uid, bad: a.create_authenticator(
         t.new_authenticator(bad)
@@ -56,6 +57,7 @@ _MISSES: dict[str, tuple[Callable[[Adapter], object], object]] = {
     "get_user_by_account": (lambda a: a.get_user_by_account("github", "nobody"), None),
     "get_account": (lambda a: a.get_account("github", "nobody"), None),
     "unlink_account": (lambda a: a.unlink_account("github", "nobody"), None),
+    "list_accounts": (lambda a: a.list_accounts("no-such-user"), []),
     "delete_user": (lambda a: a.delete_user("no-such-user"), None),
     "get_session_and_user": (lambda a: a.get_session_and_user("no-such-token"), None),
     "update_session": (
