@@ -61,12 +61,21 @@ def server_log() -> Iterator[Captured]:
     captured = Captured()
     root = logging.getLogger()
     level = root.level
-    root.addHandler(captured)
+    # The root logger, and every logger that does not pass records up to it
+    # (a server's own logging setup, from this test or an earlier one).
+    loggers = [root] + [
+        logger
+        for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger) and not logger.propagate
+    ]
+    for logger in loggers:
+        logger.addHandler(captured)
     root.setLevel(logging.DEBUG)
     try:
         yield captured
     finally:
-        root.removeHandler(captured)
+        for logger in loggers:
+            logger.removeHandler(captured)
         root.setLevel(level)
 
 
