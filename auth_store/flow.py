@@ -45,8 +45,14 @@ from .api_keys import ApiKeyService
 from .attempts import AttemptLimiter
 from .backup_codes import BackupCodeService
 from .crypto import FieldCipher, Keyring
-from .errors import AuthStoreError, ConfigurationError, TooManyAttemptsError, ValidationError
-from .mail import Mailer, Message
+from .errors import (
+    AuthStoreError,
+    ConfigurationError,
+    ConflictError,
+    TooManyAttemptsError,
+    ValidationError,
+)
+from .mail import BackgroundMailer, Compose, DeferringMailer, Mailer, Message, deliver
 from .models import User
 from .passwords import KIND as PASSWORD_KIND
 from .passwords import PasswordPolicyError, PasswordService
@@ -233,7 +239,10 @@ class AuthFlow:
     ) -> None:
         self.adapter = adapter
         self.signer = signer
-        self.mailer = mailer
+        # Mail never waits in a request: a plain mailer gets a worker and a queue.
+        self.mailer: Mailer = (
+            mailer if isinstance(mailer, DeferringMailer) else BackgroundMailer(mailer)
+        )
         self.base_url = base_url.rstrip("/")
         self.app_name = app_name
         self.paths = paths or FlowPaths()
@@ -299,37 +308,43 @@ class AuthFlow:
         """Create an account and mail a link to verify it; return the message to show.
 
         For an address that already has an account nothing is created; the
-        owner is mailed instead, and the caller sees the same message.
+        owner is mailed a link to reset their password instead, and the
+        caller sees the same message. The request itself checks the input
+        and hashes the password, nothing more: looking the address up and
+        creating the account are the mailer's to do (``_deliver``), so both
+        cases cost the request the same.
         """
         email = self._email(email)
         self._check_policy(password)
-        existing = self.adapter.get_user_by_email(email)
-        if existing is not None:
-            # Spend a hash's worth of time so both answers take as long.
-            self.passwords.dummy_verify(password)
-            self._send(
-                email,
-                f"{self.app_name}: someone tried to sign up with your address",
-                "Someone (perhaps you) tried to create an account with this address, "
-                "but you already have one. Sign in, or reset your password here:\n\n"
-                f"{self.base_url}{self.paths.reset_password}\n\n"
-                "If it wasn't you, you can ignore this message.",
-            )
-            return Messages.SIGN_UP_SENT
-        try:
-            user = self.adapter.create_user(User(email=email, name=name or None))
-        except AuthStoreError as exc:
-            if self.adapter.get_user_by_email(email) is not None:  # lost a race: same answer
-                return Messages.SIGN_UP_SENT
-            raise exc
-        assert user.id is not None
-        self.passwords.set_password(user.id, password)
-        self._send_verification(email)
+        password_hash = self.passwords.hash(password)
+        self._deliver(lambda: self._sign_up_message(email, password_hash, name or None))
         return Messages.SIGN_UP_SENT
+
+    def _sign_up_message(self, email: str, password_hash: str, name: str | None) -> Message:
+        """Create the account and its verification mail, or the owner's reset mail."""
+        if self.adapter.get_user_by_email(email) is None:
+            try:
+                user = self.adapter.create_user(User(email=email, name=name))
+            except ConflictError:
+                pass  # lost a race to another sign-up: the address is taken now
+            else:
+                assert user.id is not None
+                self.passwords.import_hash(user.id, password_hash)
+                return self._verification_message(email)
+        return self._link_message(
+            email,
+            TokenPurpose.RESET_PASSWORD,
+            self.paths.reset_password,
+            subject=f"{self.app_name}: someone tried to sign up with your address",
+            opening="Someone (perhaps you) tried to create an account with this address, but"
+            " you already have one. Sign in, or choose a new password with this link:",
+            closing="If it wasn't you, ignore this message: nothing changes.",
+        )
 
     def request_email_verification(self, user: User) -> str:
         """Mail ``user`` a new verification link; return the message to show."""
-        self._send_verification(user.email)
+        email = user.email
+        self._deliver(lambda: self._verification_message(email))
         return Messages.VERIFICATION_SENT
 
     def verify_email(
@@ -376,7 +391,8 @@ class AuthFlow:
         if not ok or is_disabled(user):
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
         if self.require_verified_email and user.email_verified is None:
-            self._send_verification(user.email)
+            email = user.email
+            self._deliver(lambda: self._verification_message(email))
             raise EmailNotVerifiedError(Messages.NOT_VERIFIED)
         return self._first_factor_passed(user, previous_token=previous_token)
 
@@ -431,9 +447,13 @@ class AuthFlow:
             email = normalize_email(email)
         except ValidationError:
             return Messages.MAGIC_LINK_SENT
-        if not self.magic_link_sign_up and self.adapter.get_user_by_email(email) is None:
-            return Messages.MAGIC_LINK_SENT
-        self._send_link(
+        self._deliver(lambda: self._magic_link_message(email))
+        return Messages.MAGIC_LINK_SENT
+
+    def _magic_link_message(self, email: str) -> Message | None:
+        may_sign_in = self.magic_link_sign_up or self.adapter.get_user_by_email(email) is not None
+        # The same work either way (a token no one gets is harmless); only the mail differs.
+        message = self._link_message(
             email,
             TokenPurpose.SIGN_IN,
             self.paths.magic_link,
@@ -441,7 +461,7 @@ class AuthFlow:
             opening="Open this link to sign in:",
             closing="If you didn't ask for it, ignore this message.",
         )
-        return Messages.MAGIC_LINK_SENT
+        return message if may_sign_in else None
 
     def sign_in_magic_link(
         self, email: str, token: str, *, previous_token: str | None = None
@@ -473,10 +493,13 @@ class AuthFlow:
             email = normalize_email(email)
         except ValidationError:
             return Messages.RESET_SENT
-        user = self.adapter.get_user_by_email(email)
-        if user is None:
-            return Messages.RESET_SENT
-        self._send_link(
+        self._deliver(lambda: self._reset_message(email))
+        return Messages.RESET_SENT
+
+    def _reset_message(self, email: str) -> Message | None:
+        known = self.adapter.get_user_by_email(email) is not None
+        # The same work either way (a token no one gets is harmless); only the mail differs.
+        message = self._link_message(
             email,
             TokenPurpose.RESET_PASSWORD,
             self.paths.reset_password,
@@ -484,7 +507,7 @@ class AuthFlow:
             opening="Open this link to choose a new password:",
             closing="If you didn't ask for it, ignore this message: your password stays as it is.",
         )
-        return Messages.RESET_SENT
+        return message if known else None
 
     def reset_password(self, email: str, token: str, new_password: str) -> str:
         """Spend a reset link: set the new password and end every session.
@@ -596,11 +619,21 @@ class AuthFlow:
         if is_disabled(user):
             raise error
 
-    def _send(self, to: str, subject: str, text: str) -> None:
-        self.mailer.send(Message(to=to, subject=subject, text=text))
+    def _deliver(self, compose: Compose) -> None:
+        """Hand a message to the mailer, with the work of composing it (``mail.deliver``).
 
-    def _send_verification(self, email: str) -> None:
-        self._send_link(
+        With a ``BackgroundMailer`` that work (looking an address up, issuing
+        a token) runs on its worker, not in the request: what a request does
+        is then the same whether or not an account exists.
+        """
+        deliver(self.mailer, compose)
+
+    def _send(self, to: str, subject: str, text: str) -> None:
+        message = Message(to=to, subject=subject, text=text)
+        self._deliver(lambda: message)
+
+    def _verification_message(self, email: str) -> Message:
+        return self._link_message(
             email,
             TokenPurpose.VERIFY_EMAIL,
             self.paths.verify_email,
@@ -609,7 +642,7 @@ class AuthFlow:
             closing="If you didn't sign up, ignore this message.",
         )
 
-    def _send_link(
+    def _link_message(
         self,
         email: str,
         purpose: TokenPurpose,
@@ -618,13 +651,13 @@ class AuthFlow:
         subject: str,
         opening: str,
         closing: str,
-    ) -> None:
-        """Issue a single-use token for ``purpose`` and mail its link to ``email``."""
+    ) -> Message:
+        """Issue a single-use token for ``purpose``: the message that mails its link."""
         issued = self.tokens.issue(email, purpose)
-        self._send(
-            email,
-            subject,
-            f"{opening}\n\n{issued.link(self.base_url + path)}\n\n"
+        return Message(
+            to=email,
+            subject=subject,
+            text=f"{opening}\n\n{issued.link(self.base_url + path)}\n\n"
             f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. {closing}",
         )
 

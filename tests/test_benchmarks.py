@@ -154,3 +154,18 @@ def test_file_bulk_fill_matches_what_the_adapter_writes(tmp_path: Path) -> None:
             written = (suite.root / collection / name).read_bytes()
             assert written == (tmp_path / "reference" / collection / name).read_bytes()
     reference.close()
+
+
+def test_enumeration_benchmark_smoke_run(tmp_path: Path) -> None:
+    # The numbers are for benchmarks/ (too few tries here to mean anything);
+    # this checks that every level runs and the page has a row for each.
+    from benchmarks import enumeration
+
+    page = tmp_path / "enumeration.md"
+    enumeration.main(["--tries", "3", "--flows", "reset", "--results", str(page)])
+    text = page.read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| flow") or "HTTP:" in line]
+    assert len(rows) == 3 * 2  # levels x (background, baseline)
+    for level in ("| flow |", "| HTTP: FastAPI (ASGI) |", "| HTTP: Flask (WSGI) |"):
+        assert sum(line.startswith(level) for line in rows) == 2
+    assert "95% CI of Δ" in text

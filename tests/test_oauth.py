@@ -507,7 +507,7 @@ def test_linking_by_email_leaves_a_disabled_account_alone(
 def test_a_signed_in_user_links_a_provider(app: App, provider: Provider) -> None:
     browser = app.browser()
     browser.post("/api/auth/magic-link", json={"email": "kim@example.com"})
-    text = app.app.state.demo.outbox.messages()[-1].text
+    text = app.app.state.demo.outbox_messages()[-1].text
     token = re.search(r"token=([0-9a-f]{64})", text)
     assert token
     signed = browser.post(
