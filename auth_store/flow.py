@@ -27,8 +27,12 @@ Rules kept here, once:
   by password, second step, link, provider or password reset, and a session
   they still hold does not authenticate (``SessionManager.get``).
 - Until an address is verified its password does not sign in (the account
-  could have been created by someone who does not own the address);
-  verifying it through a magic link drops a password nobody proved to own.
+  could have been created by someone who does not own the address). When
+  someone proves the address (a magic link, a password reset, a verification
+  link, a provider that vouches for it), every way in set up before is
+  removed, so an account set up by someone else never reaches the owner:
+  provider links, TOTP, backup codes, sessions, and the password unless the
+  proof set it or confirms the sign-up that did (see ``_mark_verified``).
 """
 
 from __future__ import annotations
@@ -40,9 +44,11 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from . import clock
+from ._slots import slot_id
 from .adapter import Adapter
 from .api_keys import ApiKeyService
 from .attempts import AttemptLimiter
+from .backup_codes import CREDENTIAL_TYPE as BACKUP_CODES_KIND
 from .backup_codes import BackupCodeService
 from .crypto import FieldCipher, Keyring
 from .errors import (
@@ -59,6 +65,7 @@ from .passwords import PasswordPolicyError, PasswordService
 from .sessions import ActiveSession, IssuedSession, SessionManager
 from .signing import InvalidSignatureError, Signer
 from .tokens import TokenPurpose, TokenService
+from .totp import CREDENTIAL_TYPE as TOTP_KIND
 from .totp import TOTPEnrollment, TOTPService
 from .users import is_disabled
 from .validation import normalize_email
@@ -664,22 +671,58 @@ class AuthFlow:
     def mark_email_verified(self, user: User) -> User:
         """Mark an address verified that someone just proved to own (a link, a provider).
 
-        A password set before the address was verified is removed: it may
-        belong to someone who signed up with another person's address. A
-        disabled user is refused (``InvalidCredentialsError``) and left as is.
+        Every way in set up before that is removed (see ``_mark_verified``),
+        the password included: it may belong to someone who signed up with
+        another person's address. A disabled user is refused
+        (``InvalidCredentialsError``) and left as is.
         """
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         return self._mark_verified(user, keep_password=False)
 
     def _mark_verified(self, user: User, *, keep_password: bool) -> User:
+        """Mark the address proven; first remove every way in set up before it was.
+
+        Until now anybody could have set this account up (pre-account
+        takeover): signed in with a provider that does not vouch for the
+        address, enrolled TOTP, kept a session. Provider links, TOTP, backup
+        codes and sessions go, and the password too unless ``keep_password``
+        (the proof set it, or confirms the sign-up that did). The owner is
+        told what went. The removal runs again after the address is marked,
+        for anything linked in between.
+        """
         assert user.id is not None
         if user.email_verified is not None:
             return user
-        if not keep_password and self.passwords.has_password(user.id):
-            # Someone set this password before the owner proved the address;
-            # it may not be the owner's (account pre-hijacking), so it goes.
-            self.passwords.remove_password(user.id)
-        return self.adapter.update_user(user.id, email_verified=clock.now())
+        removed = self._remove_unproven(user.id, keep_password=keep_password)
+        verified = self.adapter.update_user(user.id, email_verified=clock.now())
+        removed += self._remove_unproven(user.id, keep_password=True)
+        if removed:
+            self._send(
+                user.email,
+                f"{self.app_name}: your address is confirmed",
+                "Your address was just confirmed. Before that, this account had:\n\n"
+                + "".join(f"- {item}\n" for item in removed)
+                + "\nNobody had proven that they own this address then, so they were removed"
+                " and every session was signed out. If you set them up yourself, set them up"
+                " again from your account page.",
+            )
+        return verified
+
+    def _remove_unproven(self, user_id: str, *, keep_password: bool) -> list[str]:
+        """Remove the user's ways in (see ``_mark_verified``); describe what was removed."""
+        removed: list[str] = []
+        for account in self.adapter.list_accounts(user_id):
+            if self.adapter.unlink_account(account.provider, account.provider_account_id):
+                removed.append(f"sign-in with {account.provider}")
+        if not keep_password and self.passwords.remove_password(user_id):
+            removed.append("a password")
+        # By id, not through the services: they may be unavailable (no keyring here).
+        if self.adapter.delete_credential(slot_id(TOTP_KIND, user_id)) is not None:
+            removed.append("two-step sign-in (an authenticator app)")
+        if self.adapter.delete_credential(slot_id(BACKUP_CODES_KIND, user_id)) is not None:
+            removed.append("backup codes")
+        self.sessions.revoke_all(user_id)
+        return removed
 
     def _first_factor_passed(
         self, user: User, *, previous_token: str | None, new_user: bool = False

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
@@ -636,3 +636,122 @@ def test_an_id_token_issued_to_another_party_is_refused(
         assert final.headers["location"] == "/sign-in?error=oauth_failed"
         assert browser.get("/api/auth/me").status_code == 401
         assert app.store.get_account("local", sub) is None
+
+
+# -- pre-account takeover --------------------------------------------------------------
+
+
+VICTIM = "victim@example.com"
+
+
+def last_link(app: App, to: str) -> dict[str, str]:
+    """The query (email, token) of the last link mailed to ``to``."""
+    messages = [m for m in app.app.state.demo.outbox_messages() if m.to == to]
+    assert messages, f"no mail to {to}"
+    found = re.search(r"https?://testserver(\S+)", messages[-1].text)
+    assert found, messages[-1].text
+    return {k: v[0] for k, v in parse_qs(urlsplit(found.group(1)).query).items()}
+
+
+def claimed_by_an_attacker(app: App, provider: Provider) -> TestClient:
+    """The attacker signs in with a provider that does not vouch for the victim's address,
+    and turns TOTP on; the attacker's browser, signed in, is returned."""
+    provider.signed_in = Person(sub="attacker-1", email=VICTIM)
+    attacker = app.browser()
+    assert app.sign_in_with(attacker, "plain").headers["location"] == "/sessions"
+    me = attacker.get("/api/auth/me").json()
+    assert me["email"] == VICTIM
+    assert me["email_verified"] is None  # the provider did not vouch for it
+    secret = attacker.post("/api/auth/totp/enroll", json={}).json()["secret"]
+    confirmed = attacker.post("/api/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
+    assert confirmed.status_code == 200
+    return attacker
+
+
+def assert_the_attacker_is_out(app: App, provider: Provider, attacker: TestClient) -> None:
+    assert attacker.get("/api/auth/me").status_code == 401  # their session ended
+    assert app.store.get_account("plain", "attacker-1") is None  # their link is gone
+    provider.signed_in = Person(sub="attacker-1", email=VICTIM)
+    again = app.browser()
+    assert app.sign_in_with(again, "plain").headers["location"] == "/sign-in?error=oauth_not_linked"
+    assert again.get("/api/auth/me").status_code == 401
+    notices = [
+        m for m in app.app.state.demo.outbox_messages() if "address is confirmed" in m.subject
+    ]
+    assert len(notices) == 1
+    assert notices[0].to == VICTIM
+    assert "sign-in with plain" in notices[0].text
+    assert "two-step sign-in" in notices[0].text
+
+
+def test_a_password_reset_by_the_owner_takes_the_account_back(app: App, provider: Provider) -> None:
+    attacker = claimed_by_an_attacker(app, provider)
+    owner = app.browser()
+    owner.post("/api/auth/password-reset", json={"email": VICTIM})
+    link = last_link(app, VICTIM)
+    reset = owner.post(
+        "/api/auth/password-reset/confirm", json={**link, "new_password": "the owner's password"}
+    )
+    assert reset.status_code == 200, reset.text
+    assert_the_attacker_is_out(app, provider, attacker)
+    signed = owner.post(
+        "/api/auth/sign-in", json={"email": VICTIM, "password": "the owner's password"}
+    )
+    assert signed.json()["status"] == "signed_in"  # no second step: the attacker's TOTP is gone
+
+
+def test_a_magic_link_sign_in_by_the_owner_takes_the_account_back(
+    app: App, provider: Provider
+) -> None:
+    attacker = claimed_by_an_attacker(app, provider)
+    owner = app.browser()
+    owner.post("/api/auth/magic-link", json={"email": VICTIM})
+    signed = owner.post("/api/auth/magic-link/consume", json=last_link(app, VICTIM))
+    assert signed.json()["status"] == "signed_in"
+    assert owner.get("/api/auth/me").json()["email_verified"] is not None
+    assert_the_attacker_is_out(app, provider, attacker)
+    assert owner.get("/api/auth/me").status_code == 200  # the owner's own session stays
+
+
+def test_signing_up_as_the_owner_leads_to_taking_the_account_back(
+    app: App, provider: Provider
+) -> None:
+    attacker = claimed_by_an_attacker(app, provider)
+    owner = app.browser()
+    answer = owner.post("/api/auth/sign-up", json={"email": VICTIM, "password": "owner pass 1"})
+    assert answer.status_code == 200
+    # The address is taken: the owner is mailed a working reset link instead.
+    link = last_link(app, VICTIM)
+    assert set(link) == {"email", "token"}
+    reset = owner.post(
+        "/api/auth/password-reset/confirm", json={**link, "new_password": "owner pass 2"}
+    )
+    assert reset.status_code == 200, reset.text
+    assert_the_attacker_is_out(app, provider, attacker)
+    signed = owner.post("/api/auth/sign-in", json={"email": VICTIM, "password": "owner pass 2"})
+    assert signed.json()["status"] == "signed_in"
+
+
+def test_a_verification_link_the_attacker_had_sent_takes_the_account_back(
+    app: App, provider: Provider
+) -> None:
+    attacker = claimed_by_an_attacker(app, provider)
+    assert attacker.post("/api/auth/verify-email/resend", json={}).status_code == 200
+    owner = app.browser()  # the mail reaches the owner, who opens it
+    signed = owner.post("/api/auth/verify-email", json=last_link(app, VICTIM))
+    assert signed.json()["status"] == "signed_in"
+    assert_the_attacker_is_out(app, provider, attacker)
+
+
+def test_links_made_after_the_address_was_proven_stay(app: App, provider: Provider) -> None:
+    owner = app.browser()
+    owner.post("/api/auth/magic-link", json={"email": "kim@example.com"})
+    owner.post("/api/auth/magic-link/consume", json=last_link(app, "kim@example.com"))
+    provider.signed_in = Person(sub="kim-gh", email="kim@example.com")
+    app.sign_in_with(owner, "plain")  # signed in: links to the verified account
+    owner.post("/api/auth/magic-link", json={"email": "kim@example.com"})
+    owner.post("/api/auth/magic-link/consume", json=last_link(app, "kim@example.com"))
+    kim = app.store.get_user_by_email("kim@example.com")
+    assert kim is not None
+    assert kim.id is not None
+    assert [a.provider_account_id for a in app.store.list_accounts(kim.id)] == ["kim-gh"]
