@@ -292,6 +292,11 @@ class MemoryAdapter(Adapter):
             self._authenticators[credential_id] = updated
             return _copy(updated)
 
+    def delete_authenticator(self, credential_id: str) -> Authenticator | None:
+        v.check_text(credential_id, "credential_id")
+        with self._lock:
+            return self._authenticators.pop(credential_id, None)
+
     # -- credentials --------------------------------------------------------
 
     def create_credential(self, c: Credential) -> Credential:

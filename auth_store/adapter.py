@@ -170,6 +170,13 @@ class Adapter(abc.ABC):
     def update_authenticator_counter(self, credential_id: str, counter: int) -> Authenticator:
         """Set the signature counter; ``NotFoundError`` if there is no such authenticator."""
 
+    @abc.abstractmethod
+    def delete_authenticator(self, credential_id: str) -> Authenticator | None:
+        """Delete an authenticator and return it, or ``None`` if there was none.
+
+        (Auth.js's adapter has no such method; removing a lost passkey needs it.)
+        """
+
     # -- credentials (storage of secrets) -----------------------------------
 
     @abc.abstractmethod

@@ -295,6 +295,13 @@ class MirrorAdapter(Adapter):
             lambda _: self.secondary.update_authenticator_counter(credential_id, counter),
         )
 
+    def delete_authenticator(self, credential_id: str) -> Authenticator | None:
+        return self._write(
+            "delete_authenticator",
+            lambda: self.primary.delete_authenticator(credential_id),
+            lambda _: self.secondary.delete_authenticator(credential_id),
+        )
+
     # -- credentials ---------------------------------------------------------
 
     def create_credential(self, c: Credential) -> Credential:

@@ -49,6 +49,7 @@ def test_the_wheel_maps_adapters_under_auth_store_and_ships_its_data(tmp_path: P
         "auth_store/testing/conformance.py",
         "auth_store/cli/__init__.py",
         "auth_store/integrations/fastapi.py",
+        "auth_store/authjs/jwt.py",
     ):
         assert expected in names, expected
     top_level = {name.split("/", 1)[0] for name in names}

@@ -400,6 +400,17 @@ class FileAdapter(Adapter):
             store.apply(self._authenticators, stem, record, to_dict(updated))
         return updated
 
+    def delete_authenticator(self, credential_id: str) -> Authenticator | None:
+        stem = authenticator_stem(v.check_text(credential_id, "credential_id"))
+        store = self._open_store()
+        with store.write():
+            record = self._authenticators.read(stem)
+            if record is None:
+                return None
+            deleted = self._model(self._authenticators, stem, record, Authenticator)
+            store.apply(self._authenticators, stem, record, None)
+        return deleted
+
     # -- credentials ----------------------------------------------------------------
 
     def create_credential(self, c: Credential) -> Credential:

@@ -406,6 +406,11 @@ class SQLAdapter(Adapter, abc.ABC):
             raise NotFoundError("no authenticator with this credential id")
         return self._rows.authenticator(row)
 
+    def delete_authenticator(self, credential_id: str) -> Authenticator | None:
+        key = (v.check_text(credential_id, "credential_id"),)
+        row = self._change_one(self._sql.authenticator_delete, key, key)
+        return None if row is None else self._rows.authenticator(row)
+
     # -- credentials --------------------------------------------------------------
 
     def create_credential(self, c: Credential) -> Credential:

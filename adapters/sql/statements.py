@@ -204,6 +204,12 @@ class Statements:
             self.authenticator_by_id,
             read_first=False,
         )
+        self.authenticator_delete = change(
+            'DELETE FROM authenticators WHERE "credentialID" = ?',
+            AUTHENTICATOR,
+            self.authenticator_by_id,
+            read_first=True,
+        )
 
         # credentials
         self.credential_insert = r(_insert("credentials"))

@@ -18,7 +18,7 @@ import click
 from auth_store import __version__
 from auth_store.errors import AuthStoreError
 
-from . import _data, _keys, _links, _ops, _sessions, _users
+from . import _authjs, _data, _keys, _links, _ops, _passkeys, _sessions, _users
 from ._common import State, as_click_error
 
 __all__ = ["cli", "main"]
@@ -62,10 +62,12 @@ def cli(ctx: click.Context, url: str | None, as_json: bool) -> None:
 for _command in (
     *_users.COMMANDS,
     *_sessions.COMMANDS,
+    *_passkeys.COMMANDS,
     *_links.COMMANDS,
     *_keys.COMMANDS,
     *_data.COMMANDS,
     *_ops.COMMANDS,
+    *_authjs.COMMANDS,
 ):
     cli.add_command(_command)
 

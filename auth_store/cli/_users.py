@@ -22,6 +22,7 @@ from rich.table import Table
 from auth_store import clock
 from auth_store.adapter import Adapter
 from auth_store.models import User
+from auth_store.passkey_store import PasskeyStore
 from auth_store.users import disabled_extra, enabled_extra, is_disabled
 
 from ._common import (
@@ -32,6 +33,7 @@ from ._common import (
     pass_state,
     user_dict,
 )
+from ._passkeys import passkey_dict, passkeys_table
 
 
 def iter_users(store: Adapter) -> Iterator[User]:
@@ -177,7 +179,7 @@ def list_command(state: State, limit: int, search: str | None) -> None:
 @click.argument("user")
 @pass_state
 def show_command(state: State, user: str) -> None:
-    """Show USER (an id or an e-mail) with its sessions, authenticators and credentials.
+    """Show USER (an id or an e-mail) with its sessions, passkeys and credentials.
 
     Credentials are shown by type and version only, never their data.
     """
@@ -201,6 +203,7 @@ def show_command(state: State, user: str) -> None:
             }
             for a in store.list_authenticators_by_user_id(uid)
         ],
+        "passkeys": [passkey_dict(p) for p in PasskeyStore(store).list(uid)],
         "credentials": [
             {
                 "id": c.id,
@@ -219,7 +222,9 @@ def show_command(state: State, user: str) -> None:
             console.print(f"{'extra':>15}: {json.dumps(found.extra, sort_keys=True)}", markup=False)
         active = sum(1 for s in data["sessions"] if not s["expired"])
         console.print(f"{'sessions':>15}: {len(sessions)} ({active} active)")
-        console.print(f"{'authenticators':>15}: {len(data['authenticators'])}")
+        console.print(f"{'passkeys':>15}: {len(data['passkeys'])}")
+        if data["passkeys"]:
+            console.print(passkeys_table("passkeys", data["passkeys"]))
         kinds = ", ".join(f"{c['type']} v{c['version']}" for c in data["credentials"])
         console.print(f"{'credentials':>15}: {kinds or 'none'}", markup=False)
 

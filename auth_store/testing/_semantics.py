@@ -80,6 +80,7 @@ _MISSES: dict[str, tuple[Callable[[Adapter], object], object]] = {
         None,
     ),
     "delete_credential": (lambda a: a.delete_credential("no-such-credential"), None),
+    "delete_authenticator": (lambda a: a.delete_authenticator("no-such-credential"), None),
 }
 
 
@@ -547,6 +548,20 @@ class SemanticsCases(Base):
         again = adapter.create_session(self.new_session(user.id, session_token=first.session_token))
         assert adapter.get_session_and_user(first.session_token) == (again, user)
 
+    def test_delete_authenticator_returns_it_and_frees_its_credential_id(
+        self, adapter: Adapter
+    ) -> None:
+        user = self.make_user(adapter)
+        assert user.id is not None
+        doomed = adapter.create_authenticator(self.new_authenticator(user.id))
+        kept = adapter.create_authenticator(self.new_authenticator(user.id))
+        assert adapter.delete_authenticator(doomed.credential_id) == doomed
+        assert adapter.get_authenticator(doomed.credential_id) is None
+        assert adapter.list_authenticators_by_user_id(user.id) == [kept]
+        assert adapter.delete_authenticator(doomed.credential_id) is None
+        assert adapter.create_authenticator(doomed) == doomed
+        assert adapter.get_user(user.id) == user
+
     def test_deleted_users_keys_can_be_used_again(self, adapter: Adapter) -> None:
         made = self.populate(adapter)
         adapter.delete_user(made["user"].id)
@@ -753,6 +768,8 @@ class SemanticsCases(Base):
                 "update counter float": lambda: adapter.update_authenticator_counter(cid, 2.5),  # type: ignore[arg-type]
                 "update counter None": lambda: adapter.update_authenticator_counter(cid, None),  # type: ignore[arg-type]
                 "get_authenticator(None)": lambda: adapter.get_authenticator(None),  # type: ignore[arg-type]
+                "delete_authenticator(None)": lambda: adapter.delete_authenticator(None),  # type: ignore[arg-type]
+                "delete_authenticator('')": lambda: adapter.delete_authenticator(""),
             }
         )
         assert adapter.list_authenticators_by_user_id(uid) == [existing]
