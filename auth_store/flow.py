@@ -31,8 +31,9 @@ Rules kept here, once:
   someone proves the address (a magic link, a password reset, a verification
   link, a provider that vouches for it), every way in set up before is
   removed, so an account set up by someone else never reaches the owner:
-  provider links, TOTP, backup codes, sessions, and the password unless the
-  proof set it or confirms the sign-up that did (see ``_mark_verified``).
+  passkeys, provider links, TOTP, backup codes, sessions, and the password
+  unless the proof set it or confirms the sign-up that did (see
+  ``_mark_verified``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from .errors import (
 )
 from .mail import BackgroundMailer, Compose, DeferringMailer, Mailer, Message, deliver
 from .models import User
+from .passkey_store import PasskeyStore
 from .passwords import KIND as PASSWORD_KIND
 from .passwords import PasswordPolicyError, PasswordService
 from .sessions import ActiveSession, IssuedSession, SessionManager
@@ -684,8 +686,9 @@ class AuthFlow:
 
         Until now anybody could have set this account up (pre-account
         takeover): signed in with a provider that does not vouch for the
-        address, enrolled TOTP, kept a session. Provider links, TOTP, backup
-        codes and sessions go, and the password too unless ``keep_password``
+        address, registered a passkey, enrolled TOTP, kept a session.
+        Passkeys, provider links, TOTP, backup codes and sessions go, and the
+        password too unless ``keep_password``
         (the proof set it, or confirms the sign-up that did). The owner is
         told what went. The removal runs again after the address is marked,
         for anything linked in between.
@@ -711,6 +714,11 @@ class AuthFlow:
     def _remove_unproven(self, user_id: str, *, keep_password: bool) -> list[str]:
         """Remove the user's ways in (see ``_mark_verified``); describe what was removed."""
         removed: list[str] = []
+        passkeys = PasskeyStore(self.adapter)
+        for authenticator in self.adapter.list_authenticators_by_user_id(user_id):
+            passkey = passkeys.delete(user_id, authenticator.credential_id)
+            if passkey is not None:
+                removed.append(f"a passkey ({passkey.name})")
         for account in self.adapter.list_accounts(user_id):
             if self.adapter.unlink_account(account.provider, account.provider_account_id):
                 removed.append(f"sign-in with {account.provider}")

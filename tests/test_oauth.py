@@ -37,9 +37,11 @@ from werkzeug.serving import make_server
 import auth_store
 from auth_store.models import Account, User
 from auth_store.oauth import OAuthProvider, OAuthService, Profile
+from auth_store.passkeys import PasskeyService, PasskeyVerificationError
 from auth_store.users import disabled_extra
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
+from tests.soft_authenticator import SoftAuthenticator
 
 CLIENT_ID = "auth-store-test-app"
 CLIENT_SECRET = "app-secret-" + "s" * 24
@@ -653,9 +655,24 @@ def last_link(app: App, to: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(found.group(1)).query).items()}
 
 
-def claimed_by_an_attacker(app: App, provider: Provider) -> TestClient:
+PASSKEY_ORIGIN = "https://testserver"
+
+
+def passkeys(app: App) -> PasskeyService:
+    return PasskeyService(
+        app.store, signer=app.flow.signer, rp_id="testserver", origins=PASSKEY_ORIGIN
+    )
+
+
+@dataclass
+class Attacker:
+    browser: TestClient  # signed in to the account they set up
+    device: SoftAuthenticator  # holding the passkey they registered
+
+
+def claimed_by_an_attacker(app: App, provider: Provider) -> Attacker:
     """The attacker signs in with a provider that does not vouch for the victim's address,
-    and turns TOTP on; the attacker's browser, signed in, is returned."""
+    registers a passkey and turns TOTP on."""
     provider.signed_in = Person(sub="attacker-1", email=VICTIM)
     attacker = app.browser()
     assert app.sign_in_with(attacker, "plain").headers["location"] == "/sessions"
@@ -665,12 +682,24 @@ def claimed_by_an_attacker(app: App, provider: Provider) -> TestClient:
     secret = attacker.post("/api/auth/totp/enroll", json={}).json()["secret"]
     confirmed = attacker.post("/api/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
     assert confirmed.status_code == 200
-    return attacker
+    user = app.store.get_user(me["id"])
+    assert user is not None
+    service = passkeys(app)
+    challenge = service.registration_options(user)
+    device = SoftAuthenticator()
+    response = device.create(challenge.options, origin=PASSKEY_ORIGIN)
+    service.register(user, response, state=challenge.state, name="attacker's key")
+    return Attacker(browser=attacker, device=device)
 
 
-def assert_the_attacker_is_out(app: App, provider: Provider, attacker: TestClient) -> None:
-    assert attacker.get("/api/auth/me").status_code == 401  # their session ended
+def assert_the_attacker_is_out(app: App, provider: Provider, attacker: Attacker) -> None:
+    assert attacker.browser.get("/api/auth/me").status_code == 401  # their session ended
     assert app.store.get_account("plain", "attacker-1") is None  # their link is gone
+    service = passkeys(app)  # and their passkey signs in no more
+    challenge = service.sign_in_options()
+    response = attacker.device.get(challenge.options, origin=PASSKEY_ORIGIN)
+    with pytest.raises(PasskeyVerificationError):
+        service.sign_in(response, state=challenge.state)
     provider.signed_in = Person(sub="attacker-1", email=VICTIM)
     again = app.browser()
     assert app.sign_in_with(again, "plain").headers["location"] == "/sign-in?error=oauth_not_linked"
@@ -682,6 +711,7 @@ def assert_the_attacker_is_out(app: App, provider: Provider, attacker: TestClien
     assert notices[0].to == VICTIM
     assert "sign-in with plain" in notices[0].text
     assert "two-step sign-in" in notices[0].text
+    assert "a passkey (attacker's key)" in notices[0].text
 
 
 def test_a_password_reset_by_the_owner_takes_the_account_back(app: App, provider: Provider) -> None:
@@ -736,7 +766,7 @@ def test_a_verification_link_the_attacker_had_sent_takes_the_account_back(
     app: App, provider: Provider
 ) -> None:
     attacker = claimed_by_an_attacker(app, provider)
-    assert attacker.post("/api/auth/verify-email/resend", json={}).status_code == 200
+    assert attacker.browser.post("/api/auth/verify-email/resend", json={}).status_code == 200
     owner = app.browser()  # the mail reaches the owner, who opens it
     signed = owner.post("/api/auth/verify-email", json=last_link(app, VICTIM))
     assert signed.json()["status"] == "signed_in"
