@@ -191,6 +191,12 @@ class MemoryAdapter(Adapter):
             self._accounts[key] = updated
             return _copy(updated)
 
+    def list_accounts(self, user_id: str) -> list[Account]:
+        v.validate_id(user_id, "user_id")
+        with self._lock:
+            found = [_copy(a) for key, a in sorted(self._accounts.items()) if a.user_id == user_id]
+        return found
+
     # -- sessions -----------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -223,7 +225,7 @@ class SQLiteAdapter(SQLAdapter):
         try:
             self._create_file()
             conn = self._connection()
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(conn)
             if str(mode).lower() != "wal":
                 raise ConfigurationError(
                     f"SQLite could not switch {self.path} to WAL mode (got {mode!r})"
@@ -339,6 +341,27 @@ class SQLiteAdapter(SQLAdapter):
         return len(applied) == len(self._migrations) and all(
             m.version in applied and applied[m.version][1] == m.checksum for m in self._migrations
         )
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> Any:
+        """Put the file in WAL mode (a no-op once it is); return the journal mode.
+
+        On a new file still in rollback mode the switch needs an exclusive
+        lock. When several processes open the file at once, SQLite answers
+        SQLITE_BUSY at once to all but one, without waiting for the busy
+        timeout (waiting while holding a shared lock could deadlock), so the
+        switch is retried here, within ``busy_timeout``, until the winner is done.
+        """
+        deadline = time.monotonic() + self.busy_timeout / 1000
+        pause = 0.001
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                busy = str(getattr(exc, "sqlite_errorname", "")).startswith(_BUSY)
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 2, 0.05)
 
     # -- connections --------------------------------------------------------------
 

@@ -128,6 +128,10 @@ class Adapter(abc.ABC):
         sees the account before or after the whole change, never half of it.
         """
 
+    @abc.abstractmethod
+    def list_accounts(self, user_id: str) -> list[Account]:
+        """Every account linked to a user, by (provider, provider_account_id); ``[]`` if none."""
+
     # -- sessions -----------------------------------------------------------
 
     @abc.abstractmethod

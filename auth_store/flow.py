@@ -18,13 +18,22 @@ Rules kept here, once:
 - Every sign-in makes a new session token and ends the one the browser
   brought (no session fixation).
 - Failed password, TOTP and backup-code checks count towards the account's
-  attempt limit.
+  attempt limit. Anyone can fail a password check, so a completed password
+  reset or magic-link sign-in (the mailbox proven) clears the password
+  count: the owner always has a way in that strangers cannot block. The
+  second-factor counts stay: only someone past the first factor can raise
+  them, and a mailbox must not buy more guesses at a second factor.
 - A disabled user (``auth_store.disabled.is_disabled``) gets in by no route: not
   by password, second step, link, provider or password reset, and a session
   they still hold does not authenticate (``SessionManager.get``).
 - Until an address is verified its password does not sign in (the account
-  could have been created by someone who does not own the address);
-  verifying it through a magic link drops a password nobody proved to own.
+  could have been created by someone who does not own the address). When
+  someone proves the address (a magic link, a password reset, a verification
+  link, a provider that vouches for it), every way in set up before is
+  removed, so an account set up by someone else never reaches the owner:
+  passkeys, provider links, TOTP, backup codes, sessions, and the password
+  unless the proof set it or confirms the sign-up that did (see
+  ``_mark_verified``).
 - A passkey is a first factor; unlocked with user verification (PIN,
   biometrics) it counts as both. After a password, a user with TOTP may
   finish with a passkey instead of a code; after a passkey without user
@@ -41,27 +50,32 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import clock
+from ._slots import slot_id
 from .adapter import Adapter
 from .api_keys import ApiKeyService
 from .attempts import AttemptLimiter
+from .backup_codes import CREDENTIAL_TYPE as BACKUP_CODES_KIND
 from .backup_codes import BackupCodeService
 from .crypto import FieldCipher, Keyring
 from .disabled import is_disabled
 from .errors import (
     AuthStoreError,
     ConfigurationError,
+    ConflictError,
     ErrorCode,
     TooManyAttemptsError,
     ValidationError,
 )
-from .mail import Mailer, Message
+from .mail import BackgroundMailer, Compose, DeferringMailer, Mailer, Message, deliver
 from .models import User
+from .passkey_store import PasskeyStore
 from .passwords import KIND as PASSWORD_KIND
 from .passwords import PasswordPolicyError, PasswordService
 from .reauth import ReauthenticationRequiredError, ReauthProofs
 from .sessions import ActiveSession, IssuedSession, SessionManager
 from .signing import InvalidSignatureError, Signer
 from .tokens import TokenPurpose, TokenService
+from .totp import CREDENTIAL_TYPE as TOTP_KIND
 from .totp import TOTPEnrollment, TOTPService
 from .validation import normalize_email
 
@@ -270,7 +284,10 @@ class AuthFlow:
     ) -> None:
         self.adapter = adapter
         self.signer = signer
-        self.mailer = mailer
+        # Mail never waits in a request: a plain mailer gets a worker and a queue.
+        self.mailer: Mailer = (
+            mailer if isinstance(mailer, DeferringMailer) else BackgroundMailer(mailer)
+        )
         self.base_url = base_url.rstrip("/")
         self.app_name = app_name
         self.paths = paths or FlowPaths()
@@ -379,36 +396,43 @@ class AuthFlow:
         """Create an account and mail a link to verify it; return the message to show.
 
         For an address that already has an account nothing is created; the
-        owner is mailed instead, and the caller sees the same message.
+        owner is mailed a link to reset their password instead, and the
+        caller sees the same message. The request itself checks the input
+        and hashes the password, nothing more: looking the address up and
+        creating the account are the mailer's to do (``_deliver``), so both
+        cases cost the request the same.
         """
         email = self._email(email)
         self._check_policy(password)
-        existing = self.adapter.get_user_by_email(email)
-        if existing is not None:
-            # Spend a hash's worth of time so both answers take as long.
-            self.passwords.dummy_verify(password)
-            self._send(
-                email,
-                f"{self.app_name}: someone tried to sign up with your address",
-                "Someone (perhaps you) tried to create an account with this address, "
-                "but you already have one. Sign in, or reset your password here:\n\n"
-                f"{self.base_url}{self.paths.reset_password}\n\n"
-                "If it wasn't you, you can ignore this message.",
-            )
-            return Messages.SIGN_UP_SENT
-        try:
-            user = self.adapter.create_user(User(email=email, name=name or None))
-        except AuthStoreError as exc:
-            if self.adapter.get_user_by_email(email) is not None:  # lost a race: same answer
-                return Messages.SIGN_UP_SENT
-            raise exc
-        self.passwords.set_password(user.id, password)
-        self._send_verification(email)
+        password_hash = self.passwords.hash(password)
+        self._deliver(lambda: self._sign_up_message(email, password_hash, name or None))
         return Messages.SIGN_UP_SENT
+
+    def _sign_up_message(self, email: str, password_hash: str, name: str | None) -> Message:
+        """Create the account and its verification mail, or the owner's reset mail."""
+        if self.adapter.get_user_by_email(email) is None:
+            try:
+                user = self.adapter.create_user(User(email=email, name=name))
+            except ConflictError:
+                pass  # lost a race to another sign-up: the address is taken now
+            else:
+                assert user.id is not None
+                self.passwords.import_hash(user.id, password_hash)
+                return self._verification_message(email)
+        return self._link_message(
+            email,
+            TokenPurpose.RESET_PASSWORD,
+            self.paths.reset_password,
+            subject=f"{self.app_name}: someone tried to sign up with your address",
+            opening="Someone (perhaps you) tried to create an account with this address, but"
+            " you already have one. Sign in, or choose a new password with this link:",
+            closing="If it wasn't you, ignore this message: nothing changes.",
+        )
 
     def request_email_verification(self, user: User) -> str:
         """Mail ``user`` a new verification link; return the message to show."""
-        self._send_verification(user.email)
+        email = user.email
+        self._deliver(lambda: self._verification_message(email))
         return Messages.VERIFICATION_SENT
 
     def verify_email(
@@ -451,7 +475,8 @@ class AuthFlow:
         if not ok or is_disabled(user):
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
         if self.require_verified_email and user.email_verified is None:
-            self._send_verification(user.email)
+            email = user.email
+            self._deliver(lambda: self._verification_message(email))
             raise EmailNotVerifiedError(Messages.NOT_VERIFIED)
         return self._first_factor_passed(user, previous_token=previous_token)
 
@@ -615,9 +640,13 @@ class AuthFlow:
             email = normalize_email(email)
         except ValidationError:
             return Messages.MAGIC_LINK_SENT
-        if not self.magic_link_sign_up and self.adapter.get_user_by_email(email) is None:
-            return Messages.MAGIC_LINK_SENT
-        self._send_link(
+        self._deliver(lambda: self._magic_link_message(email))
+        return Messages.MAGIC_LINK_SENT
+
+    def _magic_link_message(self, email: str) -> Message | None:
+        may_sign_in = self.magic_link_sign_up or self.adapter.get_user_by_email(email) is not None
+        # The same work either way (a token no one gets is harmless); only the mail differs.
+        message = self._link_message(
             email,
             TokenPurpose.SIGN_IN,
             self.paths.magic_link,
@@ -625,7 +654,7 @@ class AuthFlow:
             opening="Open this link to sign in:",
             closing="If you didn't ask for it, ignore this message.",
         )
-        return Messages.MAGIC_LINK_SENT
+        return message if may_sign_in else None
 
     def sign_in_magic_link(
         self, email: str, token: str, *, previous_token: str | None = None
@@ -639,6 +668,9 @@ class AuthFlow:
             user = self.adapter.create_user(User(email=address, email_verified=clock.now()))
         else:
             user = self._mark_verified(user, keep_password=False)
+            assert user.id is not None
+            # The owner's way back in, which failed guesses by others can't block.
+            self.limiter.reset(user.id, PASSWORD_KIND)
         return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
 
     # -- password reset and change ---------------------------------------------
@@ -649,10 +681,13 @@ class AuthFlow:
             email = normalize_email(email)
         except ValidationError:
             return Messages.RESET_SENT
-        user = self.adapter.get_user_by_email(email)
-        if user is None:
-            return Messages.RESET_SENT
-        self._send_link(
+        self._deliver(lambda: self._reset_message(email))
+        return Messages.RESET_SENT
+
+    def _reset_message(self, email: str) -> Message | None:
+        known = self.adapter.get_user_by_email(email) is not None
+        # The same work either way (a token no one gets is harmless); only the mail differs.
+        message = self._link_message(
             email,
             TokenPurpose.RESET_PASSWORD,
             self.paths.reset_password,
@@ -660,7 +695,7 @@ class AuthFlow:
             opening="Open this link to choose a new password:",
             closing="If you didn't ask for it, ignore this message: your password stays as it is.",
         )
-        return Messages.RESET_SENT
+        return message if known else None
 
     def reset_password(self, email: str, token: str, new_password: str) -> str:
         """Spend a reset link: set the new password and end every session.
@@ -781,11 +816,21 @@ class AuthFlow:
         if is_disabled(user):
             raise error
 
-    def _send(self, to: str, subject: str, text: str) -> None:
-        self.mailer.send(Message(to=to, subject=subject, text=text))
+    def _deliver(self, compose: Compose) -> None:
+        """Hand a message to the mailer, with the work of composing it (``mail.deliver``).
 
-    def _send_verification(self, email: str) -> None:
-        self._send_link(
+        With a ``BackgroundMailer`` that work (looking an address up, issuing
+        a token) runs on its worker, not in the request: what a request does
+        is then the same whether or not an account exists.
+        """
+        deliver(self.mailer, compose)
+
+    def _send(self, to: str, subject: str, text: str) -> None:
+        message = Message(to=to, subject=subject, text=text)
+        self._deliver(lambda: message)
+
+    def _verification_message(self, email: str) -> Message:
+        return self._link_message(
             email,
             TokenPurpose.VERIFY_EMAIL,
             self.paths.verify_email,
@@ -794,7 +839,7 @@ class AuthFlow:
             closing="If you didn't sign up, ignore this message.",
         )
 
-    def _send_link(
+    def _link_message(
         self,
         email: str,
         purpose: TokenPurpose,
@@ -803,34 +848,76 @@ class AuthFlow:
         subject: str,
         opening: str,
         closing: str,
-    ) -> None:
-        """Issue a single-use token for ``purpose`` and mail its link to ``email``."""
+    ) -> Message:
+        """Issue a single-use token for ``purpose``: the message that mails its link."""
         issued = self.tokens.issue(email, purpose)
-        self._send(
-            email,
-            subject,
-            f"{opening}\n\n{issued.link(self.base_url + path)}\n\n"
+        return Message(
+            to=email,
+            subject=subject,
+            text=f"{opening}\n\n{issued.link(self.base_url + path)}\n\n"
             f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. {closing}",
         )
 
     def mark_email_verified(self, user: User) -> User:
         """Mark an address verified that someone just proved to own (a link, a provider).
 
-        A password set before the address was verified is removed: it may
-        belong to someone who signed up with another person's address. A
-        disabled user is refused (``InvalidCredentialsError``) and left as is.
+        Every way in set up before that is removed (see ``_mark_verified``),
+        the password included: it may belong to someone who signed up with
+        another person's address. A disabled user is refused
+        (``InvalidCredentialsError``) and left as is.
         """
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         return self._mark_verified(user, keep_password=False)
 
     def _mark_verified(self, user: User, *, keep_password: bool) -> User:
+        """Mark the address proven; first remove every way in set up before it was.
+
+        Until now anybody could have set this account up (pre-account
+        takeover): signed in with a provider that does not vouch for the
+        address, registered a passkey, enrolled TOTP, kept a session.
+        Passkeys, provider links, TOTP, backup codes and sessions go, and the
+        password too unless ``keep_password``
+        (the proof set it, or confirms the sign-up that did). The owner is
+        told what went. The removal runs again after the address is marked,
+        for anything linked in between.
+        """
         if user.email_verified is not None:
             return user
-        if not keep_password and self.passwords.has_password(user.id):
-            # Someone set this password before the owner proved the address;
-            # it may not be the owner's (account pre-hijacking), so it goes.
-            self.passwords.remove_password(user.id)
-        return self.adapter.update_user(user.id, email_verified=clock.now())
+        removed = self._remove_unproven(user.id, keep_password=keep_password)
+        verified = self.adapter.update_user(user.id, email_verified=clock.now())
+        removed += self._remove_unproven(user.id, keep_password=True)
+        if removed:
+            self._send(
+                user.email,
+                f"{self.app_name}: your address is confirmed",
+                "Your address was just confirmed. Before that, this account had:\n\n"
+                + "".join(f"- {item}\n" for item in removed)
+                + "\nNobody had proven that they own this address then, so they were removed"
+                " and every session was signed out. If you set them up yourself, set them up"
+                " again from your account page.",
+            )
+        return verified
+
+    def _remove_unproven(self, user_id: str, *, keep_password: bool) -> list[str]:
+        """Remove the user's ways in (see ``_mark_verified``); describe what was removed."""
+        removed: list[str] = []
+        passkeys = PasskeyStore(self.adapter)
+        for authenticator in self.adapter.list_authenticators_by_user_id(user_id):
+            passkey = passkeys.delete(user_id, authenticator.credential_id)
+            if passkey is not None:
+                removed.append(f"a passkey ({passkey.name})")
+        for account in self.adapter.list_accounts(user_id):
+            if self.adapter.unlink_account(account.provider, account.provider_account_id):
+                removed.append(f"sign-in with {account.provider}")
+        if not keep_password and self.passwords.remove_password(user_id):
+            removed.append("a password")
+        # By id, not through the services: they may be unavailable (no keyring here).
+        if self.adapter.delete_credential(slot_id(TOTP_KIND, user_id)) is not None:
+            removed.append("two-step sign-in (an authenticator app)")
+        if self.adapter.delete_credential(slot_id(BACKUP_CODES_KIND, user_id)) is not None:
+            removed.append("backup codes")
+        self.sessions.revoke_all(user_id)
+        return removed
 
     def _first_factor_passed(
         self,

@@ -231,6 +231,9 @@ class MirrorAdapter(Adapter):
             lambda _: self.secondary.update_account(provider, provider_account_id, **changes),
         )
 
+    def list_accounts(self, user_id: str) -> list[Account]:
+        return self._read("list_accounts", lambda s: s.list_accounts(user_id))
+
     # -- sessions ------------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

@@ -4,8 +4,8 @@
 PKCE and, for OpenID Connect, a ``nonce``) and a signed value to keep in a
 short-lived cookie; ``OAuthService.finish`` checks that value against the
 callback, exchanges the code, validates the ID token (signature from the
-provider's JWKS, issuer, audience, expiry, nonce) or reads the userinfo
-endpoint, then signs the person in:
+provider's JWKS, issuer, audience and authorized party, expiry, nonce) or
+reads the userinfo endpoint, then signs the person in:
 
 - a provider account already linked signs its user in, and the stored
   provider tokens are replaced by the new ones;
@@ -67,6 +67,21 @@ _ENCRYPTED_FIELDS = ("access_token", "refresh_token", "id_token")
 _STATE_PURPOSE = "oauth-state"
 # Asymmetric only: an ID token is verified with the provider's public keys.
 _ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+
+
+def _issued_to(client_id: str, claims: Mapping[str, Any]) -> bool:
+    """Whether an ID token whose ``aud`` names us was issued to us (OIDC Core 3.1.3.7).
+
+    A token for several audiences must say which party it was issued to
+    (``azp``), and when ``azp`` is there it must be us: otherwise another
+    client that the same person signed in to could replay its token here.
+    """
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    party = claims.get("azp")
+    if party is not None:
+        return bool(party == client_id)
+    return all(value == client_id for value in audiences)
 
 
 class OAuthError(FlowError):
@@ -434,6 +449,8 @@ class OAuthService:
             registry.validate(decoded.claims)
         except (JoseError, ValueError, TypeError) as exc:
             raise OAuthError("The provider's ID token is not valid.") from exc
+        if not _issued_to(provider.client_id, decoded.claims):
+            raise OAuthError("The provider's ID token is not valid.")
         return dict(decoded.claims)
 
     def _user_for_new_account(self, provider: OAuthProvider, profile: Profile) -> User:

@@ -10,14 +10,15 @@ driver errors from escaping.
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from . import clock
-from .errors import ValidationError
+from .errors import ConfigurationError, ValidationError
 from .models import (
     ACCOUNT_TOKEN_FIELDS,
     Account,
@@ -32,14 +33,18 @@ from .models import (
 __all__ = [
     "ACCOUNT_CHANGEABLE",
     "ACCOUNT_TYPES",
+    "JSON_MAX_BYTES_ENV",
+    "JSON_MAX_DEPTH_ENV",
     "MAX_IP_ADDRESS",
     "MAX_USER_AGENT",
     "SESSION_CHANGEABLE",
+    "JsonLimits",
     "check_aware",
     "check_imported",
     "check_int",
     "check_now",
     "check_text",
+    "json_limits",
     "new_id",
     "normalize_email",
     "prepare_account",
@@ -52,6 +57,7 @@ __all__ = [
     "prepare_user",
     "prepare_user_changes",
     "prepare_verification_token",
+    "set_json_limits",
     "validate_id",
 ]
 
@@ -63,6 +69,65 @@ _MAX_TEXT = 64 * 1024  # tokens (id_token JWTs) can be long; anything past this 
 MAX_IP_ADDRESS = 64
 #: Longest ``Session.user_agent`` (real ones stay well under 1 KiB; headers are client-made).
 MAX_USER_AGENT = 1024
+
+
+#: Environment variables that set the JSON limits of a process (see ``JsonLimits``).
+JSON_MAX_DEPTH_ENV = "AUTH_STORE_JSON_MAX_DEPTH"
+JSON_MAX_BYTES_ENV = "AUTH_STORE_JSON_MAX_BYTES"
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """How large stored JSON may be: ``User.extra``, ``Account.extra``, ``Credential.data``.
+
+    ``max_depth`` counts nesting levels (the dict itself is level 1, each
+    dict or list inside one more); ``max_bytes`` is the size of the value
+    encoded as UTF-8 JSON. Past either, writes fail with ``ValidationError``
+    on every backend, before anything is stored: deeply nested input would
+    otherwise exhaust the interpreter's stack, and huge input the store.
+    The defaults are far above what sign-in data needs. Change them for the
+    process with ``set_json_limits`` or the ``AUTH_STORE_JSON_MAX_DEPTH`` /
+    ``AUTH_STORE_JSON_MAX_BYTES`` environment variables.
+    """
+
+    max_depth: int = 32
+    max_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("max_depth", "max_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"JSON limit {name} must be a positive int, got {value!r}")
+
+
+_limits: list[JsonLimits] = []  # the limits in force, once read from the environment
+
+
+def json_limits() -> JsonLimits:
+    """The JSON limits in force (read from the environment on first use)."""
+    if not _limits:
+        values: dict[str, int] = {}
+        variables = (("max_depth", JSON_MAX_DEPTH_ENV), ("max_bytes", JSON_MAX_BYTES_ENV))
+        for name, variable in variables:
+            raw = os.environ.get(variable, "").strip()
+            if raw:
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise ConfigurationError(f"{variable} must be an int, got {raw!r}") from None
+        _limits.append(JsonLimits(**values))
+    return _limits[0]
+
+
+def set_json_limits(*, max_depth: int | None = None, max_bytes: int | None = None) -> JsonLimits:
+    """Change the JSON limits of this process; return the ones they replace."""
+    previous = json_limits()
+    changed = replace(
+        previous,
+        **{k: v for k, v in (("max_depth", max_depth), ("max_bytes", max_bytes)) if v is not None},
+    )
+    _limits[0] = changed
+    return previous
 
 
 def validate_id(value: object, what: str = "id") -> str:
@@ -147,6 +212,8 @@ def _int(value: object, what: str, *, optional: bool = False) -> Any:
 def _json_dict(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationError(f"{what} must be a dict, got {type(value).__name__}")
+    limits = json_limits()
+    _check_nesting(value, what, limits)
     try:
         # Round-trip through JSON: what the caller keeps can't alias what is stored,
         # and anything JSON cannot carry is refused here rather than by a driver.
@@ -158,10 +225,47 @@ def _json_dict(value: object, what: str) -> dict[str, Any]:
         raise ValidationError(f"{what} must not contain NUL characters")
     if not text.isascii() and _SURROGATE_RE.search(text):
         raise ValidationError(f"{what} must be valid Unicode (no lone surrogates)")
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    if size > limits.max_bytes:
+        raise ValidationError(
+            f"{what} is {size} bytes as JSON, over the limit of {limits.max_bytes}"
+            " (auth_store.validation.JsonLimits)"
+        )
     copied: dict[str, Any] = json.loads(text)
     if any(not isinstance(key, str) for key in value):
         raise ValidationError(f"{what} keys must be strings")
     return copied
+
+
+def _check_nesting(value: dict[str, Any], what: str, limits: JsonLimits) -> None:
+    """Refuse nesting past ``limits.max_depth`` without recursing (deep input can't blow the stack).
+
+    Every item is at least a byte of JSON, so a walk that meets more items
+    than ``max_bytes`` allows stops there: the value is too large anyway,
+    and a structure that refers to itself can't keep the walk going.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if seen > limits.max_bytes:
+            raise ValidationError(
+                f"{what} has more than {limits.max_bytes} items, over the size limit"
+                " (auth_store.validation.JsonLimits)"
+            )
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limits.max_depth:
+            raise ValidationError(
+                f"{what} is nested deeper than {limits.max_depth} levels"
+                " (auth_store.validation.JsonLimits)"
+            )
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _has_nul(value: object) -> bool:

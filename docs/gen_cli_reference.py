@@ -26,8 +26,8 @@ HEADER = """\
      run `python docs/gen_cli_reference.py` after changing a command. -->
 
 `auth-store` (also `python -m auth_store`) is installed with the `cli` extra:
-`pip install 'auth-store[cli]'`. Every command takes the global options
-`--url` (default `$AUTH_STORE_URL`, then `sqlite:///./auth_store.db`) and
+`pip install './auth-store[cli]'` (from a clone). Every command takes the global
+options `--url` (default `$AUTH_STORE_URL`, then `sqlite:///./auth_store.db`) and
 `--json`, placed before the command name:
 
 ```text

@@ -4,8 +4,11 @@ Neither app needs configuration to start: without ``AUTH_STORE_SECRET`` and
 ``AUTH_STORE_KEYS`` in the environment, a signing secret and an encryption
 key are generated once and kept (mode 0600) in the demo's data folder, so
 sessions and encrypted TOTP secrets survive a restart. Mail goes to
-``<data folder>/outbox`` and to the console. A real deployment sets the two
-variables and passes its own ``Mailer``.
+``<data folder>/outbox`` and to the console, through a ``BackgroundMailer``
+as a deployment's would: no request waits for it, and a request for a link
+takes as long for an unknown address as for a known one. A real deployment
+sets the two variables and passes its own ``Mailer`` (``AuthFlow`` puts it
+behind a ``BackgroundMailer`` too).
 
 Passkeys are on when the site's address can have them: ``https://``, or
 ``http://localhost`` (the demos print a localhost URL). Their RP id is the
@@ -28,7 +31,7 @@ import auth_store
 from auth_store.crypto import KEY_FILE_ENV, KEYS_ENV, Keyring
 from auth_store.errors import ConfigurationError
 from auth_store.flow import AuthFlow
-from auth_store.mail import Mailer, OutboxMailer
+from auth_store.mail import BackgroundMailer, Mailer, Message, OutboxMailer
 from auth_store.oauth import OAuthProvider
 from auth_store.signing import Signer
 
@@ -80,6 +83,14 @@ class Demo:
     #: Why passkeys are off (``None`` when they are on).
     passkeys_off: str | None = None
 
+    def outbox_messages(self) -> list[Message]:
+        """The outbox page's messages, newest last, once the mail queued so far is out."""
+        if self.outbox is None:
+            return []
+        if isinstance(self.flow.mailer, BackgroundMailer):
+            self.flow.mailer.flush(timeout=10)
+        return self.outbox.messages()
+
 
 def _kept_secret(path: Path, make: str) -> str:
     if path.exists():
@@ -109,9 +120,12 @@ def build_demo(
         keyring = Keyring.from_env()
     else:
         keyring = Keyring.parse(_kept_secret(data / "keys.txt", Keyring.generate_key()))
+    outbox: OutboxMailer | None
     if mailer is None:
-        mailer = OutboxMailer(data / "outbox")
-    outbox = mailer if isinstance(mailer, OutboxMailer) else None
+        outbox = OutboxMailer(data / "outbox")
+        mailer = BackgroundMailer(outbox)
+    else:
+        outbox = mailer if isinstance(mailer, OutboxMailer) else None
     flow = AuthFlow(
         store,
         signer=signer,

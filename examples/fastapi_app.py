@@ -296,7 +296,7 @@ def create_app(
 
     @app.get("/outbox", response_class=HTMLResponse)
     def outbox(request: Request) -> HTMLResponse:
-        messages = demo.outbox.messages() if demo.outbox is not None else []
+        messages = demo.outbox_messages()
         return page(request, "outbox.html", messages=list(reversed(messages)))
 
     # -- signed-in pages -------------------------------------------------------

@@ -264,7 +264,7 @@ def create_app(
 
     @app.get("/outbox")
     def outbox() -> Any:
-        messages = demo.outbox.messages() if demo.outbox is not None else []
+        messages = demo.outbox_messages()
         return page("outbox.html", messages=list(reversed(messages)))
 
     # -- signed-in pages -------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import secrets
+import shutil
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,8 +30,10 @@ from auth_store.models import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-AUTH_STORE = str(ROOT / ".venv" / "bin" / "auth-store")
+#: The interpreter running the tests (whatever venv or tool made it), for child processes.
+PYTHON = sys.executable
+#: The ``auth-store`` console script installed beside that interpreter.
+AUTH_STORE = shutil.which("auth-store", path=str(Path(PYTHON).parent)) or "auth-store"
 PG_ENV = "AUTH_STORE_TEST_POSTGRES_URL"
 
 
@@ -59,12 +62,11 @@ DIRECTIONS = [(a, b) for a in BACKENDS for b in BACKENDS if a != b]
 # -- Postgres: a fresh database per store ------------------------------------
 
 
-PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-
-
 def _pg_admin_url() -> str:
-    # Unreachable is a skip, except with CI=true, where it fails (see _admin).
-    return os.environ.get(PG_ENV) or PG_DEFAULT
+    # The session's server (tests/pg_server.py); none, or unreachable, fails the test.
+    from tests.pg import require_postgres
+
+    return require_postgres()
 
 
 def _with_database(url: str, database: str) -> str:
@@ -85,9 +87,7 @@ class PostgresDatabases:
         try:
             return psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5)
         except psycopg.OperationalError as exc:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"Postgres at {PG_ENV} is unreachable: {exc}")
-            pytest.skip(f"Postgres is unreachable: {exc}")
+            pytest.fail(f"Postgres at {PG_ENV} is unreachable: {exc}")
 
     def new(self) -> str:
         name = f"auth_store_t_{secrets.token_hex(6)}"

@@ -1,8 +1,9 @@
 """Postgres for the project's tests: the test server, and a fresh schema per use.
 
-The server is ``AUTH_STORE_TEST_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/test``). When it can't be reached a
-test skips, except with ``CI=true``, where it fails: CI must test Postgres.
+The server is ``AUTH_STORE_TEST_POSTGRES_URL``, which ``tests/conftest.py``
+sets for the session (see ``tests/pg_server.py``: the given server, the local
+one on 5432, or a throwaway one started for the session). A Postgres test
+never skips: when no server can be had it fails, saying why.
 
 A fresh store is a new schema ``auth_store_conformance_<random>`` on that
 server, named to the backend with the ``schema`` URL option and dropped with
@@ -43,8 +44,8 @@ __all__ = [
     "schema_of",
 ]
 
-PG_ENV = "AUTH_STORE_TEST_POSTGRES_URL"
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+from tests import pg_server
+from tests.pg_server import DEFAULT_URL, PG_ENV
 
 
 def conninfo(url: str) -> str:
@@ -61,22 +62,18 @@ def schema_of(url: str) -> str:
 @functools.cache
 def _unreachable(url: str) -> str | None:
     """Why the server can't be reached, or ``None`` (asked once per test session)."""
-    try:
-        psycopg.connect(conninfo(url), connect_timeout=5).close()
-    except psycopg.Error as exc:
-        return f"{type(exc).__name__}: {exc}".strip()
-    return None
+    return pg_server.reachable(conninfo(url))
 
 
 def require_postgres() -> str:
-    """The test server's URL; skip the test when it is unreachable (fail when CI=true)."""
-    url = os.environ.get(PG_ENV) or DEFAULT_URL
+    """The test server's URL; the test fails (never skips) when there is none."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.fail(f"no Postgres server for the tests: {pg_server.problem}", pytrace=False)
     problem = _unreachable(url)
     if problem is not None:
         message = f"Postgres at {redact(url)} ({PG_ENV}) is unreachable: {problem}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true: a missing Postgres fails the run)", pytrace=False)
-        pytest.skip(message)
+        pytest.fail(message, pytrace=False)
     return url
 
 

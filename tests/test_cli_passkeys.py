@@ -84,11 +84,12 @@ def test_passkeys_delete_removes_a_lost_device(url: str, signer: Signer) -> None
     gone = register(service, ann, lost, "Lost phone")
     register(service, ann, kept, "Laptop")
 
-    refused = run("--url", url, "passkeys", "delete", "ann@example.com", gone.id, input="n\n")
+    # "--" ends the options: a passkey id (base64url) may start with "-".
+    refused = run("--url", url, "passkeys", "delete", "ann@example.com", "--", gone.id, input="n\n")
     assert refused.exit_code == 1  # aborted at the prompt
     assert len(service.list(ann)) == 2
 
-    done = run_json("--url", url, "passkeys", "delete", "ann@example.com", gone.id, "--yes")
+    done = run_json("--url", url, "passkeys", "delete", "--yes", "ann@example.com", "--", gone.id)
     assert [p["id"] for p in done["deleted"]] == [gone.id]
     assert [p.name for p in service.list(ann)] == ["Laptop"]
     assert service.adapter.get_authenticator(gone.credential_id) is None
@@ -98,7 +99,7 @@ def test_passkeys_delete_removes_a_lost_device(url: str, signer: Signer) -> None
         service.sign_in(lost.get(challenge.options, origin=ORIGIN), state=challenge.state)
 
     missing = run(
-        "--url", url, "passkeys", "delete", "ann@example.com", gone.id, "not/valid", "--yes"
+        "--url", url, "passkeys", "delete", "--yes", "ann@example.com", "--", gone.id, "not/valid"
     )
     assert missing.exit_code == 1
     assert "no such passkey(s)" in missing.output
@@ -116,7 +117,7 @@ def test_another_users_passkey_is_not_found(url: str, signer: Signer) -> None:
     ann = service.adapter.create_user(User(email="ann@example.com"))
     bob = service.adapter.create_user(User(email="bob@example.com"))
     anns = register(service, ann, SoftAuthenticator(), "Phone")
-    result = run("--url", url, "passkeys", "delete", str(bob.id), anns.id, "--yes")
+    result = run("--url", url, "passkeys", "delete", "--yes", str(bob.id), "--", anns.id)
     assert result.exit_code == 1
     assert [p.id for p in service.list(ann)] == [anns.id]
     service.adapter.close()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from auth_store.testing.urls import SCHEMA_PREFIX, derive_url
+from tests.pg import require_postgres
 
 # Fewer than this many passing cases means the suite was not really collected.
 MIN_CASES = 120
@@ -67,21 +68,73 @@ def test_sqlite_url_runs_the_whole_suite_on_fresh_files(tmp_path: Path) -> None:
     assert len(list((tmp_path / "runs").rglob("mine.db"))) >= MIN_CASES
 
 
-def test_without_a_url_nothing_is_collected(tmp_path: Path) -> None:
-    result = run_suite(tmp_path)
-    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout + result.stderr
+def usage_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one error line of a run refused as a usage error (nothing collected, no traceback)."""
+    output = result.stdout + result.stderr
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, output
+    assert "Traceback" not in output
+    assert not re.search(r"\d+ (passed|failed|errors?|skipped)", result.stdout), output
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("ERROR: "), line
+    return line
 
 
-def test_an_unknown_scheme_fails_with_a_clear_message(tmp_path: Path) -> None:
-    result = run_suite(tmp_path, "--auth-store-url=bogus://somewhere", "-x")
-    assert result.returncode == pytest.ExitCode.TESTS_FAILED
-    assert "subclass auth_store.testing.AdapterConformance" in result.stdout
+def test_without_a_url_it_is_one_usage_error(tmp_path: Path) -> None:
+    line = usage_error(run_suite(tmp_path))
+    assert "--auth-store-url=URL" in line
+    assert "pytest --pyargs auth_store.testing --auth-store-url=" in line  # an example to copy
+
+
+def test_the_package_named_by_path_needs_a_url_too(tmp_path: Path) -> None:
+    import auth_store.testing
+
+    package = Path(auth_store.testing.__file__).parent
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(package), "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert "--auth-store-url=URL" in usage_error(result)
+
+
+def test_an_unreachable_postgres_is_one_usage_error(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://app:s3cret-pw@127.0.0.1:{port}/auth"
+    line = usage_error(run_suite(tmp_path, f"--auth-store-url={url}"))
+    assert f"cannot reach the Postgres server at postgresql://app:***@127.0.0.1:{port}/auth" in line
+    assert "Connection refused" in line
+    assert "s3cret-pw" not in line
+
+
+def test_an_unknown_scheme_is_one_usage_error(tmp_path: Path) -> None:
+    line = usage_error(run_suite(tmp_path, "--auth-store-url=bogus://somewhere"))
+    assert "'bogus'" in line
+    assert "subclass auth_store.testing.AdapterConformance" in line
+
+
+def test_other_runs_are_not_affected_by_the_plugin(tmp_path: Path) -> None:
+    (tmp_path / "test_mine.py").write_text("def test_mine():\n    assert True\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_the_better_auth_flavor_passes_the_whole_suite(tmp_path: Path, backend: str) -> None:
     """``pytest --pyargs auth_store.testing --auth-store-url='...?flavor=better-auth'``."""
-    base = f"sqlite:///{tmp_path}/app.db" if backend == "sqlite" else postgres_url()
+    base = f"sqlite:///{tmp_path}/app.db" if backend == "sqlite" else require_postgres()
     separator = "&" if "?" in base else "?"
     url = f"{base}{separator}flavor=better-auth"
     result = run_suite(tmp_path, f"--auth-store-url={url}", "--basetemp", "runs")
@@ -106,22 +159,8 @@ def test_derived_memory_url_is_the_url(tmp_path: Path) -> None:
     assert derive_url("memory://", tmp_path) == ("memory://", None)
 
 
-def postgres_url() -> str:
-    url = os.environ.get(
-        "AUTH_STORE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Postgres is unreachable at {url}: {exc}")
-        pytest.skip(f"Postgres is unreachable at {url}")
-    return url
-
-
 def test_derived_postgres_url_names_a_new_schema_that_cleanup_drops(tmp_path: Path) -> None:
-    base = postgres_url()
+    base = require_postgres()
     url, cleanup = derive_url(f"{base}?pool_max=3&schema=public", tmp_path)
     assert cleanup is not None
     options = dict(parse_qsl(urlsplit(url).query))

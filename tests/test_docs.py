@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.source_tree import source_copy
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
@@ -230,3 +232,84 @@ def test_site_builds_strictly(tmp_path: Path) -> None:
     ]
     assert not missing, f"images that are not in the site: {missing}"
     assert (site / "benchmarks" / "index.html").exists()
+
+
+# -- commands a new user copies ------------------------------------------------------
+
+
+def _shell_lines(page: Path, needle: str) -> list[str]:
+    """The command lines of the shell blocks of ``page`` that mention ``needle``."""
+    lines: list[str] = []
+    for block in extract_blocks(page.read_text(encoding="utf-8"), page):
+        if block.language in {"sh", "bash", "shell", "console"} and needle in block.source:
+            lines += [
+                line.split(" #", 1)[0].strip()
+                for line in block.source.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+    return lines
+
+
+def _fresh_shell_env() -> dict[str, str]:
+    """The environment of a new shell: no virtual environment on PATH."""
+    own_bin = str(Path(sys.prefix) / "bin")
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != own_bin]
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    return {**env, "PATH": os.pathsep.join(path)}
+
+
+def test_the_readme_conformance_command_runs_as_written(tmp_path: Path) -> None:
+    [command] = [
+        line for line in _shell_lines(ROOT / "README.md", "--pyargs") if "--pyargs" in line
+    ]
+    # A clone after `make venv`: its .venv/ here is the environment running these tests.
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (clone / ".venv").symlink_to(sys.prefix)
+    done = subprocess.run(
+        ["bash", "-c", f"{command} -q -p no:cacheprovider"],
+        cwd=clone,
+        env=_fresh_shell_env(),
+        capture_output=True,
+        text=True,
+        timeout=PAGE_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"\d{3} passed", done.stdout), done.stdout[-2000:]
+
+
+def test_the_install_instructions_install_from_a_clone(tmp_path: Path) -> None:
+    index = DOCS / "index.md"
+    installs = [line for line in _shell_lines(index, "pip install") if "pip install" in line]
+    for page in _pages():
+        for line in _shell_lines(page, "pip install"):
+            if "pip install" in line:
+                target = line.split("pip install", 1)[1].strip().strip("'\"")
+                # Not on a package index: a path or a git URL, never a bare name.
+                assert target.startswith(("./", "/", "git+")) or " @ git+" in target, (
+                    f"{page.name}: {line}"
+                )
+    # The first line, as written, from the folder holding the clone (a copy of this one).
+    source_copy(tmp_path / "auth-store")
+    first = installs[0]
+    assert first.startswith("pip install ./auth-store")
+    site = tmp_path / "site"
+    done = subprocess.run(
+        [sys.executable, "-m", *first.split(), "--quiet", "--no-deps", "--target", str(site)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=PAGE_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    probe = subprocess.run(
+        [sys.executable, "-c", "import auth_store.adapters.sqlite as m; print(m.__file__)"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip().startswith(str(site))

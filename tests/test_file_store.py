@@ -732,6 +732,13 @@ def _replay(log: Path) -> tuple[list[dict[str, Any]], int]:
     return ops, acknowledged
 
 
+def _wait_for_acknowledged(log: Path, writer: subprocess.Popen[str], count: int) -> None:
+    """Wait until the writer has acknowledged ``count`` operations (it must keep running)."""
+    while log.read_bytes().count(b'{"a": ') < count:
+        assert writer.poll() is None, "the writer stopped"
+        time.sleep(0.005)
+
+
 class TestBackup:
     def test_backup_while_a_writer_runs_is_a_consistent_snapshot(self, tmp_path: Path) -> None:
         root = tmp_path / "store"
@@ -752,10 +759,12 @@ class TestBackup:
             try:
                 assert writer.stdout is not None
                 assert writer.stdout.readline() == "ready\n"
-                time.sleep(0.5)
+                # Counts of writes, not spans of time: the test is the same on a slow machine.
+                _wait_for_acknowledged(log, writer, 21)
                 _, acknowledged_before = _replay(log)
                 archive = opened.backup(tmp_path / "snap.tar.gz").path
-                time.sleep(0.1)
+                _, acknowledged_at_end = _replay(log)
+                _wait_for_acknowledged(log, writer, acknowledged_at_end + 1)
             finally:
                 writer.send_signal(signal.SIGKILL)
                 writer.wait(timeout=30)

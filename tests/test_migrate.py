@@ -221,11 +221,9 @@ def test_killed_migration_leaves_source_intact_and_rerun_completes(
     process = subprocess.Popen(
         [*command, "--batch-size", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 60
     try:
         while _target_users(dst) < 100:
             assert process.poll() is None, "the migration ended before it could be killed"
-            assert time.monotonic() < deadline
             time.sleep(0.005)
     finally:
         os.kill(process.pid, signal.SIGKILL)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
@@ -39,8 +39,10 @@ import auth_store
 from auth_store.disabled import disabled_extra
 from auth_store.models import Account, User
 from auth_store.oauth import OAuthProvider, OAuthService, Profile
+from auth_store.passkeys import PasskeyService, PasskeyVerificationError
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
+from tests.soft_authenticator import SoftAuthenticator
 
 CLIENT_ID = "auth-store-test-app"
 CLIENT_SECRET = "app-secret-" + "s" * 24
@@ -155,6 +157,9 @@ class Provider:
         self.tokens: dict[str, Token] = {}
         self.signed_in: Person | None = None
         self.token_requests = 0
+        # The ID token's "aud" and "azp" (None: no azp claim).
+        self.audiences: list[str] = [CLIENT_ID]
+        self.azp: str | None = None
         self.app = self._build()
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -209,7 +214,10 @@ class Provider:
                 return provider.key
 
             def get_client_claims(self, client: Any) -> dict[str, Any]:
-                return {"iss": provider.url, "aud": [CLIENT_ID]}
+                claims: dict[str, Any] = {"iss": provider.url, "aud": list(provider.audiences)}
+                if provider.azp is not None:
+                    claims["azp"] = provider.azp
+                return claims
 
             def exists_nonce(self, nonce: str, req: Any) -> bool:
                 return any(c.nonce == nonce for c in provider.codes.values())
@@ -527,7 +535,7 @@ def test_linking_by_email_leaves_a_disabled_account_alone(
 def test_a_signed_in_user_links_a_provider(app: App, provider: Provider) -> None:
     browser = app.browser()
     browser.post("/api/auth/magic-link", json={"email": "kim@example.com"})
-    text = app.app.state.demo.outbox.messages()[-1].text
+    text = app.app.state.demo.outbox_messages()[-1].text
     token = re.search(r"token=([0-9a-f]{64})", text)
     assert token
     signed = browser.post(
@@ -622,3 +630,184 @@ def test_an_id_token_for_another_audience_is_refused(tmp_path: Path, provider: P
     assert final.headers["location"] == "/sign-in?error=oauth_failed"
     assert other.store.get_account("local", "p-11") is None
     other.store.close()
+
+
+@pytest.mark.parametrize(
+    ("audiences", "azp", "accepted"),
+    [
+        # OIDC Core 3.1.3.7: several audiences need an azp, and an azp must be us.
+        ([CLIENT_ID, "another-client"], None, False),
+        (["another-client", CLIENT_ID], None, False),
+        ([CLIENT_ID, "another-client"], "another-client", False),
+        ([CLIENT_ID], "another-client", False),
+        ([CLIENT_ID, "another-client"], CLIENT_ID, True),
+        ([CLIENT_ID], CLIENT_ID, True),
+        ([CLIENT_ID], None, True),
+    ],
+)
+def test_an_id_token_issued_to_another_party_is_refused(
+    app: App, provider: Provider, audiences: list[str], azp: str | None, accepted: bool
+) -> None:
+    sub = f"p-azp-{len(audiences)}-{azp}"
+    provider.signed_in = Person(sub=sub, email=f"{len(audiences)}-{azp}@example.com")
+    provider.audiences, provider.azp = audiences, azp
+    try:
+        browser = app.browser()
+        final = app.sign_in_with(browser)
+    finally:
+        provider.audiences, provider.azp = [CLIENT_ID], None
+    if accepted:
+        assert final.headers["location"] == "/sessions"
+        assert browser.get("/api/auth/me").status_code == 200
+        assert app.store.get_account("local", sub) is not None
+    else:
+        assert final.headers["location"] == "/sign-in?error=oauth_failed"
+        assert browser.get("/api/auth/me").status_code == 401
+        assert app.store.get_account("local", sub) is None
+
+
+# -- pre-account takeover --------------------------------------------------------------
+
+
+VICTIM = "victim@example.com"
+
+
+def last_link(app: App, to: str) -> dict[str, str]:
+    """The query (email, token) of the last link mailed to ``to``."""
+    messages = [m for m in app.app.state.demo.outbox_messages() if m.to == to]
+    assert messages, f"no mail to {to}"
+    found = re.search(r"https?://testserver(\S+)", messages[-1].text)
+    assert found, messages[-1].text
+    return {k: v[0] for k, v in parse_qs(urlsplit(found.group(1)).query).items()}
+
+
+PASSKEY_ORIGIN = "https://testserver"
+
+
+def passkeys(app: App) -> PasskeyService:
+    return PasskeyService(
+        app.store, signer=app.flow.signer, rp_id="testserver", origins=PASSKEY_ORIGIN
+    )
+
+
+@dataclass
+class Attacker:
+    browser: TestClient  # signed in to the account they set up
+    device: SoftAuthenticator  # holding the passkey they registered
+
+
+def claimed_by_an_attacker(app: App, provider: Provider) -> Attacker:
+    """The attacker signs in with a provider that does not vouch for the victim's address,
+    registers a passkey and turns TOTP on."""
+    provider.signed_in = Person(sub="attacker-1", email=VICTIM)
+    attacker = app.browser()
+    assert app.sign_in_with(attacker, "plain").headers["location"] == "/sessions"
+    me = attacker.get("/api/auth/me").json()
+    assert me["email"] == VICTIM
+    assert me["email_verified"] is None  # the provider did not vouch for it
+    secret = attacker.post("/api/auth/totp/enroll", json={}).json()["secret"]
+    confirmed = attacker.post("/api/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
+    assert confirmed.status_code == 200
+    user = app.store.get_user(me["id"])
+    assert user is not None
+    service = passkeys(app)
+    challenge = service.registration_options(user)
+    device = SoftAuthenticator()
+    response = device.create(challenge.options, origin=PASSKEY_ORIGIN)
+    service.register(user, response, state=challenge.state, name="attacker's key")
+    return Attacker(browser=attacker, device=device)
+
+
+def assert_the_attacker_is_out(app: App, provider: Provider, attacker: Attacker) -> None:
+    assert attacker.browser.get("/api/auth/me").status_code == 401  # their session ended
+    assert app.store.get_account("plain", "attacker-1") is None  # their link is gone
+    service = passkeys(app)  # and their passkey signs in no more
+    challenge = service.sign_in_options()
+    response = attacker.device.get(challenge.options, origin=PASSKEY_ORIGIN)
+    with pytest.raises(PasskeyVerificationError):
+        service.sign_in(response, state=challenge.state)
+    provider.signed_in = Person(sub="attacker-1", email=VICTIM)
+    again = app.browser()
+    assert app.sign_in_with(again, "plain").headers["location"] == "/sign-in?error=oauth_not_linked"
+    assert again.get("/api/auth/me").status_code == 401
+    notices = [
+        m for m in app.app.state.demo.outbox_messages() if "address is confirmed" in m.subject
+    ]
+    assert len(notices) == 1
+    assert notices[0].to == VICTIM
+    assert "sign-in with plain" in notices[0].text
+    assert "two-step sign-in" in notices[0].text
+    assert "a passkey (attacker's key)" in notices[0].text
+
+
+def test_a_password_reset_by_the_owner_takes_the_account_back(app: App, provider: Provider) -> None:
+    attacker = claimed_by_an_attacker(app, provider)
+    owner = app.browser()
+    owner.post("/api/auth/password-reset", json={"email": VICTIM})
+    link = last_link(app, VICTIM)
+    reset = owner.post(
+        "/api/auth/password-reset/confirm", json={**link, "new_password": "the owner's password"}
+    )
+    assert reset.status_code == 200, reset.text
+    assert_the_attacker_is_out(app, provider, attacker)
+    signed = owner.post(
+        "/api/auth/sign-in", json={"email": VICTIM, "password": "the owner's password"}
+    )
+    assert signed.json()["status"] == "signed_in"  # no second step: the attacker's TOTP is gone
+
+
+def test_a_magic_link_sign_in_by_the_owner_takes_the_account_back(
+    app: App, provider: Provider
+) -> None:
+    attacker = claimed_by_an_attacker(app, provider)
+    owner = app.browser()
+    owner.post("/api/auth/magic-link", json={"email": VICTIM})
+    signed = owner.post("/api/auth/magic-link/consume", json=last_link(app, VICTIM))
+    assert signed.json()["status"] == "signed_in"
+    assert owner.get("/api/auth/me").json()["email_verified"] is not None
+    assert_the_attacker_is_out(app, provider, attacker)
+    assert owner.get("/api/auth/me").status_code == 200  # the owner's own session stays
+
+
+def test_signing_up_as_the_owner_leads_to_taking_the_account_back(
+    app: App, provider: Provider
+) -> None:
+    attacker = claimed_by_an_attacker(app, provider)
+    owner = app.browser()
+    answer = owner.post("/api/auth/sign-up", json={"email": VICTIM, "password": "owner pass 1"})
+    assert answer.status_code == 200
+    # The address is taken: the owner is mailed a working reset link instead.
+    link = last_link(app, VICTIM)
+    assert set(link) == {"email", "token"}
+    reset = owner.post(
+        "/api/auth/password-reset/confirm", json={**link, "new_password": "owner pass 2"}
+    )
+    assert reset.status_code == 200, reset.text
+    assert_the_attacker_is_out(app, provider, attacker)
+    signed = owner.post("/api/auth/sign-in", json={"email": VICTIM, "password": "owner pass 2"})
+    assert signed.json()["status"] == "signed_in"
+
+
+def test_a_verification_link_the_attacker_had_sent_takes_the_account_back(
+    app: App, provider: Provider
+) -> None:
+    attacker = claimed_by_an_attacker(app, provider)
+    assert attacker.browser.post("/api/auth/verify-email/resend", json={}).status_code == 200
+    owner = app.browser()  # the mail reaches the owner, who opens it
+    signed = owner.post("/api/auth/verify-email", json=last_link(app, VICTIM))
+    assert signed.json()["status"] == "signed_in"
+    assert_the_attacker_is_out(app, provider, attacker)
+
+
+def test_links_made_after_the_address_was_proven_stay(app: App, provider: Provider) -> None:
+    owner = app.browser()
+    owner.post("/api/auth/magic-link", json={"email": "kim@example.com"})
+    owner.post("/api/auth/magic-link/consume", json=last_link(app, "kim@example.com"))
+    provider.signed_in = Person(sub="kim-gh", email="kim@example.com")
+    app.sign_in_with(owner, "plain")  # signed in: links to the verified account
+    owner.post("/api/auth/magic-link", json={"email": "kim@example.com"})
+    owner.post("/api/auth/magic-link/consume", json=last_link(app, "kim@example.com"))
+    kim = app.store.get_user_by_email("kim@example.com")
+    assert kim is not None
+    assert kim.id is not None
+    assert [a.provider_account_id for a in app.store.list_accounts(kim.id)] == ["kim-gh"]

@@ -503,10 +503,10 @@ class TestTimeouts:
                         sql.Identifier(schema_of(postgres_url))
                     )
                 )
-                start = time.monotonic()
+                # The lock is held until this block ends: without the statement
+                # timeout the call would wait for it forever.
                 with pytest.raises(StorageError) as caught:
                     store.use_verification_token(vt.identifier, vt.token)
-                assert time.monotonic() - start < 5
             assert isinstance(caught.value.__cause__, pg_errors.QueryCanceled)
             assert store.use_verification_token(vt.identifier, vt.token) == vt
 
@@ -516,10 +516,9 @@ class TestTimeouts:
             _user(store, "bob@example.com")
             export = store.export()
             next(export)  # the export holds the only connection
-            start = time.monotonic()
-            with pytest.raises(StorageError, match="no connection free"):
+            # The pool's own message names the wait that ran out: 0.3 s, not its default.
+            with pytest.raises(StorageError, match=r"no connection free.*after 0\.30 sec"):
                 store.counts()
-            assert time.monotonic() - start < 5
             assert isinstance(export, Generator)
             export.close()  # gives the connection back
             assert store.counts()["users"] == 2
@@ -570,11 +569,9 @@ class TestURL:
         with pytest.raises(ConfigurationError, match=message):
             auth_store.connect(f"postgresql://postgres@127.0.0.1:5432/test?{option}")
 
-    def test_an_unreachable_server_fails_fast_without_showing_the_password(self) -> None:
-        start = time.monotonic()
+    def test_an_unreachable_server_fails_without_showing_the_password(self) -> None:
         with pytest.raises(StorageError, match="cannot connect to Postgres") as caught:
             auth_store.connect("postgresql://app:s3cret-pw@127.0.0.1:1/auth?connect_timeout=2")
-        assert time.monotonic() - start < 10
         assert "s3cret-pw" not in str(caught.value)
         assert "app@127.0.0.1:1/auth" in str(caught.value)
         assert isinstance(caught.value.__cause__, psycopg.OperationalError)

@@ -5,7 +5,8 @@ Connections are really dropped: by ``pg_terminate_backend`` from another
 connection (what an operator or a failover does), and by a TCP relay in
 front of the server that cuts every connection and refuses new ones for a
 while (what a server restart looks like from the client). Every test has a
-hard timeout, and every call is timed.
+hard timeout (pytest-timeout), so a hang fails it; no assertion depends on how
+fast the machine is: the pool's own messages say which of its waits ran out.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ from tests.pg import admin_connection, fresh_postgres_url, require_postgres, sch
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 
-#: No single call may take longer than this (seconds): the pool's and libpq's
-#: timeouts are set well below it.
-CALL_LIMIT = 10.0
-
 
 def _backends(url: str, name: str) -> set[int]:
     with admin_connection(url) as conn:
@@ -53,16 +50,12 @@ def _terminate(url: str, name: str) -> set[int]:
     return pids
 
 
-def _timed(call: Callable[[], Any]) -> tuple[str, Any]:
-    """("ok", result) or ("error", exc) of one call, failing the test if it took too long."""
-    start = time.monotonic()
+def _outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+    """("ok", result) or ("error", exc) of one call."""
     try:
-        outcome: tuple[str, Any] = ("ok", call())
+        return ("ok", call())
     except StorageError as exc:
-        outcome = ("error", exc)
-    elapsed = time.monotonic() - start
-    assert elapsed < CALL_LIMIT, f"a call took {elapsed:.1f}s"
-    return outcome
+        return ("error", exc)
 
 
 def _operations(store: PostgresAdapter, user: User) -> dict[str, Callable[[], Any]]:
@@ -124,10 +117,10 @@ def test_killed_idle_connections_are_replaced_before_use(
     store, url, name = named_store
     user = store.create_user(User(email="ada@example.com"))
     call = _operations(store, user)[operation]
-    assert _timed(call)[0] == "ok"
+    assert _outcome(call)[0] == "ok"
     killed = _terminate(url, name)
     assert len(killed) >= 3  # the whole pool
-    outcomes = [_timed(call) for _ in range(6)]
+    outcomes = [_outcome(call) for _ in range(6)]
     assert [kind for kind, _ in outcomes] == ["ok"] * 6, outcomes
     assert not _backends(url, name) & killed  # served by new connections
     assert store.get_user(str(user.id)) == user
@@ -144,8 +137,7 @@ def _locked(url: str, table: str) -> Iterator[None]:
 
 def _wait_until_blocked(url: str, name: str) -> int:
     """The server process of the store's call that waits on a lock, once there is one."""
-    deadline = time.monotonic() + CALL_LIMIT
-    while time.monotonic() < deadline:
+    while True:
         with admin_connection(url) as conn:
             row = conn.execute(
                 "SELECT pid FROM pg_stat_activity"
@@ -155,7 +147,6 @@ def _wait_until_blocked(url: str, name: str) -> int:
         if row:
             return int(row[0])
         time.sleep(0.02)
-    raise AssertionError("the call never reached the server")
 
 
 def _kill(url: str, pid: int) -> None:
@@ -164,7 +155,7 @@ def _kill(url: str, pid: int) -> None:
 
 
 def _in_thread(call: Callable[[], Any], outcome: list[tuple[str, Any]]) -> threading.Thread:
-    thread = threading.Thread(target=lambda: outcome.append(_timed(call)))
+    thread = threading.Thread(target=lambda: outcome.append(_outcome(call)))
     thread.start()
     return thread
 
@@ -181,7 +172,7 @@ def test_a_read_killed_mid_call_is_retried_unseen(
         _kill(url, killed)
         retried = _wait_until_blocked(url, name)  # on another connection, waiting again
         assert retried != killed
-    reader.join(CALL_LIMIT)
+    reader.join()
     assert outcome == [("ok", user)]
 
 
@@ -196,13 +187,12 @@ def test_a_write_killed_mid_call_fails_that_call_only(
     with _locked(url, "verification_token"):
         writer = _in_thread(lambda: store.use_verification_token(vt.identifier, vt.token), outcome)
         _kill(url, _wait_until_blocked(url, name))
-        writer.join(CALL_LIMIT)
-        assert not writer.is_alive()
+        writer.join()
     [(kind, error)] = outcome
     assert kind == "error"
     assert isinstance(error.__cause__, psycopg.OperationalError)
     # The killed transaction rolled back: the token is still there, and the next call works.
-    assert _timed(lambda: store.use_verification_token(vt.identifier, vt.token)) == ("ok", vt)
+    assert _outcome(lambda: store.use_verification_token(vt.identifier, vt.token)) == ("ok", vt)
 
 
 # -- a server restart, seen through a TCP relay ----------------------------------------
@@ -293,18 +283,20 @@ def test_a_server_restart_is_survived(relay: Relay) -> None:
     ):
         assert isinstance(store, PostgresAdapter)
         user = store.create_user(User(email="ada@example.com"))
-        # Down: every connection cut, new ones refused. Calls fail, fast.
+        # Down: every connection cut, new ones refused. Calls fail after the
+        # pool's 2 s wait (not its 30 s reconnect timeout, nor never).
         relay.accepting = False
         relay.drop_all()
-        down = [_timed(lambda: store.get_user(str(user.id))) for _ in range(2)]
+        down = [_outcome(lambda: store.get_user(str(user.id))) for _ in range(2)]
         assert [kind for kind, _ in down] == ["error", "error"]
+        for _, error in down:
+            assert "couldn't get a connection after 2.00 sec" in str(error)
         # Back up: from the next call on, everything works.
         relay.accepting = True
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and store._pool.get_stats()["pool_size"] < 1:
+        while store._pool.get_stats()["pool_size"] < 1:
             time.sleep(0.05)
-        after = [_timed(lambda: store.get_user(str(user.id))) for _ in range(3)]
-        after.append(_timed(lambda: store.create_user(User(email="bob@example.com"))))
+        after = [_outcome(lambda: store.get_user(str(user.id))) for _ in range(3)]
+        after.append(_outcome(lambda: store.create_user(User(email="bob@example.com"))))
         errors = [o for o in after if o[0] == "error"]
         assert len(errors) <= 1, errors
         assert after[-2] == ("ok", user)

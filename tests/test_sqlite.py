@@ -470,8 +470,8 @@ import auth_store
 url, go, job, arg = sys.argv[1:5]
 if job == "open":  # race on opening (creating, migrating) a file that doesn't exist
     print("ready", flush=True)
-    while not os.path.exists(go):
-        time.sleep(0.001)
+    while not os.path.exists(go):  # spin: all start within microseconds of each other
+        pass
 store = auth_store.connect(url)
 if job == "open":
     store.create_user(auth_store.User(email=arg + "@example.com"))
@@ -542,13 +542,33 @@ def test_processes_incrementing_by_compare_and_set_never_lose_one(tmp_path: Path
 
 def test_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/fresh.db"
-    outputs = _race(url, tmp_path / "go", "open", [f"p{n}" for n in range(4)])
     latest = len(load_migrations("sqlite"))
-    assert outputs == [str(latest)] * 4
+    outputs = _race(url, tmp_path / "go", "open", [f"p{n}" for n in range(6)])
+    assert outputs == [str(latest)] * 6
     with _raw(tmp_path / "fresh.db") as other:
         assert other.execute("SELECT COUNT(*) FROM auth_store_migrations").fetchone() == (latest,)
-        assert other.execute("SELECT COUNT(*) FROM users").fetchone() == (4,)
+        assert other.execute("SELECT COUNT(*) FROM users").fetchone() == (6,)
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_opening_a_new_file_waits_while_another_opener_holds_the_lock(tmp_path: Path) -> None:
+    # What a second process sees while the first one switches a new file to WAL
+    # mode: the write lock is taken. SQLite answers the switch with an immediate
+    # "database is locked", without a busy wait; opening must wait instead.
+    path = tmp_path / "fresh.db"
+    path.touch()
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: first.execute("COMMIT"))
+    release.start()
+    try:
+        # A long busy timeout: the lock is given back whenever the timer thread runs.
+        with auth_store.connect(f"sqlite:///{path}?busy_timeout=60000") as store:
+            store.create_user(User(email="second@example.com"))
+            assert store.health()["journal_mode"] == "wal"
+    finally:
+        release.join()
+        first.close()
 
 
 class TestSharedSQLLayer:

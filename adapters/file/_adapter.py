@@ -291,6 +291,12 @@ class FileAdapter(Adapter):
             store.apply(self._accounts, found[0], found[1], to_dict(updated))
         return updated
 
+    def list_accounts(self, user_id: str) -> list[Account]:
+        v.validate_id(user_id, "user_id")
+        found = self._open_store().find_owned(self._accounts, user_id)
+        accounts = [self._model(self._accounts, stem, record, Account) for stem, record in found]
+        return sorted(accounts, key=lambda a: (a.provider, a.provider_account_id))
+
     # -- sessions -----------------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

@@ -345,6 +345,10 @@ class SQLAdapter(Adapter, abc.ABC):
         row = self._change_one(self._sql.account_update, params, key)
         return None if row is None else self._rows.account(row)
 
+    def list_accounts(self, user_id: str) -> list[Account]:
+        key = (v.validate_id(user_id, "user_id"),)
+        return [self._rows.account(row) for row in self._fetchall(self._sql.accounts_by_user, key)]
+
     # -- sessions -----------------------------------------------------------------
 
     def create_session(self, session: Session) -> Session:

@@ -135,6 +135,10 @@ class Statements:
             f"SELECT {ACCOUNT} FROM accounts"  # noqa: S608
             ' WHERE provider = ? AND "providerAccountId" = ?'
         )
+        self.accounts_by_user = r(
+            f'SELECT {ACCOUNT} FROM accounts WHERE "userId" = ?'  # noqa: S608
+            ' ORDER BY provider, "providerAccountId"'
+        )
         self.account_delete = change(
             'DELETE FROM accounts WHERE provider = ? AND "providerAccountId" = ?',
             ACCOUNT,

@@ -145,6 +145,28 @@ class HousekeepingCases(Base):
         adapter.create_session(self.new_session(other.id))
         assert adapter.list_sessions(user.id) == [expired, soon, late]
 
+    def test_list_accounts_lists_one_users_accounts_by_provider_key(self, adapter: Adapter) -> None:
+        user = self.make_user(adapter)
+        other = self.make_user(adapter)
+        assert user.id is not None
+        assert other.id is not None
+        assert adapter.list_accounts(user.id) == []
+        gitlab = adapter.link_account(self.new_account(user.id, provider="gitlab"))
+        github_b = adapter.link_account(
+            self.new_account(user.id, provider="github", provider_account_id="b-2")
+        )
+        github_a = adapter.link_account(
+            self.new_account(user.id, provider="github", provider_account_id="a-1")
+        )
+        theirs = adapter.link_account(self.new_account(other.id, provider="github"))
+        assert adapter.list_accounts(user.id) == [github_a, github_b, gitlab]
+        assert adapter.list_accounts(other.id) == [theirs]
+        adapter.unlink_account("github", "a-1")
+        assert adapter.list_accounts(user.id) == [github_b, gitlab]
+        adapter.delete_user(user.id)
+        assert adapter.list_accounts(user.id) == []
+        assert adapter.list_accounts(other.id) == [theirs]
+
     def test_delete_sessions_deletes_only_that_users_sessions(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
         other = self.make_user(adapter)

@@ -16,7 +16,7 @@ from auth_store import clock
 from auth_store.adapter import Adapter
 from auth_store.errors import ConflictError, NotFoundError, ValidationError
 from auth_store.models import Account, User
-from auth_store.validation import validate_id
+from auth_store.validation import json_limits, validate_id
 
 from ._base import BAD_IDS, Base
 
@@ -35,6 +35,7 @@ _ID_OPS: dict[str, Callable[[Base, Adapter, str, str], object]] = {
     "create_session(id)": lambda t, a, uid, bad: a.create_session(t.new_session(uid, id=bad)),
     "update_session(user_id)": lambda t, a, uid, bad: a.update_session("tok", user_id=bad),
     "list_sessions": lambda t, a, uid, bad: a.list_sessions(bad),
+    "list_accounts": lambda t, a, uid, bad: a.list_accounts(bad),
     "delete_sessions": lambda t, a, uid, bad: a.delete_sessions(bad),
     "create_authenticator(user_id)": lambda t, a, uid, bad: a.create_authenticator(
         t.new_authenticator(bad)
@@ -58,6 +59,7 @@ _MISSES: dict[str, tuple[Callable[[Adapter], object], object]] = {
     "get_account": (lambda a: a.get_account("github", "nobody"), None),
     "unlink_account": (lambda a: a.unlink_account("github", "nobody"), None),
     "update_account": (lambda a: a.update_account("github", "nobody", scope="x"), None),
+    "list_accounts": (lambda a: a.list_accounts("no-such-user"), []),
     "delete_user": (lambda a: a.delete_user("no-such-user"), None),
     "get_session_and_user": (lambda a: a.get_session_and_user("no-such-token"), None),
     "update_session": (
@@ -287,6 +289,80 @@ class SemanticsCases(Base):
         linked = adapter.link_account(account)
         assert linked == replace(account, id=linked.id)
         assert adapter.get_account("email", bare.email) == linked
+
+    def test_json_nested_past_the_depth_limit_is_a_validation_error(self, adapter: Adapter) -> None:
+        # ~1000 levels would exhaust the interpreter's stack (RecursionError) if
+        # anything recursed; the shared validation refuses it first, everywhere.
+        deep: dict[str, Any] = {}
+        cursor = deep
+        for _ in range(1000):
+            cursor["n"] = {}
+            cursor = cursor["n"]
+        deep_list: dict[str, Any] = {"l": []}
+        items = deep_list["l"]
+        for _ in range(json_limits().max_depth):
+            items.append([])
+            items = items[0]
+        self._refused_everywhere(adapter, {"deep dict": deep, "deep list": deep_list})
+
+    def test_json_past_the_size_limit_is_a_validation_error(self, adapter: Adapter) -> None:
+        limit = json_limits().max_bytes
+        self._refused_everywhere(
+            adapter,
+            {
+                "10 MB string": {"blob": "x" * 10_000_000},
+                "one byte over": {"b": "x" * (limit - len('{"b": ""}') + 1)},
+                "many keys": {f"k{n}": 0 for n in range(limit)},
+                "multi-byte text": {"t": "\u00e9" * (limit // 2)},
+            },
+        )
+
+    def test_json_at_the_limits_round_trips(self, adapter: Adapter) -> None:
+        limits = json_limits()
+        deepest: dict[str, Any] = {}
+        cursor = deepest
+        for _ in range(limits.max_depth - 1):
+            cursor["n"] = {}
+            cursor = cursor["n"]
+        largest = {"b": "x" * (limits.max_bytes - len('{"b": ""}'))}
+        user = self.make_user(adapter, extra=deepest)
+        assert user.id is not None
+        assert adapter.get_user(user.id) == user
+        credential = adapter.create_credential(self.new_credential(user.id, data=largest))
+        assert credential.id is not None
+        assert adapter.get_credential(credential.id) == credential
+
+    def _refused_everywhere(self, adapter: Adapter, values: dict[str, dict[str, Any]]) -> None:
+        """Each value as every JSON field the contract stores: all refused, nothing written."""
+        user = self.make_user(adapter, extra={"kept": True})
+        uid = str(user.id)
+        credential = adapter.create_credential(self.new_credential(uid))
+        cid = str(credential.id)
+        before = adapter.counts()
+        cases: dict[str, Callable[[], object]] = {}
+        for label, value in values.items():
+            cases |= {
+                f"{label}: create_user extra": partial(
+                    adapter.create_user, self.new_user(extra=value)
+                ),
+                f"{label}: update_user extra": partial(adapter.update_user, uid, extra=value),
+                f"{label}: link_account extra": partial(
+                    adapter.link_account, self.new_account(uid, extra=value)
+                ),
+                f"{label}: create_credential data": partial(
+                    adapter.create_credential, self.new_credential(uid, data=value)
+                ),
+                f"{label}: update_credential data": partial(
+                    adapter.update_credential, cid, value, expected_version=1
+                ),
+                f"{label}: import_records": partial(
+                    adapter.import_records, [self.new_user(extra=value)]
+                ),
+            }
+        _expect_validation_errors(cases)
+        assert adapter.counts() == before
+        assert adapter.get_user(uid) == user
+        assert adapter.get_credential(cid) == credential
 
     def test_update_user_replaces_extra(self, adapter: Adapter) -> None:
         user = self.make_user(adapter, extra={"role": "user", "old": 1})

@@ -21,11 +21,13 @@ store of the same kind from the URL for each test instead:
     test with a message saying so: running the suite on the database's own
     tables would destroy their data.
 
-Any other scheme fails with a message: subclass ``AdapterConformance``
-(see docs/writing-an-adapter.md) to say how to make a fresh store.
+Any other scheme is a usage error (see ``plugin``): subclass
+``AdapterConformance`` (see docs/writing-an-adapter.md) to say how to make a
+fresh store.
 
 Without ``--auth-store-url`` the ``auth_store.testing`` plugin keeps this
-module from being collected, so other test runs are unaffected.
+module from being collected, so other test runs are unaffected; a run that
+names ``auth_store.testing`` without it is a usage error.
 """
 
 from __future__ import annotations

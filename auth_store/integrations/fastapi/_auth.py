@@ -76,7 +76,7 @@ class RequestAuth:
         and answer ``AuthStoreError``s with the shared HTTP map (``integrations.errors``)."""
         app.state.auth_store = self
         app.add_middleware(_CookieMiddleware)
-        install_error_handler(app)
+        install_error_handler(app, prefix=self.prefix)
 
     # -- per-request state -----------------------------------------------------
 

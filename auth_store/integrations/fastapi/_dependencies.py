@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -49,11 +50,35 @@ async def csrf_protect(request: Request) -> None:
     await get_auth(request).check_csrf(request)
 
 
-def require_json(request: Request) -> None:
-    """415 for a POST that is not ``application/json`` (see the package docstring)."""
+async def require_json(request: Request) -> None:
+    """415 for a POST that is not ``application/json`` (see the package docstring);
+    400 for a JSON body holding half a surrogate pair."""
     # POST is the one unsafe method a cross-site form can send; PUT, PATCH and
     # DELETE from another origin need a CORS preflight anyway.
     if request.method == "POST":
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "application/json":
             raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "Send application/json.")
+        if _has_lone_surrogate(await request.body()):
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, "The request body is not valid Unicode JSON."
+            )
+
+
+def _has_lone_surrogate(body: bytes) -> bool:
+    """Whether a JSON body holds half a UTF-16 surrogate pair (``"\\ud800"``).
+
+    JSON parsers accept such escapes (and such code units in UTF-16 bodies),
+    but the text they make can't be encoded: hashing a password, writing a
+    row, rendering an error that echoes the input would all fail, so the
+    request is refused before any of that.
+    """
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False  # not JSON at all: the router's validation answers 422
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
