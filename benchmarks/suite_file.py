@@ -135,15 +135,16 @@ class FileSuite:
             collection = engine.collections[name]
             raws = [to_dict(_PREPARE[name](model)) for model in models]
             stems = [collection.spec.stem(raw) for raw in raws]
-            entries: dict[str, list[tuple[str, str, str]]] = {f: [] for f in collection.indices}
-            for raw, stem in zip(raws, stems, strict=True):
-                for field, key in engine.keys(collection, raw).items():
-                    entries[field].append(("+", key, stem))
+            lines = [
+                ("+", field, key, stem)
+                for raw, stem in zip(raws, stems, strict=True)
+                for field, key in engine.keys(collection, raw).items()
+            ]
             # Index lines first, then records: the engine's own invariant.
-            for field, lines in entries.items():
-                collection.indices[field].append(lines, durable=False)
+            collection.index.append(lines, durable=False)
             for raw, stem in zip(raws, stems, strict=True):
                 collection.write(stem, raw, durable=False)
+            engine.maintain(collection)
 
     # -- raw baselines ----------------------------------------------------------
 
