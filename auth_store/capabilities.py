@@ -21,6 +21,7 @@ protocol                   used by
 ``StoredAtPath``           ``open_source``, ``migrate`` (same-store check)
 ``SharedWithAnotherApp``   ``PasswordService``, ``SessionManager`` (defaults)
 ``ChecksMapping``          ``migrate`` (what cannot map, before writing)
+``ReportsResources``       ``auth-store stats`` (open time, memory, disk)
 =========================  ==================================================
 """
 
@@ -49,6 +50,7 @@ __all__ = [
     "NativeBackupUnavailableError",
     "ProgressCallback",
     "RecognizesBackup",
+    "ReportsResources",
     "SchemaMigration",
     "SharedWithAnotherApp",
     "StoredAtPath",
@@ -248,6 +250,15 @@ class ChecksMapping(Protocol):
 
     def mapping_problem(self, record: Model) -> Problem | None:
         """As a target: why ``record`` cannot be stored, or what the other app can't use."""
+        ...
+
+
+@runtime_checkable
+class ReportsResources(Protocol):
+    """A backend that runs in the caller's process and can say what it costs there."""
+
+    def resources(self) -> dict[str, Any]:
+        """Figures such as the time the store took to open and the memory it added."""
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from datetime import UTC, datetime
@@ -61,6 +62,17 @@ _DATETIME_FIELDS = {
 DEFAULT_COMPACT_MIN_DEAD = 1024
 
 
+def _rss_bytes() -> int:
+    """This process's resident memory (Linux ``/proc``; elsewhere the peak from ``getrusage``)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _parse_url(url: str) -> tuple[str, str]:
     """The directory and the query of a ``file:`` URL."""
     parts = urlsplit(url)
@@ -101,9 +113,12 @@ class FileAdapter(Adapter):
         if not isinstance(root, str | os.PathLike):
             raise ConfigurationError(f"root must be a path, got {type(root).__name__}")
         self.durability = durability
+        rss_before, started = _rss_bytes(), time.perf_counter()
         self._store = FileStore(
             os.fspath(root), durable=durability == "full", compact_min_dead=compact_min_dead
         )
+        self._opened_in = time.perf_counter() - started
+        self._rss_before = rss_before
         self._closed = False
         cols = self._store.collections
         self._users = cols["users"]
@@ -586,6 +601,28 @@ class FileAdapter(Adapter):
             "root": store.root,
             "durability": self.durability,
             "counts": counts,
+        }
+
+    def resources(self) -> dict[str, Any]:
+        """What the store costs this process (``ReportsResources``): the time it took to
+        open, the resident memory added since (indices read so far included), and the
+        size of its index files. The memory figure is the whole process's growth, so it
+        is only meaningful in a process that does little else (``auth-store stats``)."""
+        store = self._open_store()
+        tail = table = log_bytes = 0
+        for collection in store.collections.values():
+            info = collection.index.describe()
+            tail += info["tail_lines"]
+            table += info["table_bytes"]
+            log_bytes += info["log_bytes"]
+        rss = _rss_bytes()
+        return {
+            "open_ms": round(self._opened_in * 1000, 3),
+            "rss_mib": round(rss / 2**20, 1),
+            "rss_added_mib": round((rss - self._rss_before) / 2**20, 1),
+            "index_log_bytes": log_bytes,
+            "index_table_bytes": table,
+            "index_lines_in_memory": tail,
         }
 
     # -- file-store operations (SupportsCheck, SupportsRepair, SupportsBackup, ...) ----

@@ -142,6 +142,17 @@ class IndexLog:
         except OSError as exc:
             raise StorageError(f"cannot read {self.where}: {exc.strerror}") from exc
 
+    def describe(self) -> dict[str, int]:
+        """Sizes, for ``resources()``: the log's and its table's bytes, the lines in memory."""
+        with self.lock:
+            self.refresh()
+            table = self._table.size() if self._table is not None else 0
+            return {
+                "log_bytes": self._offset,
+                "table_bytes": table,
+                "tail_lines": self.tail_lines(),
+            }
+
     def tail_lines(self) -> int:
         """The change lines held in memory (those past the table)."""
         return self.lines - (self._table.lines if self._table is not None else 0)

@@ -144,6 +144,10 @@ class Table:
         view.release()
         return cls(mapped, st.st_ino, int(header["covers"]), int(header["lines"]), arrays)
 
+    def size(self) -> int:
+        """The table file's size in bytes."""
+        return len(self._mapped)
+
     def arrays(self, field: str) -> Arrays:
         """The ``numbers``, ``tags`` and ``offsets`` arrays of ``field``."""
         return self._arrays[field]
