@@ -36,7 +36,7 @@ from auth_store import (
     VerificationToken,
 )
 from auth_store.adapter import Adapter
-from auth_store.adapters.file import FileAdapter
+from auth_store.adapters.file import FileAdapter, _durability
 from auth_store.records import to_dict
 from auth_store.testing import AdapterConformance, RawStorage
 from auth_store.testing.raw import FileRaw, file_root
@@ -94,6 +94,24 @@ def _lines(path: Path) -> list[Any]:
 def _log(root: Path, collection: str) -> Path:
     """The index log of a collection."""
     return root / collection / "indices" / "log.jsonl"
+
+
+def _count_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every fsync and fdatasync from now on."""
+    calls: list[str] = []
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def fdatasync(fd: int) -> None:
+        calls.append("fdatasync")
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    return calls
 
 
 def _kinds(store: FileAdapter) -> set[str]:
@@ -422,32 +440,61 @@ class TestSharing:
 
 
 class TestDurability:
-    def test_full_durability_fsyncs_record_directory_and_index(
+    def test_full_durability_fsyncs_the_record_and_its_directory(
         self, root: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        calls: list[str] = []
-        real_fsync, real_fdatasync = os.fsync, os.fdatasync
+        calls = _count_syncs(monkeypatch)
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        with FileAdapter(root, durability="full") as full:
+            calls.clear()
+            _user(full)
+            # The first write marks the index lines as not yet fsynced (the marker
+            # file and the root directory), then fsyncs the record and its directory.
+            assert calls == ["fsync"] * 4
+            assert (root / "_unsynced").read_text().strip() == boot
+            calls.clear()
+            _user(full, "b@example.com")
+            assert calls == ["fsync", "fsync"]
+            calls.clear()
+        # Closing fsyncs the logs and removes the marker: a stopped app leaves none.
+        assert "fdatasync" in calls
+        assert not (root / "_unsynced").exists()
+        with FileAdapter(root, durability="normal") as normal:
+            calls.clear()
+            user = _user(normal, "c@example.com")
+            normal.update_user(_uid(user), name="B")
+            normal.delete_user(_uid(user))
+            assert calls == []
 
-        def fsync(fd: int) -> None:
-            calls.append("fsync")
-            real_fsync(fd)
-
-        def fdatasync(fd: int) -> None:
-            calls.append("fdatasync")
-            real_fdatasync(fd)
-
-        monkeypatch.setattr(os, "fsync", fsync)
-        monkeypatch.setattr(os, "fdatasync", fdatasync)
+    def test_without_a_boot_id_every_index_line_is_fsynced(
+        self, root: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(_durability, "boot_id", lambda: None)
+        calls = _count_syncs(monkeypatch)
         with FileAdapter(root, durability="full") as full:
             calls.clear()
             _user(full)
             assert sorted(calls) == ["fdatasync", "fsync", "fsync"]
-        with FileAdapter(root, durability="normal") as normal:
-            calls.clear()
-            user = _user(normal, "b@example.com")
-            normal.update_user(_uid(user), name="B")
-            normal.delete_user(_uid(user))
-            assert calls == []
+        assert not (root / "_unsynced").exists()
+
+    def test_after_a_machine_crash_the_indices_are_rebuilt_from_the_records(
+        self, root: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with FileAdapter(root) as opened:
+            user = _user(opened)
+            session = _session(opened, user)
+        # What a power cut can leave: records fsynced, index lines lost, and the
+        # marker of a boot that is over.
+        for collection in ("users", "sessions"):
+            log = _log(root, collection)
+            log.write_text(log.read_text().splitlines()[0] + "\n")
+        (root / "_unsynced").write_text("an-earlier-boot\n")
+        with caplog.at_level("WARNING"), FileAdapter(root) as reopened:
+            assert reopened.get_user_by_email("ada@example.com") == user
+            assert reopened.get_session_and_user(session.session_token) == (session, user)
+            assert reopened.check().ok
+        assert "rebuilding the indices" in caplog.text
+        assert not (root / "_unsynced").exists()
 
     def test_a_failed_fsync_is_raised_once_and_not_retried(
         self, root: Path, monkeypatch: pytest.MonkeyPatch
@@ -476,6 +523,7 @@ class TestDurability:
     def test_a_failed_index_fsync_stops_the_write(
         self, root: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        monkeypatch.setattr(_durability, "boot_id", lambda: None)  # fsync every index line
         with FileAdapter(root, durability="full") as opened:
 
             def failing(fd: int) -> None:
@@ -484,7 +532,7 @@ class TestDurability:
             monkeypatch.setattr(os, "fdatasync", failing)
             with pytest.raises(StorageError, match="fsync"):
                 _user(opened)
-            monkeypatch.undo()
+            monkeypatch.setattr(os, "fdatasync", os.fsync)
             assert opened.counts()["users"] == 0
             assert opened.check().ok
 

@@ -25,6 +25,7 @@ from auth_store.problems import CheckReport, Problem
 from auth_store.records import from_dict, to_dict
 
 from . import _atomic
+from ._durability import MARKER_NAME
 from ._index import LOG_NAME, IndexLog
 from ._layout import (
     COLLECTION_SPECS,
@@ -183,7 +184,7 @@ def _scan(store: FileStore) -> _Scan:
 
 
 def _scan_root(store: FileStore, scan: _Scan) -> None:
-    expected = {META_NAME, LOCK_NAME, *store.collections}
+    expected = {META_NAME, LOCK_NAME, MARKER_NAME, *store.collections}
     for name in sorted(os.listdir(store.root_fd)):
         path = f"{store.root}/{name}"
         if name in store.collections:

@@ -595,6 +595,19 @@ class IndexLog:
         finally:
             os.close(fd)
 
+    def sync(self) -> None:
+        """fdatasync the log (lines any process appended)."""
+        try:
+            fd = os.open(LOG_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._dir_fd)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(f"cannot open {self.where}: {exc.strerror}") from exc
+        try:
+            _atomic.datasync(fd, self.where)
+        finally:
+            os.close(fd)
+
     def exists(self) -> bool:
         """Whether the log file exists."""
         try:

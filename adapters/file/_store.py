@@ -6,7 +6,8 @@ has its index entry** (indices may hold more, never less). So a change
 1. records its intent in the lock file (collection, stem, the index keys it
    adds and drops - never a secret: the session index key is a hash);
 2. appends the index lines it adds to the collection's log, in one write
-   (fdatasync'ed when durable: the entries must be on disk before the record);
+   (on disk before the record when durable: fsynced at the next checkpoint,
+   with a marker that makes a machine crash rebuild the indices, ``_durability``);
 3. writes or deletes the record file (temp, fsync, rename, fsync dir);
 4. appends the index lines it drops (no fsync: a lost drop is a harmless
    stale line);
@@ -36,8 +37,8 @@ from typing import Any
 
 from auth_store.errors import ConfigurationError, StorageError
 
-from . import _atomic
-from ._index import LOG_NAME, IndexLog
+from . import _atomic, _durability
+from ._index import LOG_NAME, Entry, IndexLog
 from ._layout import (
     COLLECTION_SPECS,
     FORMAT,
@@ -74,6 +75,10 @@ class FileStore:
     def __init__(self, root: str, *, durable: bool, compact_min_dead: int) -> None:
         self.root = os.path.abspath(root)
         self.durable = durable
+        #: With a boot id, durable index lines are fsynced at checkpoints, not one by one.
+        self._boot = _durability.boot_id() if durable else None
+        self._lines_durable = durable and self._boot is None
+        self._unsynced = False
         self.compact_min_dead = compact_min_dead
         self.collections: dict[str, Collection] = {}
         self.root_fd = -1
@@ -165,6 +170,16 @@ class FileStore:
         removed += [f"{self.root}/{n}" for n in self._sweep_root_temps()]
         if removed:
             log.warning("file store %s: removed %d stray temp file(s)", self.root, len(removed))
+        marker = _durability.read_marker(self.root_fd, self.root)
+        if marker is not None and marker != _durability.boot_id():
+            log.warning(
+                "file store %s: the machine stopped before index lines reached the disk; "
+                "rebuilding the indices from the records",
+                self.root,
+            )
+            for collection in self.collections.values():
+                self.rebuild_indices(collection)
+            _durability.clear_marker(self.root_fd, self.root)
         for collection in self.collections.values():
             index = collection.index
             if not index.exists():
@@ -242,7 +257,7 @@ class FileStore:
         self.lock.write_intent(json.dumps(intent).encode("utf-8") + b"\n")
         index = collection.index
         try:
-            index.append([("+", f, k, stem) for f, k in adds], durable=self.durable)
+            self._append(index, [("+", f, k, stem) for f, k in adds])
             if new is None:
                 collection.remove(stem, durable=self.durable)
             else:
@@ -258,11 +273,41 @@ class FileStore:
         self.lock.clear_intent()
         self.maintain(collection)
 
+    def _append(self, index: IndexLog, entries: list[Entry]) -> None:
+        """Append index lines that must be on disk before the record they index."""
+        if entries and self._boot is not None and not self._unsynced_marked():
+            _durability.set_marker(self.root_fd, self.root, self._boot)
+        index.append(entries, durable=self._lines_durable)
+        self._unsynced = self._unsynced or self._boot is not None
+
+    def _unsynced_marked(self) -> bool:
+        try:
+            os.stat(_durability.MARKER_NAME, dir_fd=self.root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def sync_indices(self) -> None:
+        """fsync every log and remove the unsynced marker (the caller holds the lock)."""
+        if self._boot is None:
+            return
+        for collection in self.collections.values():
+            collection.index.sync()
+        if self._unsynced_marked():
+            _durability.clear_marker(self.root_fd, self.root)
+        self._unsynced = False
+
     def maintain(self, collection: Collection) -> None:
-        """Compact the collection's log or fold its tail into a table, when due."""
+        """Compact the collection's log or fold its tail into a table, when due.
+
+        Either one starts with every log fsynced: a table never points past what
+        is on disk.
+        """
         if collection.index.needs_compaction(self.compact_min_dead):
+            self.sync_indices()
             collection.index.compact(durable=self.durable)
         elif collection.index.needs_checkpoint():
+            self.sync_indices()
             collection.index.checkpoint(durable=self.durable)
 
     def keys(self, collection: Collection, record: dict[str, Any]) -> dict[str, str]:
@@ -317,9 +362,9 @@ class FileStore:
                 index.refresh()
                 present = index.contains(field, key, stem)
             if current.get(field) == key and not present:
-                index.append([("+", field, key, stem)], durable=self.durable)
+                self._append(index, [("+", field, key, stem)])
             elif current.get(field) != key and present:
-                index.append([("-", field, key, stem)], durable=self.durable)
+                self._append(index, [("-", field, key, stem)])
 
     def rebuild_indices(self, collection: Collection) -> int:
         """Rewrite every index of ``collection`` from its records; return how many it read.
@@ -391,7 +436,11 @@ class FileStore:
     # -- life cycle -------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every descriptor. Idempotent."""
+        """Close every descriptor (fsyncing the index lines this process left unsynced
+        first, so a stopped app leaves no marker). Idempotent."""
+        if self._unsynced and self.root_fd >= 0:
+            with contextlib.suppress(StorageError, OSError), self.lock.exclusive():
+                self.sync_indices()
         for collection in self.collections.values():
             collection.close()
         lock = getattr(self, "lock", None)
