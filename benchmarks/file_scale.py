@@ -40,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from auth_store.models import Session, User
 
 from . import file_store_open as bulk
 from .core import TIMES
-from .machine import describe
+from .machine import LoadSampler, describe
 from .report import format_size
 
 __all__ = ["main"]
@@ -80,32 +79,6 @@ if job["rss"]:
         store.list_sessions(user_id)
 print(json.dumps({"open_first_s": took, **store.resources()}))
 """
-
-
-class LoadSampler:
-    """The 1-minute load average, sampled every second in a thread."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            self.samples.append(os.getloadavg()[0])
-
-    def __enter__(self) -> LoadSampler:
-        self.samples.append(os.getloadavg()[0])
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def summary(self) -> str:
-        s = self.samples
-        return f"min {min(s):.2f}, median {statistics.median(s):.2f}, max {max(s):.2f}"
 
 
 @dataclass

@@ -36,9 +36,10 @@ import json
 import os
 import secrets
 import threading
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from auth_store.errors import StorageError
 
@@ -46,6 +47,8 @@ from . import _atomic
 from ._table import TABLE_PREFIX, TABLE_SUFFIX, Table, number, table_name, tag, write_table
 
 __all__ = ["LOG_NAME", "Entry", "FieldSpec", "IndexLog"]
+
+T = TypeVar("T")
 
 LOG_NAME = "log.jsonl"
 
@@ -162,11 +165,8 @@ class IndexLog:
         return max(CHECKPOINT_MIN, covered // CHECKPOINT_SHARE)
 
     def _newer_table(self) -> bool:
-        try:
-            st = os.stat(table_name(self._generation), dir_fd=self._dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        return self._table is None or st.st_ino != self._table.ino
+        st = self._stat(table_name(self._generation))
+        return st is not None and (self._table is None or st.st_ino != self._table.ino)
 
     def _load(self) -> None:
         """Open the log anew and map its table (if it has a whole one)."""
@@ -283,12 +283,17 @@ class IndexLog:
         added = state.added.get(key)
         if added is not None and stem in added:
             return added[stem]
-        if not state.numbers:
-            return None
         numbers, tags = state.numbers, state.tags
-        wanted = (number(key, ordered=state.spec.ordered), tag(stem))
-        i = bisect_left(range(len(numbers)), wanted, key=lambda j: (numbers[j], tags[j]))
-        while i < len(numbers) and (numbers[i], tags[i]) == wanted:
+        if not numbers:
+            return None
+        wanted = number(key, ordered=state.spec.ordered)
+        low = bisect_left(numbers, wanted)
+        high = bisect_right(numbers, wanted, low)
+        mark = tag(stem)
+        # Entries of one number are sorted by tag (a thousand sessions can expire
+        # at the same microsecond): a second binary search, within their range.
+        i = bisect_left(tags, mark, low, high)
+        while i < high and tags[i] == mark:
             at = state.offsets[i]
             i += 1
             if at in state.dead:
@@ -573,57 +578,47 @@ class IndexLog:
         """The file name of the table the log on disk would use."""
         return table_name(self._header_of_file())
 
-    def has_table(self) -> bool:
-        """Whether the log on disk has a table of its generation."""
+    def _stat(self, name: str) -> os.stat_result | None:
+        """``name`` in the index directory, or ``None`` if it is missing."""
         try:
-            os.stat(self.current_table(), dir_fd=self._dir_fd, follow_symlinks=False)
+            return os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
         except FileNotFoundError:
-            return False
+            return None
         except OSError as exc:
-            raise StorageError(f"cannot stat {self.dir_where}: {exc.strerror}") from exc
-        return True
+            raise StorageError(f"cannot stat {self.dir_where}/{name}: {exc.strerror}") from exc
 
-    def _header_of_file(self) -> str:
+    def _with_log(self, use: Callable[[int], T]) -> T | None:
+        """``use`` applied to a fresh descriptor of the log; ``None`` if it is missing."""
         try:
             fd = os.open(LOG_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._dir_fd)
         except FileNotFoundError:
-            return ""
-        except OSError as exc:
-            raise StorageError(f"cannot read {self.where}: {exc.strerror}") from exc
-        try:
-            return self._header(fd)[0]
-        finally:
-            os.close(fd)
-
-    def sync(self) -> None:
-        """fdatasync the log (lines any process appended)."""
-        try:
-            fd = os.open(LOG_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._dir_fd)
-        except FileNotFoundError:
-            return
+            return None
         except OSError as exc:
             raise StorageError(f"cannot open {self.where}: {exc.strerror}") from exc
         try:
-            _atomic.datasync(fd, self.where)
+            return use(fd)
         finally:
             os.close(fd)
 
+    def has_table(self) -> bool:
+        """Whether the log on disk has a table of its generation."""
+        return self._stat(self.current_table()) is not None
+
+    def _header_of_file(self) -> str:
+        return self._with_log(lambda fd: self._header(fd)[0]) or ""
+
+    def sync(self) -> None:
+        """fdatasync the log (lines any process appended)."""
+        self._with_log(lambda fd: _atomic.datasync(fd, self.where))
+
     def exists(self) -> bool:
         """Whether the log file exists."""
-        try:
-            os.stat(LOG_NAME, dir_fd=self._dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise StorageError(f"cannot stat {self.where}: {exc.strerror}") from exc
-        return True
+        return self._stat(LOG_NAME) is not None
 
     def size(self) -> int:
-        """The log's size in bytes."""
-        try:
-            return os.stat(LOG_NAME, dir_fd=self._dir_fd, follow_symlinks=False).st_size
-        except OSError as exc:
-            raise StorageError(f"cannot stat {self.where}: {exc.strerror}") from exc
+        """The log's size in bytes (0 if it is missing)."""
+        st = self._stat(LOG_NAME)
+        return 0 if st is None else st.st_size
 
     def repair_tail(self) -> bool:
         """Cut a torn last line (no final newline) off the log; ``True`` if there was one."""
