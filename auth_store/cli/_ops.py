@@ -103,7 +103,8 @@ def health_command(state: State) -> None:
         health = store.health()
     except AuthStoreError as exc:
         if state.json:
-            emit(state, {"reachable": False, "ok": False, "error": describe(exc)}, print)
+            data = {"reachable": False, "ok": False, "error": describe(exc)}
+            emit(state, data, lambda console: None)  # JSON on stdout; the line on stderr
         fail(describe(exc))
     elapsed = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
