@@ -29,6 +29,7 @@ from auth_store.disabled import is_disabled
 from auth_store.errors import (
     AuthStoreError,
     ConfigurationError,
+    NoStoreError,
     ValidationError,
 )
 from auth_store.migration import ProgressCallback, TargetNotEmptyError
@@ -78,6 +79,8 @@ def as_click_error(exc: AuthStoreError | OSError) -> click.ClickException:
     be used, a target that is not empty) exits 2; anything else that went
     wrong exits 1.
     """
+    if isinstance(exc, NoStoreError):
+        return BadUsage(f"{describe(exc)} (`auth-store schema upgrade` creates an empty store)")
     usage = (ConfigurationError, ValidationError, TargetNotEmptyError, *_BAD_PATH)
     if isinstance(exc, usage):
         return BadUsage(describe(exc))
