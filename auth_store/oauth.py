@@ -37,8 +37,8 @@ from ._extras import missing_extra
 
 try:
     import requests
+    from authlib.common.errors import AuthlibBaseError
     from authlib.integrations.requests_client import OAuth2Session
-    from authlib.oauth2.rfc6749.errors import OAuth2Error
     from joserfc import jwt
     from joserfc.errors import JoseError
     from joserfc.jwk import KeySet
@@ -65,6 +65,18 @@ __all__ = [
 
 _ENCRYPTED_FIELDS = ("access_token", "refresh_token", "id_token")
 _STATE_PURPOSE = "oauth-state"
+#: What a provider's failure looks like on our side: its OAuth error answers
+#: (``invalid_grant`` for an expired, replayed or bogus code), a network error or
+#: an HTTP error status, and replies of the wrong shape (not JSON, a list where
+#: an object belongs, a field missing or of the wrong type).
+_PROVIDER_FAILURES = (
+    AuthlibBaseError,
+    requests.RequestException,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+)
 # Asymmetric only: an ID token is verified with the provider's public keys.
 _ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 
@@ -285,7 +297,7 @@ class OAuthService:
                     )
                 )
                 claims = self._profile_data(provider, endpoints, token, data.get("n"), client)
-        except (OAuth2Error, requests.RequestException, ValueError) as exc:
+        except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider could not complete the sign-in.") from exc
         try:
             profile = provider.profile(claims)
@@ -345,7 +357,7 @@ class OAuthService:
                         timeout=self.timeout,
                     )
                 )
-        except (OAuth2Error, requests.RequestException, ValueError) as exc:
+        except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider did not refresh the tokens.") from exc
         return self._replace_tokens(account, token)
 

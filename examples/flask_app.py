@@ -7,8 +7,9 @@ Run it and open the printed URL::
 It shares the templates in ``examples/templates`` with the FastAPI example:
 sign up, sign in (password or passkey), the second step (code or passkey),
 TOTP enrolment with a QR code, backup codes, passkeys, magic links, password
-reset and change, sessions, API keys, /outbox. The passkey endpoints are
-``passkeys_blueprint()`` under /auth; open the printed http://localhost URL.
+reset and change, sessions, API keys, /outbox. The passkey and OAuth
+endpoints are ``passkeys_blueprint()`` and ``oauth_blueprint()`` under
+/api/auth (as in the FastAPI example); open the printed http://localhost URL.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from examples.demo_support import (
     qr_data_uri,
 )
 
+#: Where the JSON endpoints (passkeys) and the OAuth routes live.
+API = "/api/auth"
+
 
 def create_app(
     store: auth_store.Adapter | None = None,
@@ -70,9 +74,11 @@ def create_app(
     auth = FlaskAuth(app, flow=flow, cookies=CookieSettings(secure=secure_cookies))
     if providers:
         pages = WebPages(after_sign_in="/account", second_step="/second-step", sign_in="/sign-in")
-        app.register_blueprint(oauth_blueprint(OAuthService(flow, providers), pages=pages))
+        app.register_blueprint(
+            oauth_blueprint(OAuthService(flow, providers), url_prefix=API, pages=pages)
+        )
     if flow.passkeys_available:
-        app.register_blueprint(passkeys_blueprint(url_prefix="/auth"))
+        app.register_blueprint(passkeys_blueprint(url_prefix=API))
     app.extensions["demo"] = demo
 
     def page(template: str, status_code: int = 200, **context: Any) -> tuple[str, int]:
@@ -81,10 +87,10 @@ def create_app(
             "user": get_current_user(),
             "outbox_enabled": demo.outbox is not None,
             "providers": [p.name for p in providers],
-            "oauth_base": "/auth",
+            "oauth_base": API,
             "passkeys": flow.passkeys_available,
             "passkeys_off": demo.passkeys_off,
-            "passkey_api": "/auth",
+            "passkey_api": API,
             "notice": NOTICES.get(request.args.get("notice", "")),
             "error": ERRORS.get(request.args.get("error", "")),
         }
