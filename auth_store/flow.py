@@ -71,9 +71,10 @@ from .models import User
 from .passkey_store import PasskeyStore
 from .passwords import KIND as PASSWORD_KIND
 from .passwords import PasswordPolicyError, PasswordService
+from .pending import PendingSecondStep, PendingSignIns
 from .reauth import ReauthenticationRequiredError, ReauthProofs
 from .sessions import ActiveSession, IssuedSession, SessionManager
-from .signing import InvalidSignatureError, Signer
+from .signing import Signer
 from .tokens import TokenPurpose, TokenService
 from .totp import CREDENTIAL_TYPE as TOTP_KIND
 from .totp import TOTPEnrollment, TOTPService
@@ -310,6 +311,8 @@ class AuthFlow:
         self._passkeys: PasskeyService | None = None
         #: Re-authentication proofs ("this user just proved a factor again") for security changes.
         self.proofs = ReauthProofs(signer)
+        #: Pending second steps: signed, good for ``second_step_max_age`` and one sign-in.
+        self.pending_sign_ins = PendingSignIns(adapter, signer, max_age=self.second_step_max_age)
         if keyring is not None and self.cipher is not None:
             self._totp = TOTPService(adapter, self.cipher, limiter=self.limiter)
             self._backup_codes = BackupCodeService(adapter, keyring, limiter=self.limiter)
@@ -489,26 +492,24 @@ class AuthFlow:
         return self._pending(pending)[1]
 
     def _pending(self, pending: str | None) -> tuple[User, tuple[SecondFactorMethod, ...]]:
-        if not pending:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
-        try:
-            data = self.signer.loads(
-                pending, purpose="second-factor", max_age=self.second_step_max_age
-            )
-        except InvalidSignatureError:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED) from None
-        user_id = data.get("u") if isinstance(data, dict) else None
-        user = self.adapter.get_user(user_id) if isinstance(user_id, str) else None
-        if user is None:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
-        listed = data.get("m")
-        known = {m.value for m in SecondFactorMethod}
-        methods = (
-            tuple(SecondFactorMethod(m) for m in listed if m in known)
-            if isinstance(listed, list)
-            else (SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE)
-        )
+        user, methods, _ = self._read_pending(pending)
         return user, methods
+
+    def _read_pending(
+        self, pending: str | None
+    ) -> tuple[User, tuple[SecondFactorMethod, ...], PendingSecondStep]:
+        step = self.pending_sign_ins.read(pending)
+        user = self.adapter.get_user(step.user_id) if step is not None else None
+        if step is None or user is None:
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
+        known = {m.value for m in SecondFactorMethod}
+        methods = tuple(SecondFactorMethod(m) for m in step.methods if m in known)
+        return user, methods, step
+
+    def _spend_pending(self, step: PendingSecondStep) -> None:
+        """Use up a pending second step that just passed (it finishes one sign-in only)."""
+        if not self.pending_sign_ins.spend(step):
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
 
     def verify_second_factor(
         self, pending: str | None, code: str, *, previous_token: str | None = None
@@ -516,11 +517,13 @@ class AuthFlow:
         """Finish a sign-in with a TOTP code or a backup code.
 
         A user disabled since the first step fails like a wrong code (and
-        spends no code).
+        spends no code). ``pending`` finishes one sign-in: used again, even
+        with another valid code, it fails like an expired one.
         """
-        user = self.pending_user(pending)
+        user, _, step = self._read_pending(pending)
         if is_disabled(user) or not self.check_second_factor(user, code):
             raise InvalidCodeError(Messages.INVALID_CODE)
+        self._spend_pending(step)
         return self._start_session(user, previous_token=previous_token)
 
     def check_second_factor(self, user: User, code: str) -> bool:
@@ -568,7 +571,7 @@ class AuthFlow:
         passkey is not among its ``methods`` (the first factor was a passkey),
         ``NotFoundError`` when the user has no passkey (any more).
         """
-        return self.passkeys.second_factor_options(self._pending_for_passkey(pending))
+        return self.passkeys.second_factor_options(self._pending_for_passkey(pending)[0])
 
     def verify_second_factor_passkey(
         self,
@@ -583,16 +586,17 @@ class AuthFlow:
         Only the pending user's own passkeys pass; a throttled user gets
         ``ThrottledError``; every other refusal is the passkey service's.
         """
-        user = self._pending_for_passkey(pending)
+        user, step = self._pending_for_passkey(pending)
         passkeys = self.passkeys
         self._guard(lambda: passkeys.verify_second_factor(user, response, state=state))
+        self._spend_pending(step)
         return self._start_session(user, previous_token=previous_token)
 
-    def _pending_for_passkey(self, pending: str | None) -> User:
-        user, methods = self._pending(pending)
+    def _pending_for_passkey(self, pending: str | None) -> tuple[User, PendingSecondStep]:
+        user, methods, step = self._read_pending(pending)
         if SecondFactorMethod.PASSKEY not in methods:
             raise FlowError(Messages.PASSKEY_NOT_OFFERED)
-        return user
+        return user, step
 
     def _has_passkey(self, user: User) -> bool:
         return self._passkeys is not None and bool(
@@ -931,9 +935,7 @@ class AuthFlow:
             methods = [SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE]
             if not passkey_first and self._has_passkey(user):
                 methods.append(SecondFactorMethod.PASSKEY)
-            pending = self.signer.dumps(
-                {"u": user.id, "m": [m.value for m in methods]}, purpose="second-factor"
-            )
+            pending = self.pending_sign_ins.issue(user.id, [m.value for m in methods])
             return SecondFactorRequired(pending=pending, methods=tuple(methods))
         return self._start_session(user, previous_token=previous_token, new_user=new_user)
 

@@ -343,6 +343,31 @@ def test_second_step_needs_a_genuine_pending_token(env: Env, client: TestClient)
     assert forged.status_code == 400
 
 
+def test_a_pending_token_finishes_one_sign_in(env: Env, client: TestClient) -> None:
+    env.sign_up(client, "ann@example.com")
+    secret, backup_codes = enable_totp(client)
+    client.post(f"{API}/sign-out", json={})
+    pending = client.post(
+        f"{API}/sign-in", json={"email": "ann@example.com", "password": PASSWORD}
+    ).json()["pending_token"]
+    wrong = client.post(f"{API}/second-factor", json={"pending_token": pending, "code": "000000"})
+    assert wrong.status_code == 401  # a typo does not use the pending token up
+    done = client.post(
+        f"{API}/second-factor", json={"pending_token": pending, "code": next_code(secret)}
+    )
+    assert done.json()["status"] == "signed_in"
+
+    # Replayed from elsewhere with another valid code: refused, and no new session.
+    thief = env.client()
+    replay = thief.post(
+        f"{API}/second-factor", json={"pending_token": pending, "code": backup_codes[0]}
+    )
+    assert replay.status_code == 400
+    assert replay.json()["detail"] == Messages.SECOND_STEP_EXPIRED
+    assert thief.get(f"{API}/me").status_code == 401
+    assert len(env.store.list_sessions(env.store.get_user_by_email("ann@example.com").id)) == 1  # type: ignore[union-attr]
+
+
 def test_totp_disable_and_backup_code_regeneration(env: Env, client: TestClient) -> None:
     env.sign_up(client, "ann@example.com")
     secret, old_codes = enable_totp(client)
