@@ -65,6 +65,7 @@ from .errors import (
     ErrorCode,
     TooManyAttemptsError,
     ValidationError,
+    as_sentence,
 )
 from .mail import BackgroundMailer, Compose, DeferringMailer, Mailer, Message, deliver
 from .models import User
@@ -73,7 +74,7 @@ from .passwords import KIND as PASSWORD_KIND
 from .passwords import PasswordPolicyError, PasswordService
 from .pending import PendingSecondStep, PendingSignIns
 from .reauth import ReauthenticationRequiredError, ReauthProofs
-from .sessions import ActiveSession, IssuedSession, SessionManager
+from .sessions import ActiveSession, IssuedSession, SessionClient, SessionManager
 from .signing import Signer
 from .tokens import TokenPurpose, TokenService
 from .totp import CREDENTIAL_TYPE as TOTP_KIND
@@ -439,19 +440,29 @@ class AuthFlow:
         return Messages.VERIFICATION_SENT
 
     def verify_email(
-        self, email: str, token: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        token: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """Spend a verification link: mark the address verified and sign in."""
         _, user = self._spend_link(email, token, TokenPurpose.VERIFY_EMAIL)
         if user is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
         user = self._mark_verified(user, keep_password=True)
-        return self._first_factor_passed(user, previous_token=previous_token)
+        return self._first_factor_passed(user, previous_token=previous_token, client=client)
 
     # -- password sign-in and the second step ------------------------------------
 
     def sign_in_password(
-        self, email: str, password: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        password: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """First factor by password.
 
@@ -481,7 +492,7 @@ class AuthFlow:
             email = user.email
             self._deliver(lambda: self._verification_message(email))
             raise EmailNotVerifiedError(Messages.NOT_VERIFIED)
-        return self._first_factor_passed(user, previous_token=previous_token)
+        return self._first_factor_passed(user, previous_token=previous_token, client=client)
 
     def pending_user(self, pending: str | None) -> User:
         """The user a pending second step belongs to (``InvalidLinkError`` if stale)."""
@@ -512,7 +523,12 @@ class AuthFlow:
             raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
 
     def verify_second_factor(
-        self, pending: str | None, code: str, *, previous_token: str | None = None
+        self,
+        pending: str | None,
+        code: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignedIn:
         """Finish a sign-in with a TOTP code or a backup code.
 
@@ -524,7 +540,7 @@ class AuthFlow:
         if is_disabled(user) or not self.check_second_factor(user, code):
             raise InvalidCodeError(Messages.INVALID_CODE)
         self._spend_pending(step)
-        return self._start_session(user, previous_token=previous_token)
+        return self._start_session(user, previous_token=previous_token, client=client)
 
     def check_second_factor(self, user: User, code: str) -> bool:
         """Whether ``code`` is a valid TOTP code or an unused backup code (spending it)."""
@@ -547,6 +563,7 @@ class AuthFlow:
         *,
         state: str | None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """First factor by passkey; both factors when the authenticator verified the user.
 
@@ -559,9 +576,9 @@ class AuthFlow:
         """
         result = self.passkeys.sign_in(response, state=state)
         if result.multi_factor:
-            return self._start_session(result.user, previous_token=previous_token)
+            return self._start_session(result.user, previous_token=previous_token, client=client)
         return self._first_factor_passed(
-            result.user, previous_token=previous_token, passkey_first=True
+            result.user, previous_token=previous_token, client=client, passkey_first=True
         )
 
     def second_factor_passkey_options(self, pending: str | None) -> PasskeyChallenge:
@@ -580,6 +597,7 @@ class AuthFlow:
         *,
         state: str | None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignedIn:
         """Finish a pending sign-in with a passkey instead of a code.
 
@@ -590,7 +608,7 @@ class AuthFlow:
         passkeys = self.passkeys
         self._guard(lambda: passkeys.verify_second_factor(user, response, state=state))
         self._spend_pending(step)
-        return self._start_session(user, previous_token=previous_token)
+        return self._start_session(user, previous_token=previous_token, client=client)
 
     def _pending_for_passkey(self, pending: str | None) -> tuple[User, PendingSecondStep]:
         user, methods, step = self._read_pending(pending)
@@ -661,7 +679,12 @@ class AuthFlow:
         return message if may_sign_in else None
 
     def sign_in_magic_link(
-        self, email: str, token: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        token: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """Spend a magic link: sign in (creating the user if sign-up by link is on)."""
         address, user = self._spend_link(email, token, TokenPurpose.SIGN_IN)
@@ -675,7 +698,9 @@ class AuthFlow:
             assert user.id is not None
             # The owner's way back in, which failed guesses by others can't block.
             self.limiter.reset(user.id, PASSWORD_KIND)
-        return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
+        return self._first_factor_passed(
+            user, previous_token=previous_token, client=client, new_user=new_user
+        )
 
     # -- password reset and change ---------------------------------------------
 
@@ -743,9 +768,22 @@ class AuthFlow:
 
     # -- TOTP and backup codes (signed-in user) -----------------------------------
 
-    def start_totp(self, user: User) -> TOTPEnrollment:
-        """Begin TOTP enrolment: a new pending secret and its provisioning URI."""
+    def start_totp(self, user: User, *, restart: bool = False) -> TOTPEnrollment:
+        """Begin TOTP enrolment: the pending secret and its provisioning URI.
+
+        An enrolment already pending (and not expired) is kept and returned,
+        so a person who scanned its QR code is not handed a new one; with
+        ``restart=True`` a new secret replaces it.
+        """
+        if not restart:
+            pending = self.totp_enrollment(user)
+            if pending is not None:
+                return pending
         return self.totp.enroll(user.id, issuer=self.app_name, account_name=user.email)
+
+    def totp_enrollment(self, user: User) -> TOTPEnrollment | None:
+        """The enrolment waiting for its first code, or ``None`` (changes nothing)."""
+        return self.totp.pending_enrollment(user.id, issuer=self.app_name, account_name=user.email)
 
     def confirm_totp(self, user: User, code: str) -> list[str]:
         """Turn TOTP on with a first valid code; return a fresh set of backup codes."""
@@ -782,7 +820,7 @@ class AuthFlow:
         try:
             self.passwords.check_policy(password)
         except PasswordPolicyError as exc:
-            raise PasswordRejectedError(str(exc)) from None
+            raise PasswordRejectedError(as_sentence(str(exc))) from None
 
     @staticmethod
     def _guard(check: Callable[[], T]) -> T:
@@ -928,6 +966,7 @@ class AuthFlow:
         user: User,
         *,
         previous_token: str | None,
+        client: SessionClient | None = None,
         new_user: bool = False,
         passkey_first: bool = False,
     ) -> SignInResult:
@@ -937,25 +976,42 @@ class AuthFlow:
                 methods.append(SecondFactorMethod.PASSKEY)
             pending = self.pending_sign_ins.issue(user.id, [m.value for m in methods])
             return SecondFactorRequired(pending=pending, methods=tuple(methods))
-        return self._start_session(user, previous_token=previous_token, new_user=new_user)
+        return self._start_session(
+            user, previous_token=previous_token, client=client, new_user=new_user
+        )
 
     def _start_session(
-        self, user: User, *, previous_token: str | None, new_user: bool = False
+        self,
+        user: User,
+        *,
+        previous_token: str | None,
+        client: SessionClient | None = None,
+        new_user: bool = False,
     ) -> SignedIn:
         # Every route checks first with its own failure; this is the last line.
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         # A new token on every sign-in; the one the browser brought is ended.
         if previous_token:
             self.sessions.revoke(previous_token)
-        return SignedIn(session=self.sessions.create(user), new_user=new_user)
+        described = client or SessionClient()
+        session = self.sessions.create(
+            user, ip_address=described.ip_address, user_agent=described.user_agent
+        )
+        return SignedIn(session=session, new_user=new_user)
 
-    def sign_in_user(self, user: User, *, previous_token: str | None = None) -> SignInResult:
+    def sign_in_user(
+        self,
+        user: User,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
+    ) -> SignInResult:
         """Sign in a user whose first factor was checked elsewhere (OAuth).
 
         A disabled user is refused with ``InvalidCredentialsError``.
         """
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
-        return self._first_factor_passed(user, previous_token=previous_token)
+        return self._first_factor_passed(user, previous_token=previous_token, client=client)
 
 
 def _code_kind(compact: str) -> SecondFactorMethod:

@@ -50,6 +50,7 @@ from .crypto import is_envelope
 from .errors import ConfigurationError, ConflictError, ErrorCode
 from .flow import AuthFlow, FlowError, SignInResult
 from .models import ACCOUNT_TOKEN_FIELDS, Account, User
+from .sessions import SessionClient
 from .signing import InvalidSignatureError
 from .validation import new_id
 
@@ -273,6 +274,7 @@ class OAuthService:
         *,
         current_user: User | None = None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """Handle the provider's redirect back (its query ``params``) and sign in."""
         provider = self.provider(name)
@@ -287,16 +289,16 @@ class OAuthService:
             raise OAuthError("The provider sent no authorization code.")
         endpoints = self._endpoints(provider)
         try:
-            with self._client(provider, str(data.get("r"))) as client:
+            with self._client(provider, str(data.get("r"))) as http:
                 token = dict(
-                    client.fetch_token(
+                    http.fetch_token(
                         endpoints["token_endpoint"],
                         code=code,
                         code_verifier=data.get("v"),
                         timeout=self.timeout,
                     )
                 )
-                claims = self._profile_data(provider, endpoints, token, data.get("n"), client)
+                claims = self._profile_data(provider, endpoints, token, data.get("n"), http)
         except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider could not complete the sign-in.") from exc
         try:
@@ -304,7 +306,12 @@ class OAuthService:
         except (KeyError, TypeError, ValueError) as exc:
             raise OAuthError("The provider's answer was incomplete.") from exc
         return self.sign_in_with_profile(
-            provider, profile, token, current_user=current_user, previous_token=previous_token
+            provider,
+            profile,
+            token,
+            current_user=current_user,
+            previous_token=previous_token,
+            client=client,
         )
 
     def sign_in_with_profile(
@@ -315,6 +322,7 @@ class OAuthService:
         *,
         current_user: User | None = None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """Sign in (or link, or create) the user for a provider profile; store the tokens."""
         adapter = self.flow.adapter
@@ -332,7 +340,7 @@ class OAuthService:
         else:
             user = self._user_for_new_account(provider, profile)
             self._link(provider, profile, token, user)
-        return self.flow.sign_in_user(user, previous_token=previous_token)
+        return self.flow.sign_in_user(user, previous_token=previous_token, client=client)
 
     # -- stored tokens ---------------------------------------------------------
 
