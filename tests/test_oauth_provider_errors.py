@@ -113,11 +113,11 @@ class Site:
         options: dict[str, Any] = {"data_dir": tmp_path / "demo", "providers": (config,)}
         self.kind = kind
         if kind == "fastapi":
-            app = create_fastapi_app(self.store, base_url="http://testserver", **options)
-            self.client: Any = TestClient(app, follow_redirects=False)
+            fastapi_app = create_fastapi_app(self.store, base_url="http://testserver", **options)
+            self.client: Any = TestClient(fastapi_app, follow_redirects=False)
         else:
-            app = create_flask_app(self.store, base_url="http://localhost", **options)
-            self.client = app.test_client()
+            flask_app = create_flask_app(self.store, base_url="http://localhost", **options)
+            self.client = flask_app.test_client()
         self.prefix = "/api/auth"
 
     def get(self, path: str) -> tuple[int, str, str]:
