@@ -124,8 +124,16 @@ def create_app(
 
     def error_page(request: Request, status_code: int, text: str) -> Response:
         heading, text = error_texts(status_code, text)
+        # After a server failure, don't touch the store again to show who is signed in.
+        who = {"user": None} if status_code >= 500 else {}
         return page(
-            request, "error.html", status_code, heading=heading, text=text, status=status_code
+            request,
+            "error.html",
+            status_code,
+            heading=heading,
+            text=text,
+            status=status_code,
+            **who,
         )
 
     auth = FastAPIAuth(
@@ -158,9 +166,10 @@ def create_app(
         if context.get("error"):
             context["error"] = as_sentence(str(context["error"]))
         headers = {**SECURITY_HEADERS, **(NO_STORE if no_store else {})}
+        user = context.pop("user") if "user" in context else auth.load(request)
         base = {
             "app_name": APP_NAME,
-            "user": auth.load(request),
+            "user": user,
             "csrf_token": lambda: auth.csrf_token(request),
             "outbox_enabled": demo.outbox_page,
             "providers": [p.name for p in providers],

@@ -409,6 +409,18 @@ def test_a_server_failure_is_a_styled_500_and_json_under_the_api(site: Site) -> 
     assert "Traceback" not in failed.text
 
 
+def test_a_server_failure_for_a_signed_in_user_is_a_styled_500(site: Site) -> None:
+    site.user()
+    browser = site.browser()
+    assert browser.sign_in().status == 303
+    site.store.close()  # reading the session cookie now fails
+    failed = browser.get("/account")
+    assert_error_page(failed, 500, "Something went wrong on our side")
+    api = browser.get("/api/auth/passkeys")
+    assert api.status == 500
+    assert (api.header("Content-Type") or "").startswith("application/json")
+
+
 def test_errors_under_the_api_prefix_stay_json(site: Site) -> None:
     browser = site.browser()
     missing = browser.get("/api/auth/no-such-endpoint", headers={"Accept": "text/html"})
