@@ -125,7 +125,7 @@ def create_app(
     def error_page(request: Request, status_code: int, text: str) -> Response:
         heading, text = error_texts(status_code, text)
         # After a server failure, don't touch the store again to show who is signed in.
-        who = {"user": None} if status_code >= 500 else {}
+        who: dict[str, Any] = {"user": None} if status_code >= 500 else {}
         return page(
             request,
             "error.html",
