@@ -168,7 +168,12 @@ def test_sign_up_enrol_totp_and_sign_in_with_a_code(site: str, chrome: object) -
     assert driver.find_element(By.ID, "devtool").text.startswith("Development tool.")
     width = driver.execute_script("return window.innerWidth")
     assert width <= 400
-    overflow = driver.execute_script(
-        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow == 0
+    overflow = "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    assert driver.execute_script(overflow) == 0
+    driver.get(f"{site}/sessions")  # the sessions table becomes one card per session
+    assert driver.execute_script(overflow) == 0
+    ip = driver.find_element(By.CSS_SELECTOR, "#sessions .ip")
+    assert ip.text == "127.0.0.1"
+    assert ip.rect["height"] < 30  # one line: the address in one piece (24 px lines)
+    label = driver.execute_script("return getComputedStyle(arguments[0], '::before').content", ip)
+    assert label == '"IP address: "'
