@@ -416,7 +416,6 @@ class AuthFlow:
             except ConflictError:
                 pass  # lost a race to another sign-up: the address is taken now
             else:
-                assert user.id is not None
                 self.passwords.import_hash(user.id, password_hash)
                 return self._verification_message(email)
         return self._link_message(
@@ -668,7 +667,6 @@ class AuthFlow:
             user = self.adapter.create_user(User(email=address, email_verified=clock.now()))
         else:
             user = self._mark_verified(user, keep_password=False)
-            assert user.id is not None
             # The owner's way back in, which failed guesses by others can't block.
             self.limiter.reset(user.id, PASSWORD_KIND)
         return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
