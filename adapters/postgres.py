@@ -65,6 +65,7 @@ __all__ = [
     "libpq_tool_target",
     "parse_url",
     "pg_backup_name",
+    "spoken_to",
 ]
 
 Connection = psycopg.Connection[Any]
@@ -198,10 +199,15 @@ def check_if_spoken_to(conn: Connection) -> None:
     the socket readable. Only then is the round trip of
     ``ConnectionPool.check_connection`` paid, which reads it and fails.
     """
-    if conn.closed or conn.broken:
-        raise psycopg.OperationalError("the connection is closed")
-    if _readable(conn.fileno()):
+    if spoken_to(conn):
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is closed")
         ConnectionPool.check_connection(conn)
+
+
+def spoken_to(conn: Connection | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the ``auto`` check must look closer: the connection is closed, or was written to."""
+    return conn.closed or conn.broken or _readable(conn.fileno())
 
 
 def _where(conninfo: str) -> str:
