@@ -409,8 +409,15 @@ class PostgresAdapter(SQLAdapter):
     @classmethod
     async def connect_async(cls, url: str) -> AsyncAdapter:
         """The native async twin (``SupportsNativeAsync``): psycopg's async pool, no threads."""
-        from .postgres_async import AsyncPostgresAdapter
-
+        try:
+            from .postgres_async import AsyncPostgresAdapter
+        except ModuleNotFoundError as exc:
+            if exc.name != "greenlet":
+                raise
+            raise ConfigurationError(
+                "the async Postgres store needs the greenlet package:"
+                " pip install 'auth-store[postgres]'"
+            ) from exc
         return await AsyncPostgresAdapter.open(url)
 
     @classmethod
