@@ -56,7 +56,15 @@ from auth_store.validation import normalize_email
 
 from .flavors import AUTHJS, BETTER_AUTH, check_flavor
 from .postgres_statements import PostgresStatements
-from .sql import CONSTRAINT_KEYS, Dialect, Executor, Fault, Migration, SQLAdapter
+from .sql import (
+    CONSTRAINT_KEYS,
+    Dialect,
+    Executor,
+    Fault,
+    Migration,
+    SQLAdapter,
+    no_store_error,
+)
 from .sql.migrations import SchemaMigration
 
 __all__ = [
@@ -109,8 +117,10 @@ def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
     state = getattr(exc, "sqlstate", None)
     if state is None:
-        # Client-side and connection errors: libpq's text names hosts, never values.
-        return f"{name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        # Client-side and connection errors: libpq's text names hosts, never values,
+        # and says what went wrong better than the class name does.
+        text = str(exc).strip()
+        return text.splitlines()[0] if text else name
     if state.startswith("22"):
         # Data exceptions may quote the offending value.
         return f"{name} ({state})"
@@ -280,6 +290,8 @@ class PostgresAdapter(SQLAdapter):
     server's setting) bounds every statement. ``prepare=False`` turns
     prepared statements off (for PgBouncer in transaction mode).
     ``migrate=False`` opens without applying pending migrations.
+    ``create=False`` opens only an existing store (``NoStoreError`` otherwise,
+    nothing created).
     """
 
     backend = "postgres"
@@ -301,6 +313,7 @@ class PostgresAdapter(SQLAdapter):
         pool_check: str = "auto",
         prepare: bool = True,
         migrate: bool = True,
+        create: bool = True,
     ) -> None:
         dialect = self.dialect_class()
         super().__init__(dialect, PostgresStatements(dialect))
@@ -375,6 +388,14 @@ class PostgresAdapter(SQLAdapter):
         )
         try:
             self._configure(bootstrap)
+            if not create and not self._has_migrations_table():
+                in_schema = f" (schema {schema})" if schema else ""
+                tables = bootstrap.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema())"
+                ).fetchone()
+                raise no_store_error(
+                    f"postgresql://{self.where}{in_schema}", other_tables=bool(tables and tables[0])
+                )
             if migrate:
                 self._open_schema(apply=True)
             elif self._has_migrations_table():
@@ -403,8 +424,21 @@ class PostgresAdapter(SQLAdapter):
         for Better Auth's tables); any other query parameter must be a libpq
         keyword (``sslmode``, ``application_name``, ...) and is passed to libpq.
         """
+        return cls._from_url(url, create=True)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Self:
+        """``from_url`` for a store that exists, ``NoStoreError`` otherwise (``OpensExisting``).
+
+        A store exists where the database (or the ``schema``) holds
+        auth-store's migrations table; nothing is created, not even the schema.
+        """
+        return cls._from_url(url, create=False)
+
+    @classmethod
+    def _from_url(cls, url: str, *, create: bool) -> Self:
         klass, arguments = cls.class_for_url(url)
-        return cast(Self, klass(**arguments))  # type: ignore[arg-type]
+        return cast(Self, klass(create=create, **arguments))  # type: ignore[arg-type]
 
     @classmethod
     async def connect_async(cls, url: str) -> AsyncAdapter:
