@@ -65,15 +65,17 @@ from .errors import (
     ErrorCode,
     TooManyAttemptsError,
     ValidationError,
+    as_sentence,
 )
 from .mail import BackgroundMailer, Compose, DeferringMailer, Mailer, Message, deliver
 from .models import User
 from .passkey_store import PasskeyStore
 from .passwords import KIND as PASSWORD_KIND
 from .passwords import PasswordPolicyError, PasswordService
+from .pending import PendingSecondStep, PendingSignIns
 from .reauth import ReauthenticationRequiredError, ReauthProofs
-from .sessions import ActiveSession, IssuedSession, SessionManager
-from .signing import InvalidSignatureError, Signer
+from .sessions import ActiveSession, IssuedSession, SessionClient, SessionManager
+from .signing import Signer
 from .tokens import TokenPurpose, TokenService
 from .totp import CREDENTIAL_TYPE as TOTP_KIND
 from .totp import TOTPEnrollment, TOTPService
@@ -310,6 +312,8 @@ class AuthFlow:
         self._passkeys: PasskeyService | None = None
         #: Re-authentication proofs ("this user just proved a factor again") for security changes.
         self.proofs = ReauthProofs(signer)
+        #: Pending second steps: signed, good for ``second_step_max_age`` and one sign-in.
+        self.pending_sign_ins = PendingSignIns(adapter, signer, max_age=self.second_step_max_age)
         if keyring is not None and self.cipher is not None:
             self._totp = TOTPService(adapter, self.cipher, limiter=self.limiter)
             self._backup_codes = BackupCodeService(adapter, keyring, limiter=self.limiter)
@@ -435,19 +439,29 @@ class AuthFlow:
         return Messages.VERIFICATION_SENT
 
     def verify_email(
-        self, email: str, token: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        token: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """Spend a verification link: mark the address verified and sign in."""
         _, user = self._spend_link(email, token, TokenPurpose.VERIFY_EMAIL)
         if user is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
         user = self._mark_verified(user, keep_password=True)
-        return self._first_factor_passed(user, previous_token=previous_token)
+        return self._first_factor_passed(user, previous_token=previous_token, client=client)
 
     # -- password sign-in and the second step ------------------------------------
 
     def sign_in_password(
-        self, email: str, password: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        password: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """First factor by password.
 
@@ -477,7 +491,7 @@ class AuthFlow:
             email = user.email
             self._deliver(lambda: self._verification_message(email))
             raise EmailNotVerifiedError(Messages.NOT_VERIFIED)
-        return self._first_factor_passed(user, previous_token=previous_token)
+        return self._first_factor_passed(user, previous_token=previous_token, client=client)
 
     def pending_user(self, pending: str | None) -> User:
         """The user a pending second step belongs to (``InvalidLinkError`` if stale)."""
@@ -488,39 +502,44 @@ class AuthFlow:
         return self._pending(pending)[1]
 
     def _pending(self, pending: str | None) -> tuple[User, tuple[SecondFactorMethod, ...]]:
-        if not pending:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
-        try:
-            data = self.signer.loads(
-                pending, purpose="second-factor", max_age=self.second_step_max_age
-            )
-        except InvalidSignatureError:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED) from None
-        user_id = data.get("u") if isinstance(data, dict) else None
-        user = self.adapter.get_user(user_id) if isinstance(user_id, str) else None
-        if user is None:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
-        listed = data.get("m")
-        known = {m.value for m in SecondFactorMethod}
-        methods = (
-            tuple(SecondFactorMethod(m) for m in listed if m in known)
-            if isinstance(listed, list)
-            else (SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE)
-        )
+        user, methods, _ = self._read_pending(pending)
         return user, methods
 
+    def _read_pending(
+        self, pending: str | None
+    ) -> tuple[User, tuple[SecondFactorMethod, ...], PendingSecondStep]:
+        step = self.pending_sign_ins.read(pending)
+        user = self.adapter.get_user(step.user_id) if step is not None else None
+        if step is None or user is None:
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
+        known = {m.value for m in SecondFactorMethod}
+        methods = tuple(SecondFactorMethod(m) for m in step.methods if m in known)
+        return user, methods, step
+
+    def _spend_pending(self, step: PendingSecondStep) -> None:
+        """Use up a pending second step that just passed (it finishes one sign-in only)."""
+        if not self.pending_sign_ins.spend(step):
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
+
     def verify_second_factor(
-        self, pending: str | None, code: str, *, previous_token: str | None = None
+        self,
+        pending: str | None,
+        code: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignedIn:
         """Finish a sign-in with a TOTP code or a backup code.
 
         A user disabled since the first step fails like a wrong code (and
-        spends no code).
+        spends no code). ``pending`` finishes one sign-in: used again, even
+        with another valid code, it fails like an expired one.
         """
-        user = self.pending_user(pending)
+        user, _, step = self._read_pending(pending)
         if is_disabled(user) or not self.check_second_factor(user, code):
             raise InvalidCodeError(Messages.INVALID_CODE)
-        return self._start_session(user, previous_token=previous_token)
+        self._spend_pending(step)
+        return self._start_session(user, previous_token=previous_token, client=client)
 
     def check_second_factor(self, user: User, code: str) -> bool:
         """Whether ``code`` is a valid TOTP code or an unused backup code (spending it)."""
@@ -543,6 +562,7 @@ class AuthFlow:
         *,
         state: str | None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """First factor by passkey; both factors when the authenticator verified the user.
 
@@ -555,9 +575,9 @@ class AuthFlow:
         """
         result = self.passkeys.sign_in(response, state=state)
         if result.multi_factor:
-            return self._start_session(result.user, previous_token=previous_token)
+            return self._start_session(result.user, previous_token=previous_token, client=client)
         return self._first_factor_passed(
-            result.user, previous_token=previous_token, passkey_first=True
+            result.user, previous_token=previous_token, client=client, passkey_first=True
         )
 
     def second_factor_passkey_options(self, pending: str | None) -> PasskeyChallenge:
@@ -567,7 +587,7 @@ class AuthFlow:
         passkey is not among its ``methods`` (the first factor was a passkey),
         ``NotFoundError`` when the user has no passkey (any more).
         """
-        return self.passkeys.second_factor_options(self._pending_for_passkey(pending))
+        return self.passkeys.second_factor_options(self._pending_for_passkey(pending)[0])
 
     def verify_second_factor_passkey(
         self,
@@ -576,22 +596,24 @@ class AuthFlow:
         *,
         state: str | None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignedIn:
         """Finish a pending sign-in with a passkey instead of a code.
 
         Only the pending user's own passkeys pass; a throttled user gets
         ``ThrottledError``; every other refusal is the passkey service's.
         """
-        user = self._pending_for_passkey(pending)
+        user, step = self._pending_for_passkey(pending)
         passkeys = self.passkeys
         self._guard(lambda: passkeys.verify_second_factor(user, response, state=state))
-        return self._start_session(user, previous_token=previous_token)
+        self._spend_pending(step)
+        return self._start_session(user, previous_token=previous_token, client=client)
 
-    def _pending_for_passkey(self, pending: str | None) -> User:
-        user, methods = self._pending(pending)
+    def _pending_for_passkey(self, pending: str | None) -> tuple[User, PendingSecondStep]:
+        user, methods, step = self._read_pending(pending)
         if SecondFactorMethod.PASSKEY not in methods:
             raise FlowError(Messages.PASSKEY_NOT_OFFERED)
-        return user
+        return user, step
 
     def _has_passkey(self, user: User) -> bool:
         return self._passkeys is not None and bool(
@@ -656,7 +678,12 @@ class AuthFlow:
         return message if may_sign_in else None
 
     def sign_in_magic_link(
-        self, email: str, token: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        token: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """Spend a magic link: sign in (creating the user if sign-up by link is on)."""
         address, user = self._spend_link(email, token, TokenPurpose.SIGN_IN)
@@ -669,7 +696,9 @@ class AuthFlow:
             user = self._mark_verified(user, keep_password=False)
             # The owner's way back in, which failed guesses by others can't block.
             self.limiter.reset(user.id, PASSWORD_KIND)
-        return self._first_factor_passed(user, previous_token=previous_token, new_user=new_user)
+        return self._first_factor_passed(
+            user, previous_token=previous_token, client=client, new_user=new_user
+        )
 
     # -- password reset and change ---------------------------------------------
 
@@ -737,9 +766,22 @@ class AuthFlow:
 
     # -- TOTP and backup codes (signed-in user) -----------------------------------
 
-    def start_totp(self, user: User) -> TOTPEnrollment:
-        """Begin TOTP enrolment: a new pending secret and its provisioning URI."""
+    def start_totp(self, user: User, *, restart: bool = False) -> TOTPEnrollment:
+        """Begin TOTP enrolment: the pending secret and its provisioning URI.
+
+        An enrolment already pending (and not expired) is kept and returned,
+        so a person who scanned its QR code is not handed a new one; with
+        ``restart=True`` a new secret replaces it.
+        """
+        if not restart:
+            pending = self.totp_enrollment(user)
+            if pending is not None:
+                return pending
         return self.totp.enroll(user.id, issuer=self.app_name, account_name=user.email)
+
+    def totp_enrollment(self, user: User) -> TOTPEnrollment | None:
+        """The enrolment waiting for its first code, or ``None`` (changes nothing)."""
+        return self.totp.pending_enrollment(user.id, issuer=self.app_name, account_name=user.email)
 
     def confirm_totp(self, user: User, code: str) -> list[str]:
         """Turn TOTP on with a first valid code; return a fresh set of backup codes."""
@@ -776,7 +818,7 @@ class AuthFlow:
         try:
             self.passwords.check_policy(password)
         except PasswordPolicyError as exc:
-            raise PasswordRejectedError(str(exc)) from None
+            raise PasswordRejectedError(as_sentence(str(exc))) from None
 
     @staticmethod
     def _guard(check: Callable[[], T]) -> T:
@@ -922,6 +964,7 @@ class AuthFlow:
         user: User,
         *,
         previous_token: str | None,
+        client: SessionClient | None = None,
         new_user: bool = False,
         passkey_first: bool = False,
     ) -> SignInResult:
@@ -929,29 +972,44 @@ class AuthFlow:
             methods = [SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE]
             if not passkey_first and self._has_passkey(user):
                 methods.append(SecondFactorMethod.PASSKEY)
-            pending = self.signer.dumps(
-                {"u": user.id, "m": [m.value for m in methods]}, purpose="second-factor"
-            )
+            pending = self.pending_sign_ins.issue(user.id, [m.value for m in methods])
             return SecondFactorRequired(pending=pending, methods=tuple(methods))
-        return self._start_session(user, previous_token=previous_token, new_user=new_user)
+        return self._start_session(
+            user, previous_token=previous_token, client=client, new_user=new_user
+        )
 
     def _start_session(
-        self, user: User, *, previous_token: str | None, new_user: bool = False
+        self,
+        user: User,
+        *,
+        previous_token: str | None,
+        client: SessionClient | None = None,
+        new_user: bool = False,
     ) -> SignedIn:
         # Every route checks first with its own failure; this is the last line.
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         # A new token on every sign-in; the one the browser brought is ended.
         if previous_token:
             self.sessions.revoke(previous_token)
-        return SignedIn(session=self.sessions.create(user), new_user=new_user)
+        described = client or SessionClient()
+        session = self.sessions.create(
+            user, ip_address=described.ip_address, user_agent=described.user_agent
+        )
+        return SignedIn(session=session, new_user=new_user)
 
-    def sign_in_user(self, user: User, *, previous_token: str | None = None) -> SignInResult:
+    def sign_in_user(
+        self,
+        user: User,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
+    ) -> SignInResult:
         """Sign in a user whose first factor was checked elsewhere (OAuth).
 
         A disabled user is refused with ``InvalidCredentialsError``.
         """
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
-        return self._first_factor_passed(user, previous_token=previous_token)
+        return self._first_factor_passed(user, previous_token=previous_token, client=client)
 
 
 def _code_kind(compact: str) -> SecondFactorMethod:

@@ -37,8 +37,8 @@ from ._extras import missing_extra
 
 try:
     import requests
+    from authlib.common.errors import AuthlibBaseError
     from authlib.integrations.requests_client import OAuth2Session
-    from authlib.oauth2.rfc6749.errors import OAuth2Error
     from joserfc import jwt
     from joserfc.errors import JoseError
     from joserfc.jwk import KeySet
@@ -50,6 +50,7 @@ from .crypto import is_envelope
 from .errors import ConfigurationError, ConflictError, ErrorCode
 from .flow import AuthFlow, FlowError, SignInResult
 from .models import ACCOUNT_TOKEN_FIELDS, Account, User
+from .sessions import SessionClient
 from .signing import InvalidSignatureError
 from .validation import new_id
 
@@ -65,6 +66,18 @@ __all__ = [
 
 _ENCRYPTED_FIELDS = ("access_token", "refresh_token", "id_token")
 _STATE_PURPOSE = "oauth-state"
+#: What a provider's failure looks like on our side: its OAuth error answers
+#: (``invalid_grant`` for an expired, replayed or bogus code), a network error or
+#: an HTTP error status, and replies of the wrong shape (not JSON, a list where
+#: an object belongs, a field missing or of the wrong type).
+_PROVIDER_FAILURES = (
+    AuthlibBaseError,
+    requests.RequestException,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+)
 # Asymmetric only: an ID token is verified with the provider's public keys.
 _ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 
@@ -261,6 +274,7 @@ class OAuthService:
         *,
         current_user: User | None = None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """Handle the provider's redirect back (its query ``params``) and sign in."""
         provider = self.provider(name)
@@ -275,24 +289,29 @@ class OAuthService:
             raise OAuthError("The provider sent no authorization code.")
         endpoints = self._endpoints(provider)
         try:
-            with self._client(provider, str(data.get("r"))) as client:
+            with self._client(provider, str(data.get("r"))) as http:
                 token = dict(
-                    client.fetch_token(
+                    http.fetch_token(
                         endpoints["token_endpoint"],
                         code=code,
                         code_verifier=data.get("v"),
                         timeout=self.timeout,
                     )
                 )
-                claims = self._profile_data(provider, endpoints, token, data.get("n"), client)
-        except (OAuth2Error, requests.RequestException, ValueError) as exc:
+                claims = self._profile_data(provider, endpoints, token, data.get("n"), http)
+        except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider could not complete the sign-in.") from exc
         try:
             profile = provider.profile(claims)
         except (KeyError, TypeError, ValueError) as exc:
             raise OAuthError("The provider's answer was incomplete.") from exc
         return self.sign_in_with_profile(
-            provider, profile, token, current_user=current_user, previous_token=previous_token
+            provider,
+            profile,
+            token,
+            current_user=current_user,
+            previous_token=previous_token,
+            client=client,
         )
 
     def sign_in_with_profile(
@@ -303,6 +322,7 @@ class OAuthService:
         *,
         current_user: User | None = None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> SignInResult:
         """Sign in (or link, or create) the user for a provider profile; store the tokens."""
         adapter = self.flow.adapter
@@ -320,7 +340,7 @@ class OAuthService:
         else:
             user = self._user_for_new_account(provider, profile)
             self._link(provider, profile, token, user)
-        return self.flow.sign_in_user(user, previous_token=previous_token)
+        return self.flow.sign_in_user(user, previous_token=previous_token, client=client)
 
     # -- stored tokens ---------------------------------------------------------
 
@@ -345,7 +365,7 @@ class OAuthService:
                         timeout=self.timeout,
                     )
                 )
-        except (OAuth2Error, requests.RequestException, ValueError) as exc:
+        except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider did not refresh the tokens.") from exc
         return self._replace_tokens(account, token)
 

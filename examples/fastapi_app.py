@@ -10,8 +10,10 @@ passkey: with a button or from the e-mail field's autofill), the second step
 (authenticator code, backup code or passkey), TOTP enrolment with a QR code,
 backup codes, passkeys (add, rename, delete), magic links, password reset
 and change, sessions (revoke), API keys, and /outbox where the demo's mail
-lands. The JSON API of the same flow is mounted at /api/auth (see /docs).
-Passkeys need a domain name: open the printed http://localhost URL.
+lands (on localhost only). The JSON API of the same flow is mounted at
+/api/auth (see /docs); errors there are JSON, elsewhere pages. Passkeys need
+a domain name: open the printed http://localhost URL. Behind HTTPS, set
+``DEMO_BASE_URL`` (cookies are then ``Secure``) and ``DEMO_TRUSTED_PROXIES``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from typing import Annotated, Any
 if __package__ in (None, ""):  # run as a script: make ``examples`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auth_store
+from auth_store.errors import as_sentence
 from auth_store.flow import FlowError, SecondFactorMethod
 from auth_store.integrations.common import CookieSettings, safe_next
 from auth_store.integrations.errors import http_status
@@ -45,15 +50,56 @@ from auth_store.oauth import OAuthProvider, OAuthService
 from examples.demo_support import (
     APP_NAME,
     ERRORS,
+    NO_STORE,
     NOTICES,
+    SECURITY_HEADERS,
+    STATIC,
     TEMPLATES,
     build_demo,
+    cookies_secure_by_default,
+    error_texts,
     qr_data_uri,
+    session_rows,
+    trusted_proxies,
 )
 
 CSRF = [Depends(csrf_protect)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 CurrentUser = Annotated[User, Depends(current_user)]
+API = "/api/auth"
+# FastAPI's /docs page loads Swagger UI from a CDN and starts it with an inline script.
+_DOCS_CSP = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "style-src https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class SecurityHeaders:
+    """Adds ``SECURITY_HEADERS`` to every response (the pages set them too, for 500s)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"] in ("/docs", "/redoc")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                headers = list(message.get("headers", []))
+                for name, value in SECURITY_HEADERS.items():
+                    if docs and name == "Content-Security-Policy":
+                        value = _DOCS_CSP
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -61,42 +107,71 @@ def create_app(
     *,
     base_url: str = "http://localhost:8000",
     data_dir: str | Path = ".auth-store-demo",
-    secure_cookies: bool = False,
+    secure_cookies: bool | None = None,
     mailer: Mailer | None = None,
     providers: tuple[OAuthProvider, ...] = (),
 ) -> FastAPI:
     """The demo app on ``store`` (default: ``auth_store.connect()``).
 
-    ``secure_cookies=False`` because the demo runs on plain http://127.0.0.1;
-    behind HTTPS, set it to True.
+    ``secure_cookies``: ``None`` reads ``DEMO_SECURE_COOKIES``, else on exactly
+    when ``base_url`` is https (see ``examples.demo_support``).
     """
     store = store if store is not None else auth_store.connect()
     demo = build_demo(store, base_url=base_url, data_dir=data_dir, mailer=mailer)
     flow = demo.flow
     oauth = OAuthService(flow, providers) if providers else None
+    secure = secure_cookies if secure_cookies is not None else cookies_secure_by_default(base_url)
+
+    def error_page(request: Request, status_code: int, text: str) -> Response:
+        heading, text = error_texts(status_code, text)
+        # After a server failure, don't touch the store again to show who is signed in.
+        who: dict[str, Any] = {"user": None} if status_code >= 500 else {}
+        return page(
+            request,
+            "error.html",
+            status_code,
+            heading=heading,
+            text=text,
+            status=status_code,
+            **who,
+        )
+
     auth = FastAPIAuth(
         flow,
-        cookies=CookieSettings(secure=secure_cookies),
+        cookies=CookieSettings(secure=secure),
         oauth=oauth,
         pages=WebPages(after_sign_in="/account", second_step="/second-step", sign_in="/sign-in"),
-        prefix="/api/auth",
+        prefix=API,
+        error_page=error_page,
+        trusted_proxies=trusted_proxies(),
     )
     app = FastAPI(title=APP_NAME, description="auth-store's FastAPI example")
     auth.init_app(app)
+    app.add_middleware(SecurityHeaders)
     app.include_router(auth.router())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.demo = demo
     templates = Jinja2Templates(directory=TEMPLATES)
 
     def page(
-        request: Request, template: str, status_code: int = 200, **context: Any
+        request: Request,
+        template: str,
+        status_code: int = 200,
+        *,
+        no_store: bool = False,
+        **context: Any,
     ) -> HTMLResponse:
         notice = NOTICES.get(request.query_params.get("notice", ""))
         error = ERRORS.get(request.query_params.get("error", ""))
+        if context.get("error"):
+            context["error"] = as_sentence(str(context["error"]))
+        headers = {**SECURITY_HEADERS, **(NO_STORE if no_store else {})}
+        user = context.pop("user") if "user" in context else auth.load(request)
         base = {
             "app_name": APP_NAME,
-            "user": auth.load(request),
+            "user": user,
             "csrf_token": lambda: auth.csrf_token(request),
-            "outbox_enabled": demo.outbox is not None,
+            "outbox_enabled": demo.outbox_page,
             "providers": [p.name for p in providers],
             "oauth_base": auth.prefix,
             "passkeys": flow.passkeys_available,
@@ -106,7 +181,7 @@ def create_app(
             "error": error,
         }
         return templates.TemplateResponse(
-            request, template, {**base, **context}, status_code=status_code
+            request, template, {**base, **context}, status_code=status_code, headers=headers
         )
 
     def message(request: Request, heading: str, text: str) -> HTMLResponse:
@@ -156,7 +231,10 @@ def create_app(
     ) -> Response:
         try:
             result = flow.sign_in_password(
-                email, password, previous_token=auth.session_token(request)
+                email,
+                password,
+                previous_token=auth.session_token(request),
+                client=auth.client(request),
             )
         except FlowError as exc:
             code = http_status(exc)
@@ -179,7 +257,10 @@ def create_app(
     def second_step(request: Request, code: Annotated[str, Form()]) -> Response:
         try:
             result = flow.verify_second_factor(
-                auth.pending(request), code, previous_token=auth.session_token(request)
+                auth.pending(request),
+                code,
+                previous_token=auth.session_token(request),
+                client=auth.client(request),
             )
         except FlowError as exc:
             offered = passkey_offered(request)
@@ -226,7 +307,10 @@ def create_app(
     ) -> Response:
         try:
             result = flow.sign_in_magic_link(
-                email, token, previous_token=auth.session_token(request)
+                email,
+                token,
+                previous_token=auth.session_token(request),
+                client=auth.client(request),
             )
         except FlowError as exc:
             return message(request, "This link did not work", str(exc))
@@ -250,7 +334,12 @@ def create_app(
         request: Request, email: Annotated[str, Form()], token: Annotated[str, Form()]
     ) -> Response:
         try:
-            result = flow.verify_email(email, token, previous_token=auth.session_token(request))
+            result = flow.verify_email(
+                email,
+                token,
+                previous_token=auth.session_token(request),
+                client=auth.client(request),
+            )
         except FlowError as exc:
             return message(request, "This link did not work", str(exc))
         return after_first_factor(request, result)
@@ -296,6 +385,8 @@ def create_app(
 
     @app.get("/outbox", response_class=HTMLResponse)
     def outbox(request: Request) -> HTMLResponse:
+        if not demo.outbox_page:  # a development tool: only while the demo runs on localhost
+            raise HTTPException(404)
         messages = demo.outbox_messages()
         return page(request, "outbox.html", messages=list(reversed(messages)))
 
@@ -334,6 +425,25 @@ def create_app(
         flow.request_email_verification(user)
         return see_other("/account?notice=verification_sent")
 
+    def totp_page(
+        request: Request, user: User, status_code: int = 200, error: str | None = None
+    ) -> HTMLResponse:
+        # Shows the pending enrolment (the same key until it is confirmed or
+        # expires), or a button to start one: a GET never makes a secret.
+        enrollment = flow.totp_enrollment(user)
+        extra: dict[str, Any] = {"error": error} if error else {}
+        if enrollment is None:
+            return page(request, "totp_enroll.html", status_code, **extra)
+        return page(
+            request,
+            "totp_enroll.html",
+            status_code,
+            no_store=True,
+            secret=enrollment.secret,
+            qr=qr_data_uri(enrollment.provisioning_uri),
+            **extra,
+        )
+
     @app.get("/account/totp", response_class=HTMLResponse)
     def totp_form(request: Request, user: OptionalUser) -> Response:
         checked = require(request, user)
@@ -341,21 +451,23 @@ def create_app(
             return checked
         if flow.totp_enabled(checked):
             return see_other("/account")
-        enrollment = flow.start_totp(checked)
-        return page(
-            request,
-            "totp_enroll.html",
-            secret=enrollment.secret,
-            qr=qr_data_uri(enrollment.provisioning_uri),
-        )
+        return totp_page(request, checked)
+
+    @app.post("/account/totp/start", dependencies=CSRF)
+    def totp_start(user: CurrentUser) -> Response:
+        if not flow.totp_enabled(user):
+            flow.start_totp(user)  # keeps an enrolment already pending
+        return see_other("/account/totp")
 
     @app.post("/account/totp", dependencies=CSRF)
     def totp_confirm(request: Request, user: CurrentUser, code: Annotated[str, Form()]) -> Response:
         try:
             codes = flow.confirm_totp(user, code)
         except FlowError as exc:
-            return account_page(request, user, http_status(exc), str(exc))
-        return page(request, "backup_codes.html", codes=codes, notice=NOTICES["totp_on"])
+            return totp_page(request, user, http_status(exc), str(exc))
+        return page(
+            request, "backup_codes.html", no_store=True, codes=codes, notice=NOTICES["totp_on"]
+        )
 
     @app.post("/account/totp/disable", dependencies=CSRF)
     def totp_disable(request: Request, user: CurrentUser, code: Annotated[str, Form()]) -> Response:
@@ -373,7 +485,8 @@ def create_app(
             return account_page(request, user, http_status(exc), str(exc))
         if not ok:
             return account_page(request, user, 401, "That code is not valid. Try again.")
-        return page(request, "backup_codes.html", codes=flow.regenerate_backup_codes(user))
+        codes = flow.regenerate_backup_codes(user)
+        return page(request, "backup_codes.html", no_store=True, codes=codes)
 
     @app.post("/account/password", dependencies=CSRF)
     def change_password(
@@ -395,11 +508,7 @@ def create_app(
         checked = require(request, user)
         if isinstance(checked, Response):
             return checked
-        token = auth.session_token(request)
-        rows = [
-            {"id": s.id, "expires": s.expires, "current": flow.sessions.is_current(s, token)}
-            for s in flow.sessions.list(checked.id)
-        ]
+        rows = session_rows(flow, checked.id, auth.session_token(request))
         return page(request, "sessions.html", sessions=rows)
 
     @app.post("/sessions/{session_id}/revoke", dependencies=CSRF)
@@ -413,10 +522,15 @@ def create_app(
         return see_other("/sessions?notice=sessions_revoked")
 
     def keys_page(
-        request: Request, user: User, status_code: int = 200, **context: Any
+        request: Request,
+        user: User,
+        status_code: int = 200,
+        *,
+        no_store: bool = False,
+        **context: Any,
     ) -> HTMLResponse:
         keys = flow.api_keys.list(user.id)
-        return page(request, "api_keys.html", status_code, keys=keys, **context)
+        return page(request, "api_keys.html", status_code, no_store=no_store, keys=keys, **context)
 
     @app.get("/api-keys", response_class=HTMLResponse)
     def api_keys(request: Request, user: OptionalUser) -> Response:
@@ -448,7 +562,7 @@ def create_app(
         if info is None:
             return keys_page(request, user, 404, error="No such key.")
         revealed = {"label": info.label, "key": flow.api_keys.reveal(user.id, key_id)}
-        return keys_page(request, user, revealed=revealed)
+        return keys_page(request, user, no_store=True, revealed=revealed)
 
     @app.post("/api-keys/{key_id}/delete", dependencies=CSRF)
     def delete_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
@@ -466,7 +580,8 @@ def main() -> None:
     import uvicorn
 
     port = int(os.environ.get("PORT", "8000"))
-    base_url = f"http://localhost:{port}"  # passkeys need a name, not an IP address
+    # Passkeys need a name, not an IP address; behind HTTPS, DEMO_BASE_URL is the public URL.
+    base_url = os.environ.get("DEMO_BASE_URL") or f"http://localhost:{port}"
     app = create_app(base_url=base_url)
     print(f"auth-store demo: open {base_url}  (mail goes to {base_url}/outbox)", flush=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -37,7 +37,7 @@ from tests.soft_authenticator import SoftAuthenticator
 PASSWORD = "correct horse battery"
 BASE_URL = "http://localhost"
 ORIGIN = "http://localhost"
-PREFIX = {"fastapi": "/api/auth", "flask": "/auth"}
+PREFIX = {"fastapi": "/api/auth", "flask": "/api/auth"}
 
 
 @dataclass
