@@ -87,6 +87,7 @@ class FileAdapter(Adapter):
     """
 
     backend = "file"
+    serial_writes = True
 
     def __init__(
         self,
