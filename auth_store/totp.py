@@ -26,8 +26,9 @@ import pyotp
 
 from . import clock
 from ._slots import change_slot, slot_id
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
-from .attempts import AttemptLimiter
+from .attempts import AttemptLimiterCore
 from .crypto import FieldCipher
 from .errors import ConflictError, StorageError, ValidationError
 from .models import Credential
@@ -38,6 +39,7 @@ __all__ = [
     "CREDENTIAL_TYPE",
     "TOTPEnrollment",
     "TOTPService",
+    "TOTPServiceCore",
     "hotp_code",
     "totp_code",
 ]
@@ -105,7 +107,7 @@ class TOTPEnrollment:
     algorithm: str = "SHA1"
 
 
-class TOTPService:
+class TOTPServiceCore(Twin[StoreT]):
     """Enroll, confirm, verify and disable TOTP for users of an ``Adapter``.
 
     ``window`` is how many time steps either side of now are accepted
@@ -115,23 +117,24 @@ class TOTPService:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         cipher: FieldCipher,
         *,
-        limiter: AttemptLimiter | None = None,
+        limiter: AttemptLimiterCore[StoreT] | None = None,
         window: int = 1,
     ) -> None:
         if not isinstance(cipher, FieldCipher):
             raise ValidationError("TOTPService needs a FieldCipher")
         if not 0 <= window <= 10:
             raise ValidationError("window must be from 0 to 10 steps")
-        self.adapter = adapter
+        super().__init__(adapter)
         self.cipher = cipher
         self.limiter = limiter
         self.window = window
 
     # -- enrollment ----------------------------------------------------------
 
+    @twin
     def enroll(
         self,
         user_id: str,
@@ -141,7 +144,7 @@ class TOTPService:
         digits: int = 6,
         period: int = 30,
         algorithm: str = "SHA1",
-    ) -> TOTPEnrollment:
+    ) -> Steps[TOTPEnrollment]:
         """Start (or restart) an enrollment with a new 160-bit secret, pending until ``confirm``.
 
         Raises ``ConflictError`` if TOTP is already enabled (``disable`` it
@@ -150,7 +153,7 @@ class TOTPService:
         check_text(issuer, "issuer")
         check_text(account_name, "account_name")
         secret = pyotp.random_base32(32)
-        self._store(user_id, secret, digits, period, algorithm, confirmed=False)
+        yield from self._put(user_id, secret, digits, period, algorithm, confirmed=False)
         uri = pyotp.TOTP(
             secret,
             digits=digits,
@@ -167,6 +170,7 @@ class TOTPService:
             algorithm=algorithm,
         )
 
+    @twin
     def import_secret(
         self,
         user_id: str,
@@ -175,11 +179,13 @@ class TOTPService:
         digits: int = 6,
         period: int = 30,
         algorithm: str = "SHA1",
-    ) -> None:
+    ) -> Steps[None]:
         """Store an existing base32 secret (from another system) as enabled."""
-        self._store(user_id, secret, digits, period, algorithm, confirmed=True, replace=True)
+        yield from self._put(
+            user_id, secret, digits, period, algorithm, confirmed=True, replace=True
+        )
 
-    def _store(
+    def _put(
         self,
         user_id: str,
         secret: str,
@@ -189,7 +195,7 @@ class TOTPService:
         *,
         confirmed: bool,
         replace: bool = False,
-    ) -> None:
+    ) -> Steps[None]:
         validate_id(user_id, "user_id")
         _check_params(digits, period, algorithm)
         if not isinstance(secret, str):
@@ -213,36 +219,41 @@ class TOTPService:
                 "algorithm": algorithm,
             }
 
-        change_slot(
+        yield from change_slot(
             self.adapter, user_id=user_id, type=CREDENTIAL_TYPE, id=credential_id, change=put
         )
 
     # -- checks --------------------------------------------------------------
 
-    def confirm(self, user_id: str, code: str) -> bool:
+    @twin
+    def confirm(self, user_id: str, code: str) -> Steps[bool]:
         """Finish a pending enrollment with a valid code; True turns TOTP on."""
-        return self._check(user_id, code, confirmed=False)
+        return (yield from self._check(user_id, code, confirmed=False))
 
-    def verify(self, user_id: str, code: str) -> bool:
+    @twin
+    def verify(self, user_id: str, code: str) -> Steps[bool]:
         """Whether ``code`` is valid now for an enabled user and its time step is unused.
 
         A success uses up the time step. False for users without TOTP enabled.
         """
-        return self._check(user_id, code, confirmed=True)
+        return (yield from self._check(user_id, code, confirmed=True))
 
-    def is_enabled(self, user_id: str) -> bool:
+    @twin
+    def is_enabled(self, user_id: str) -> Steps[bool]:
         """Whether TOTP is on (enrolled and confirmed)."""
-        credential = self.adapter.get_credential(self._id(user_id))
+        credential = yield from self._store(Adapter.get_credential, self._id(user_id))
         return credential is not None and credential.data.get("confirmed") is True
 
-    def is_pending(self, user_id: str) -> bool:
+    @twin
+    def is_pending(self, user_id: str) -> Steps[bool]:
         """Whether an enrollment waits for its first code."""
-        credential = self.adapter.get_credential(self._id(user_id))
+        credential = yield from self._store(Adapter.get_credential, self._id(user_id))
         return credential is not None and credential.data.get("confirmed") is False
 
-    def disable(self, user_id: str) -> bool:
+    @twin
+    def disable(self, user_id: str) -> Steps[bool]:
         """Turn TOTP off (or drop a pending enrollment); False if there was nothing."""
-        return self.adapter.delete_credential(self._id(user_id)) is not None
+        return (yield from self._store(Adapter.delete_credential, self._id(user_id))) is not None
 
     # -- internals -----------------------------------------------------------
 
@@ -251,12 +262,12 @@ class TOTPService:
         validate_id(user_id, "user_id")
         return slot_id(CREDENTIAL_TYPE, user_id)
 
-    def _check(self, user_id: str, code: str, *, confirmed: bool) -> bool:
+    def _check(self, user_id: str, code: str, *, confirmed: bool) -> Steps[bool]:
         credential_id = self._id(user_id)
         if not isinstance(code, str):
             raise ValidationError(f"code must be a string, got {type(code).__name__}")
         if self.limiter is not None:
-            self.limiter.begin(user_id, KIND)
+            yield from self.limiter.begin.steps(user_id, KIND)
         code = "".join(code.split())
         accepted = False
 
@@ -272,11 +283,11 @@ class TOTPService:
             accepted = True
             return {**current.data, "confirmed": True, "last_step": step}
 
-        change_slot(
+        yield from change_slot(
             self.adapter, user_id=user_id, type=CREDENTIAL_TYPE, id=credential_id, change=use_step
         )
         if accepted and self.limiter is not None:
-            self.limiter.record_success(user_id, KIND)
+            yield from self.limiter.record_success.steps(user_id, KIND)
         return accepted
 
     def _matching_step(self, credential: Credential, code: str) -> int | None:
@@ -307,3 +318,7 @@ class TOTPService:
             if step > last_step and step >= 0 and hmac.compare_digest(str(otp.at(step)), code):
                 found = step
         return found
+
+
+class TOTPService(TOTPServiceCore[Adapter]):
+    """TOTP on a sync store (``auth_store.aio.TOTPService`` is the async twin)."""

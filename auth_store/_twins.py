@@ -1,0 +1,411 @@
+"""One body of service logic, two twins: sync (``auth_store``) and async (``auth_store.aio``).
+
+A service method is written once, as a generator that *yields* what it
+needs done outside itself (sans-IO) and gets the result back::
+
+    @twin
+    def get(self, token: str) -> Steps[Session | None]:
+        found = yield from self._store(Adapter.get_session_and_user, token)
+        ...
+
+The operations are store calls (``Call``), CPU-heavy work such as password
+hashing (``Offload``), a back-off pause (``Sleep``) and handing a message
+to a mailer (``Deliver``). Two drivers run the same generator: ``run_sync``
+performs each operation in place, ``run_async`` awaits the async store,
+hashes on a worker thread and sleeps with ``asyncio.sleep``. Exceptions of
+an operation are thrown back into the generator, so ``try``/``except``
+around a store call behaves as in plain code.
+
+A service class is generic in its store: the sync twin subclasses
+``Core[Adapter]``, the async twin ``Core[AsyncAdapter]``, and neither adds
+code. The ``twin`` descriptor turns each generator method into a plain
+method on the first and a coroutine method on the second (mypy sees both),
+and ``.steps(...)`` gives the generator itself, which is how one service
+calls another inside a step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine, Generator
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    get_args,
+    get_origin,
+    overload,
+)
+
+from .adapter import Adapter
+from .errors import ConfigurationError
+from .mail import BackgroundMailer, Mailer, Message, deliver
+
+if TYPE_CHECKING:
+    from .async_adapter import AsyncAdapter
+
+__all__ = [
+    "Call",
+    "Deliver",
+    "Offload",
+    "Sleep",
+    "Steps",
+    "Twin",
+    "call",
+    "offload",
+    "run_async",
+    "run_sync",
+    "sleep",
+    "store_call",
+    "twin",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+S = TypeVar("S")
+C = TypeVar("C", bound="Twin[Any]")
+StoreT = TypeVar("StoreT")
+
+
+class Op:
+    """An operation a step yields; each driver knows how to perform it."""
+
+    __slots__ = ()
+
+    def run(self) -> Any:
+        """Perform it in place (the sync driver)."""
+        raise NotImplementedError
+
+    async def arun(self) -> Any:
+        """Perform it without blocking the event loop (the async driver)."""
+        raise NotImplementedError
+
+
+#: A step of service logic: yields ``Op``s, receives their results, returns ``R``.
+Steps = Generator[Op, Any, R]
+
+
+class Call(Op):
+    """Call ``fn`` (a store's method, an HTTP client's): awaited when it returns an awaitable."""
+
+    __slots__ = ("args", "fn", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]):
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def run(self) -> Any:
+        return self.fn(*self.args, **self.kwargs)
+
+    async def arun(self) -> Any:
+        result = self.fn(*self.args, **self.kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+class Offload(Op):
+    """CPU-bound work (a password hash: ~20 ms): in place, or on a worker thread when async."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]):
+        self.fn = fn
+        self.args = args
+
+    def run(self) -> Any:
+        return self.fn(*self.args)
+
+    async def arun(self) -> Any:
+        return await asyncio.to_thread(self.fn, *self.args)
+
+
+class Sleep(Op):
+    """A short pause (back-off between retries)."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def run(self) -> None:
+        import time
+
+        time.sleep(self.seconds)
+
+    async def arun(self) -> None:
+        await asyncio.sleep(self.seconds)
+
+
+#: How long a ``BackgroundMailer``'s worker waits for the event loop to compose a message.
+COMPOSE_TIMEOUT = 60.0
+
+
+class Deliver(Op):
+    """Hand the work of composing a message to a mailer (``auth_store.mail.deliver``).
+
+    ``compose`` makes the steps that compose it (they may read the store).
+    Sync: ``deliver`` as it is. Async: a ``BackgroundMailer``'s worker thread
+    asks the event loop to run the steps (so the request does none of that
+    work); any other mailer gets them composed now and the message sent.
+    """
+
+    __slots__ = ("compose", "mailer")
+
+    def __init__(self, mailer: Mailer, compose: Callable[[], Steps[Message | None]]):
+        self.mailer = mailer
+        self.compose = compose
+
+    def run(self) -> None:
+        compose = self.compose
+        deliver(self.mailer, lambda: run_sync(compose()))
+
+    async def arun(self) -> None:
+        compose = self.compose
+        if isinstance(self.mailer, BackgroundMailer):
+            loop = asyncio.get_running_loop()
+
+            def on_worker() -> Message | None:
+                future = asyncio.run_coroutine_threadsafe(run_async(compose()), loop)
+                return future.result(COMPOSE_TIMEOUT)
+
+            self.mailer.defer(on_worker)
+            return
+        message = await run_async(compose())
+        if message is not None:
+            self.mailer.send(message)
+
+
+# -- building steps ------------------------------------------------------------
+
+
+def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Steps[R]:
+    """Call ``fn`` (sync) or await it (async); typed by the sync signature."""
+    result: R = yield Call(fn, args, kwargs)
+    return result
+
+
+def store_call(
+    store: object,
+    method: Callable[Concatenate[Adapter, P], R],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Steps[R]:
+    """``store.<method>(...)`` on an ``Adapter`` or an ``AsyncAdapter`` (the same names).
+
+    ``method`` is the ``Adapter`` method (``Adapter.get_user``): it names the
+    call and gives its types.
+    """
+    result: R = yield Call(getattr(store, method.__name__), args, kwargs)
+    return result
+
+
+def offload(fn: Callable[P, R], *args: P.args) -> Steps[R]:
+    """Run CPU-heavy ``fn`` (in place, or on a worker thread in the async twin)."""
+    result: R = yield Offload(fn, args)
+    return result
+
+
+def sleep(seconds: float) -> Steps[None]:
+    """Pause (``time.sleep`` or ``asyncio.sleep``)."""
+    yield Sleep(seconds)
+
+
+# -- the drivers -----------------------------------------------------------------
+
+
+def run_sync(steps: Steps[R]) -> R:
+    """Run ``steps`` to the end, performing each operation in place."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            result: R = stop.value
+            return result
+        value, error = None, None
+        try:
+            value = op.run()
+        except BaseException as exc:  # the step decides: thrown back where it yielded
+            error = exc
+
+
+async def run_async(steps: Steps[R]) -> R:
+    """Run ``steps`` to the end on the event loop, awaiting each operation.
+
+    A cancellation is thrown into the step like any error, where it yielded,
+    so its ``except BaseException``/``finally`` cleanup runs (and may still
+    use the store), as in a coroutine written by hand.
+    """
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            result: R = stop.value
+            return result
+        value, error = None, None
+        try:
+            value = await op.arun()
+        except BaseException as exc:  # a cancellation too: the step's cleanup may await
+            error = exc
+
+
+# -- the twins ---------------------------------------------------------------------
+
+Kind = Literal["sync", "async"]
+_TWINS: dict[tuple[type, Kind], type] = {}
+
+
+def _is_async_store(adapter: object) -> bool:
+    get = getattr(adapter, "get_user", None)
+    return get is not None and inspect.iscoroutinefunction(get)
+
+
+class Twin(Generic[StoreT]):
+    """Base of a service written once: ``Core[Adapter]`` is its sync twin, ``Core[AsyncAdapter]``
+    its async one. ``adapter`` is the store the twin was built on."""
+
+    _kind: ClassVar[Kind | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            origin, args = get_origin(base), get_args(base)
+            if not (isinstance(origin, type) and issubclass(origin, Twin) and args):
+                continue
+            store = args[0]
+            if store is Adapter:
+                kind: Kind = "sync"
+            elif isinstance(store, type) and store.__name__ == "AsyncAdapter":
+                kind = "async"
+            else:
+                continue  # still generic (a core built on another core)
+            cls._kind = kind
+            _TWINS[(origin, kind)] = cls
+
+    def __init__(self, adapter: StoreT) -> None:
+        if self._kind is None:
+            raise TypeError(
+                f"{type(self).__name__} is the shared core of a service: use its sync twin "
+                "(auth_store) or its async one (auth_store.aio)"
+            )
+        # Duck-typed stores (wrappers, recorders) are welcome; only the other twin's is refused.
+        if self._kind == "async" and isinstance(adapter, Adapter):
+            raise ConfigurationError(
+                f"auth_store.aio.{type(self).__name__} needs an async store "
+                "(await auth_store.connect_async); for a sync one use auth_store"
+            )
+        if self._kind == "sync" and _is_async_store(adapter):
+            raise ConfigurationError(
+                f"{type(self).__name__} needs a sync store (auth_store.connect); "
+                "for an async one use auth_store.aio"
+            )
+        self.adapter = adapter
+
+    def _twin(self, core: type[C]) -> type[C]:
+        """The twin of another service's ``core`` of this one's kind (to build it)."""
+        assert self._kind is not None
+        found: type[C] = _TWINS[(core, self._kind)]
+        return found
+
+    def _store(
+        self, method: Callable[Concatenate[Adapter, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> Steps[R]:
+        """``self.adapter.<method>(...)`` as a step (see ``store_call``)."""
+        return store_call(self.adapter, method, *args, **kwargs)
+
+
+class CoreBound(Protocol[P, R_co]):
+    """A ``twin`` method read from a service whose kind the type checker does not know."""
+
+    def steps(self, *args: P.args, **kwargs: P.kwargs) -> Steps[R_co]:
+        """The method's steps, to ``yield from`` inside another step."""
+        ...
+
+
+class SyncBound(CoreBound[P, R_co], Protocol[P, R_co]):
+    """A ``twin`` method of a sync service: call it."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+class AsyncBound(CoreBound[P, R_co], Protocol[P, R_co]):
+    """A ``twin`` method of an async service: await it."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R_co]: ...
+
+
+class _Bound:
+    __slots__ = ("_fn", "_obj")
+
+    def __init__(self, fn: Callable[..., Steps[Any]], obj: object) -> None:
+        self._fn = fn
+        self._obj = obj
+
+    def steps(self, *args: Any, **kwargs: Any) -> Steps[Any]:
+        return self._fn(self._obj, *args, **kwargs)
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]
+        return self._fn.__doc__
+
+    def __repr__(self) -> str:
+        return f"<{self._fn.__qualname__} of {self._obj!r}>"
+
+
+class _SyncBound(_Bound):
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return run_sync(self._fn(self._obj, *args, **kwargs))
+
+
+class _AsyncBound(_Bound):
+    __slots__ = ()
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return await run_async(self._fn(self._obj, *args, **kwargs))
+
+
+class twin(Generic[S, P, R]):
+    """Make a generator method a method of both twins (see the module docstring)."""
+
+    def __init__(self, fn: Callable[Concatenate[S, P], Steps[R]]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+        self.__wrapped__ = fn
+
+    def steps(self, obj: S, *args: P.args, **kwargs: P.kwargs) -> Steps[R]:
+        """The steps of the method for ``obj``."""
+        return self.fn(obj, *args, **kwargs)
+
+    @overload
+    def __get__(self, obj: None, owner: Any) -> twin[S, P, R]: ...
+    @overload
+    def __get__(self, obj: Twin[Adapter], owner: Any) -> SyncBound[P, R]: ...
+    @overload
+    def __get__(self, obj: Twin[AsyncAdapter], owner: Any) -> AsyncBound[P, R]: ...
+    @overload
+    def __get__(self, obj: Twin[Any], owner: Any) -> CoreBound[P, R]: ...
+    def __get__(self, obj: Any, owner: Any) -> Any:
+        if obj is None:
+            return self
+        kind = obj._kind
+        if kind == "sync":
+            return _SyncBound(self.fn, obj)
+        if kind == "async":
+            return _AsyncBound(self.fn, obj)
+        return _Bound(self.fn, obj)
