@@ -21,6 +21,7 @@ protocol                   used by
 ``StoredAtPath``           ``open_source``, ``migrate`` (same-store check)
 ``SharedWithAnotherApp``   ``PasswordService``, ``SessionManager`` (defaults)
 ``ChecksMapping``          ``migrate`` (what cannot map, before writing)
+``SupportsNativeAsync``    ``connect_async`` (a native twin instead of threads)
 =========================  ==================================================
 """
 
@@ -40,6 +41,7 @@ from .problems import CheckReport, Problem
 
 if TYPE_CHECKING:
     from .adapter import Adapter
+    from .async_adapter import AsyncAdapter
     from .models import Model
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "StoredAtPath",
     "SupportsBackup",
     "SupportsCheck",
+    "SupportsNativeAsync",
     "SupportsRepair",
     "SupportsRestore",
     "SupportsRestoreInPlace",
@@ -248,6 +251,21 @@ class ChecksMapping(Protocol):
 
     def mapping_problem(self, record: Model) -> Problem | None:
         """As a target: why ``record`` cannot be stored, or what the other app can't use."""
+        ...
+
+
+@runtime_checkable
+class SupportsNativeAsync(Protocol):
+    """A backend class with an async twin of its own (Postgres: psycopg's async pool).
+
+    ``auth_store.connect_async`` opens it with ``connect_async``; a backend
+    without one gets its sync adapter on worker threads
+    (``auth_store.async_twin.ThreadedAsyncAdapter``).
+    """
+
+    @classmethod
+    async def connect_async(cls, url: str) -> AsyncAdapter:
+        """Open the store ``url`` names as an ``AsyncAdapter`` (what ``from_url`` is to sync)."""
         ...
 
 

@@ -86,6 +86,7 @@ class FileAdapter(Adapter):
     """
 
     backend = "file"
+    serial_writes = True
 
     def __init__(
         self,
