@@ -39,6 +39,8 @@ from typing import (
     ParamSpec,
     Protocol,
     TypeVar,
+    TypeVarTuple,
+    Unpack,
     get_args,
     get_origin,
     overload,
@@ -64,6 +66,7 @@ __all__ = [
     "run_sync",
     "sleep",
     "store_call",
+    "store_update",
     "twin",
 ]
 
@@ -73,6 +76,7 @@ R_co = TypeVar("R_co", covariant=True)
 S = TypeVar("S")
 C = TypeVar("C", bound="Twin[Any]")
 StoreT = TypeVar("StoreT")
+Ts = TypeVarTuple("Ts")
 
 
 class Op:
@@ -209,7 +213,17 @@ def store_call(
     return result
 
 
-def offload(fn: Callable[P, R], *args: P.args) -> Steps[R]:
+def store_update(store: object, method: Callable[..., R], *keys: str, **changes: Any) -> Steps[R]:
+    """``store.update_<x>(*keys, **changes)`` (``Adapter.update_user``, ``update_session``...).
+
+    ``store_call`` for the methods that take ``**changes`` (which a
+    ``Concatenate`` cannot type); the result keeps the method's return type.
+    """
+    result: R = yield Call(getattr(store, method.__name__), keys, changes)
+    return result
+
+
+def offload(fn: Callable[[Unpack[Ts]], R], *args: *Ts) -> Steps[R]:
     """Run CPU-heavy ``fn`` (in place, or on a worker thread in the async twin)."""
     result: R = yield Offload(fn, args)
     return result
@@ -313,6 +327,10 @@ class Twin(Generic[StoreT]):
                 "for an async one use auth_store.aio"
             )
         self.adapter = adapter
+
+    def _update(self, method: Callable[..., R], *keys: str, **changes: Any) -> Steps[R]:
+        """``self.adapter.update_<x>(*keys, **changes)`` as a step (see ``store_update``)."""
+        return store_update(self.adapter, method, *keys, **changes)
 
     def _twin(self, core: type[C]) -> type[C]:
         """The twin of another service's ``core`` of this one's kind (to build it)."""

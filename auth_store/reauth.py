@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import timedelta
+from typing import Any
 
 from ._twins import Steps, run_sync
 from .errors import AuthStoreError, ErrorCode, ValidationError
@@ -111,7 +112,7 @@ class ReauthProofs:
 
     def password_steps(
         self,
-        passwords: PasswordServiceCore[object],
+        passwords: PasswordServiceCore[Any],
         user: User,
         password: str,
         *,

@@ -215,7 +215,7 @@ class SessionManagerCore(Twin[StoreT]):
             return None
         due = session.expires - self.max_age + self.update_age
         if due <= now:
-            updated = yield from self._store(
+            updated = yield from self._update(
                 Adapter.update_session, stored, expires=now + self.max_age, updated_at=now
             )
             if updated is None:  # revoked between the read and the write
@@ -223,7 +223,7 @@ class SessionManagerCore(Twin[StoreT]):
             return ActiveSession(session=updated, user=user, refreshed=True)
         seen = session.updated_at
         if seen is None or now - seen >= self.last_seen_interval:
-            touched = yield from self._store(Adapter.update_session, stored, updated_at=now)
+            touched = yield from self._update(Adapter.update_session, stored, updated_at=now)
             if touched is None:
                 return None
             session = touched
