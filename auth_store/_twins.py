@@ -335,7 +335,12 @@ class Twin(Generic[StoreT]):
     def _twin(self, core: type[C]) -> type[C]:
         """The twin of another service's ``core`` of this one's kind (to build it)."""
         assert self._kind is not None
-        found: type[C] = _TWINS[(core, self._kind)]
+        key = (core, self._kind)
+        if key not in _TWINS:  # the async twins are declared in auth_store.aio
+            import auth_store.aio
+
+            getattr(auth_store.aio, _TWINS[(core, "sync")].__name__)
+        found: type[C] = _TWINS[key]
         return found
 
     def _store(
