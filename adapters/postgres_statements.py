@@ -150,6 +150,10 @@ class PostgresStatements(Statements):
             f"SELECT {ACCOUNT} FROM {ACCOUNT_FROM}"
             ' WHERE a.provider = ? AND a."providerAccountId" = ?'
         )
+        self.accounts_by_user = r(
+            f"SELECT {ACCOUNT} FROM {ACCOUNT_FROM}"
+            ' WHERE a."userId" = ? ORDER BY a.provider, a."providerAccountId"'
+        )
         self.account_delete = returning(
             'WITH d AS (DELETE FROM accounts WHERE provider = ? AND "providerAccountId" = ?'
             f" RETURNING {_plain(_ACCOUNT_OWN)})"

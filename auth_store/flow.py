@@ -433,7 +433,6 @@ class AuthFlowCore(Twin[StoreT]):
             except ConflictError:
                 pass  # lost a race to another sign-up: the address is taken now
             else:
-                assert user.id is not None
                 yield from self.passwords.import_hash.steps(user.id, password_hash)
                 return (yield from self._verification_message(email))
         return (
@@ -713,7 +712,6 @@ class AuthFlowCore(Twin[StoreT]):
             )
         else:
             user = yield from self._mark_verified(user, keep_password=False)
-            assert user.id is not None
             # The owner's way back in, which failed guesses by others can't block.
             yield from self.limiter.reset.steps(user.id, PASSWORD_KIND)
         return (

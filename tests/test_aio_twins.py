@@ -348,7 +348,7 @@ def test_async_password_hashing_runs_off_the_event_loop() -> None:
     async def main() -> int:
         async with await auth_store.connect_async("memory://") as store:
             user = await store.create_user(User(email="ann@example.com"))
-            passwords = aio.PasswordService(store, context=Recording())  # type: ignore[arg-type]
+            passwords = aio.PasswordService(store, context=Recording())
             await passwords.set_password(user.id, "correct horse 1")
             assert await passwords.verify_password(user.id, "correct horse 1")
             return threading.get_ident()

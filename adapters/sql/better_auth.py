@@ -175,6 +175,11 @@ class BetterAuthMethods(SQLAdapter):
         row = self._fetchone(self._ba.account_by_key, key)
         return None if row is None else self._ba_rows.account(row)
 
+    def list_accounts(self, user_id: str) -> list[Account]:
+        key = (v.validate_id(user_id, "user_id"),)
+        rows = self._fetchall(self._ba.accounts_by_user, key)
+        return [self._ba_rows.account(row) for row in rows]
+
     def update_account(
         self, provider: str, provider_account_id: str, **changes: Any
     ) -> Account | None:

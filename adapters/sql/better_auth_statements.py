@@ -144,6 +144,11 @@ class BetterAuthStatements:
             f"SELECT {account} FROM {account_from}"
             f' WHERE a."providerId" = ? AND a."accountId" = ? AND {not_credential}'
         )
+        self.accounts_by_user = r(
+            f"SELECT {account} FROM {account_from}"
+            f' WHERE a."userId" = ? AND {not_credential}'
+            ' ORDER BY a."providerId", a."accountId"'
+        )
         self.account_lock = lock(
             "account", f'"providerId" = ? AND "accountId" = ? AND "providerId" <> {_CREDENTIAL}'
         )

@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 from .. import clock
 from ..adapter import Adapter
+from ..disabled import is_disabled
 from ..errors import ConfigurationError, ValidationError
 from ..models import User
 from ..session_resolver import ResolvedSession, SessionResolver, SessionStrategy
-from ..users import is_disabled
 from .cookies import AUTHJS_COOKIES, NEXTAUTH_V4_COOKIES, SessionCookie, read_session_cookie
 from .jwt import (
     DEFAULT_CLOCK_TOLERANCE,

@@ -24,9 +24,9 @@ from typing import Literal
 
 from .. import clock
 from ..adapter import Adapter
+from ..disabled import is_disabled
 from ..errors import ConfigurationError, ValidationError
 from ..session_resolver import ResolvedSession, SessionResolver
-from ..users import is_disabled
 from .cookies import BETTER_AUTH_COOKIES, COOKIE_PREFIX, session_cookie_name, verify_cookie
 from .env import secret_from_env
 

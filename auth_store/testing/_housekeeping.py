@@ -148,8 +148,6 @@ class HousekeepingCases(Base):
     def test_list_accounts_lists_one_users_accounts_by_provider_key(self, adapter: Adapter) -> None:
         user = self.make_user(adapter)
         other = self.make_user(adapter)
-        assert user.id is not None
-        assert other.id is not None
         assert adapter.list_accounts(user.id) == []
         gitlab = adapter.link_account(self.new_account(user.id, provider="gitlab"))
         github_b = adapter.link_account(

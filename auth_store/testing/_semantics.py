@@ -326,10 +326,8 @@ class SemanticsCases(Base):
             cursor = cursor["n"]
         largest = {"b": "x" * (limits.max_bytes - len('{"b": ""}'))}
         user = self.make_user(adapter, extra=deepest)
-        assert user.id is not None
         assert adapter.get_user(user.id) == user
         credential = adapter.create_credential(self.new_credential(user.id, data=largest))
-        assert credential.id is not None
         assert adapter.get_credential(credential.id) == credential
 
     def _refused_everywhere(self, adapter: Adapter, values: dict[str, dict[str, Any]]) -> None:

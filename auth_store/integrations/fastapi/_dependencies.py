@@ -75,8 +75,9 @@ def _has_lone_surrogate(body: bytes) -> bool:
     """
     try:
         value = json.loads(body)
-    except ValueError:
-        return False  # not JSON at all: the router's validation answers 422
+    except (ValueError, RecursionError):
+        # Not JSON, or nested too deep to parse: the router answers 422 / 400.
+        return False
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
