@@ -237,21 +237,30 @@ def sleep(seconds: float) -> Steps[None]:
 # -- the drivers -----------------------------------------------------------------
 
 
+def _advance(steps: Steps[Any], value: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Send ``value`` (or throw ``error``) into ``steps``: ``(True, result)`` at the end,
+    else ``(False, the next operation)``."""
+    try:
+        return False, steps.send(value) if error is None else steps.throw(error)
+    except StopIteration as stop:
+        return True, stop.value
+
+
 def run_sync(steps: Steps[R]) -> R:
-    """Run ``steps`` to the end, performing each operation in place."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    """Run ``steps`` to the end, performing each operation in place.
+
+    An operation's exception is thrown back into the step where it yielded.
+    """
+    done, item = _advance(steps, None, None)
+    while not done:
+        value = error = None
         try:
-            op = steps.send(value) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            result: R = stop.value
-            return result
-        value, error = None, None
-        try:
-            value = op.run()
-        except BaseException as exc:  # the step decides: thrown back where it yielded
+            value = item.run()
+        except BaseException as exc:
             error = exc
+        done, item = _advance(steps, value, error)
+    result: R = item
+    return result
 
 
 async def run_async(steps: Steps[R]) -> R:
@@ -261,19 +270,16 @@ async def run_async(steps: Steps[R]) -> R:
     so its ``except BaseException``/``finally`` cleanup runs (and may still
     use the store), as in a coroutine written by hand.
     """
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    done, item = _advance(steps, None, None)
+    while not done:
+        value = error = None
         try:
-            op = steps.send(value) if error is None else steps.throw(error)
-        except StopIteration as stop:
-            result: R = stop.value
-            return result
-        value, error = None, None
-        try:
-            value = await op.arun()
-        except BaseException as exc:  # a cancellation too: the step's cleanup may await
+            value = await item.arun()
+        except BaseException as exc:
             error = exc
+        done, item = _advance(steps, value, error)
+    result: R = item
+    return result
 
 
 # -- the twins ---------------------------------------------------------------------
