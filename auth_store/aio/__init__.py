@@ -30,6 +30,7 @@ from ..tokens import TokenServiceCore
 from ..totp import TOTPServiceCore
 
 if TYPE_CHECKING:
+    from ._oauth import OAuthService
     from ._passkeys import PasskeyService
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "AttemptLimiter",
     "AuthFlow",
     "BackupCodeService",
+    "OAuthService",
     "PasskeyService",
     "PasskeyStore",
     "PasswordService",
@@ -83,9 +85,13 @@ class PasskeyStore(PasskeyStoreCore[AsyncAdapter]):
 
 
 def __getattr__(name: str) -> Any:
-    # The passkey service needs the 'passkeys' extra (webauthn): imported on first use.
+    # These need an extra ('passkeys': webauthn; 'oauth': authlib): imported on first use.
     if name == "PasskeyService":
         from ._passkeys import PasskeyService
 
         return PasskeyService
+    if name == "OAuthService":
+        from ._oauth import OAuthService
+
+        return OAuthService
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
