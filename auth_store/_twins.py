@@ -179,8 +179,19 @@ class Deliver(Op):
             loop = asyncio.get_running_loop()
 
             def on_worker() -> Message | None:
-                future = asyncio.run_coroutine_threadsafe(run_async(compose()), loop)
-                return future.result(COMPOSE_TIMEOUT)
+                steps = compose()
+                if loop.is_running():
+                    job = run_async(steps)
+                    try:
+                        future = asyncio.run_coroutine_threadsafe(job, loop)
+                    except RuntimeError:  # closed meanwhile
+                        job.close()
+                    else:
+                        return future.result(COMPOSE_TIMEOUT)
+                # The loop that served the request is gone (a test client runs each
+                # request on a loop of its own): a loop of the worker's, for a store
+                # that is not bound to one (the threaded twins).
+                return asyncio.run(run_async(steps))
 
             self.mailer.defer(on_worker)
             return

@@ -403,7 +403,7 @@ class OAuthServiceCore(Twin[StoreT]):
     def _get(self, client: OAuth2Session, url: str, *, with_token: bool = False) -> Steps[Any]:
         """``GET url`` with ``client`` (sending its token only ``with_token``): the response."""
         response = yield from call(
-            client.get, url, timeout=self.timeout, withhold_token=not with_token
+            client.request, "GET", url, timeout=self.timeout, withhold_token=not with_token
         )
         response.raise_for_status()
         return response

@@ -25,7 +25,7 @@ from flask import Flask, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 import auth_store
-from auth_store.flow import FlowError, SecondFactorMethod, SignInResult
+from auth_store.flow import AuthFlow, FlowError, SecondFactorMethod, SignInResult
 from auth_store.integrations.common import CookieSettings, WebPages, safe_next
 from auth_store.integrations.errors import http_status
 from auth_store.integrations.flask import (
@@ -63,7 +63,9 @@ def create_app(
     behind HTTPS, set it to True.
     """
     store = store if store is not None else auth_store.connect()
-    demo = build_demo(store, base_url=base_url, data_dir=data_dir, mailer=mailer)
+    demo = build_demo(
+        store, flow_class=AuthFlow, base_url=base_url, data_dir=data_dir, mailer=mailer
+    )
     flow = demo.flow
     app = Flask(__name__, template_folder=str(TEMPLATES))
     app.config["AUTH_STORE_LOGIN_VIEW"] = "sign_in_form"

@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: make ``examples`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import auth_store
+from auth_store.flow import AuthFlow
 from auth_store.mail import MemoryMailer
 from auth_store.tokens import TokenPurpose
 from examples.demo_support import build_demo
@@ -42,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with auth_store.connect(args.store) as store:
             demo = build_demo(
-                store, base_url=args.base_url, data_dir=args.data_dir, mailer=MemoryMailer()
+                store,
+                flow_class=AuthFlow,
+                base_url=args.base_url,
+                data_dir=args.data_dir,
+                mailer=MemoryMailer(),
             )
             max_age = timedelta(minutes=args.valid_minutes) if args.valid_minutes else None
             issued = demo.flow.tokens.issue(args.email, TokenPurpose.SIGN_IN, max_age=max_age)

@@ -98,10 +98,13 @@ def test_each_service_has_an_async_twin_of_the_same_core_and_no_code_of_its_own(
     # Both are the one core class on their kind of store; nothing else.
     (sync_core,) = sync_cls.__bases__
     (async_core,) = async_cls.__bases__
-    assert sync_core.__origin__ is async_core.__origin__ if hasattr(sync_core, "__origin__") else (
-        sync_core is async_core
+    assert (
+        sync_core.__origin__ is async_core.__origin__
+        if hasattr(sync_core, "__origin__")
+        else (sync_core is async_core)
     )
-    assert sync_cls._kind == "sync" and async_cls._kind == "async"
+    assert sync_cls._kind == "sync"
+    assert async_cls._kind == "async"
     for cls in (sync_cls, async_cls):
         assert set(vars(cls)) <= _CLASS_BOILERPLATE, f"{cls} holds code of its own"
     # The same public names; the I/O methods plain on one side, coroutines on the other.
@@ -117,7 +120,7 @@ def test_a_twin_refuses_the_other_kind_of_store(tmp_path: Path) -> None:
 
     async def main() -> None:
         async_store = await auth_store.connect_async("memory://")
-        with pytest.raises(auth_store.ConfigurationError, match="auth_store.aio"):
+        with pytest.raises(auth_store.ConfigurationError, match=r"auth_store\.aio"):
             SessionManager(async_store)  # type: ignore[arg-type]
         with pytest.raises(auth_store.ConfigurationError, match="connect_async"):
             aio.SessionManager(sync_store)  # type: ignore[arg-type]
@@ -184,9 +187,7 @@ async def _scenario(store: Any, twins: dict[str, type[Any]], clock: FakeClock) -
     """A tour of the flow and the services; the transcript of what each step gave."""
     mailer = MemoryMailer()
     keyring = Keyring.parse("k1:" + "A" * 43)
-    passwords = twins["PasswordService"](
-        store, context=make_context(memory_cost=256, time_cost=1)
-    )
+    passwords = twins["PasswordService"](store, context=make_context(memory_cost=256, time_cost=1))
     flow = twins["AuthFlow"](
         store,
         signer=Signer(["s" * 32]),
@@ -225,9 +226,7 @@ async def _scenario(store: Any, twins: dict[str, type[Any]], clock: FakeClock) -
     await step("totp on", lambda: flow.totp_enabled(user))
     first = await step("password", lambda: flow.sign_in_password(ann, "correct horse 1"))
     await step("bad code", lambda: flow.verify_second_factor(first.pending, "000000"))
-    second = await step(
-        "backup code", lambda: flow.verify_second_factor(first.pending, codes[0])
-    )
+    second = await step("backup code", lambda: flow.verify_second_factor(first.pending, codes[0]))
     await step("spent code", lambda: flow.verify_second_factor(first.pending, codes[0]))
     await step("remaining", lambda: flow.backup_codes.remaining(user.id))
     clock.advance(timedelta(seconds=60))
@@ -236,7 +235,8 @@ async def _scenario(store: Any, twins: dict[str, type[Any]], clock: FakeClock) -
     await step("reused step", lambda: flow.reauthenticate(user, code=now_code))
     await step("reauth by password", lambda: flow.reauthenticate(user, password="nope nope"))
     added = await step(
-        "add key", lambda: flow.api_keys.add(user.id, label="llm", provider="x", key="sk-1234567890")
+        "add key",
+        lambda: flow.api_keys.add(user.id, label="llm", provider="x", key="sk-1234567890"),
     )
     await step("list keys", lambda: flow.api_keys.list(user.id))
     await step("reveal", lambda: flow.api_keys.reveal(user.id, added.id))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from .. import clock
-from ..flow import AuthFlow
+from .._twins import run_sync
+from ..flow import AuthFlowCore
 from ..sessions import ActiveSession
 from ..signing import CsrfProtector, InvalidSignatureError
 
@@ -71,7 +72,7 @@ class WebAuth:
 
     _session_cookie_purpose = "session-cookie"
 
-    def __init__(self, flow: AuthFlow, cookies: CookieSettings | None = None) -> None:
+    def __init__(self, flow: AuthFlowCore[Any], cookies: CookieSettings | None = None) -> None:
         self.flow = flow
         self.cookies = cookies or CookieSettings()
         self.csrf = CsrfProtector(flow.signer)
@@ -96,11 +97,14 @@ class WebAuth:
             return None
 
     def load_session(self, cookie_value: str | None) -> tuple[str | None, ActiveSession | None]:
-        """The token and live session a session cookie names (sliding its expiry)."""
+        """The token and live session a session cookie names (sliding its expiry).
+
+        Sync flows only (Flask); the FastAPI integration awaits ``flow.sessions.get``.
+        """
         token = self.decode_session_cookie(cookie_value)
         if token is None:
             return None, None
-        return token, self.flow.sessions.get(token)
+        return token, run_sync(self.flow.sessions.get.steps(token))
 
     @staticmethod
     def max_age(expires: datetime) -> int:
