@@ -43,6 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from auth_store.async_adapter import AsyncAdapter
 from auth_store.capabilities import (
     NativeBackup,
     NativeBackupUnavailableError,
@@ -349,13 +350,13 @@ class PostgresAdapter(SQLAdapter):
         }
         # Opened first so a wrong host or password fails now, with libpq's reason.
         try:
-            bootstrap = psycopg.connect(conninfo, **kwargs)
+            bootstrap = self._connect(conninfo, kwargs)
         except psycopg.Error as exc:
             raise StorageError(
                 f"cannot connect to Postgres at {self.where}: {_describe(exc)}"
             ) from exc
         self._bootstrap: Connection | None = bootstrap
-        self._pool: ConnectionPool[Connection] = ConnectionPool(
+        self._pool = self._new_pool(
             conninfo,
             kwargs=kwargs,
             min_size=pool_min,
@@ -363,11 +364,8 @@ class PostgresAdapter(SQLAdapter):
             timeout=pool_timeout,
             max_idle=max_idle,
             max_lifetime=max_lifetime,
-            configure=self._configure,
-            check=self._check_before_lending,
             reconnect_timeout=max(pool_timeout, 30.0),
             name="auth-store",
-            open=False,
         )
         try:
             self._configure(bootstrap)
@@ -399,14 +397,41 @@ class PostgresAdapter(SQLAdapter):
         for Better Auth's tables); any other query parameter must be a libpq
         keyword (``sslmode``, ``application_name``, ...) and is passed to libpq.
         """
+        klass, arguments = cls.class_for_url(url)
+        return cast(Self, klass(**arguments))  # type: ignore[arg-type]
+
+    @classmethod
+    async def connect_async(cls, url: str) -> AsyncAdapter:
+        """The native async twin (``SupportsNativeAsync``): psycopg's async pool, no threads."""
+        from .postgres_async import AsyncPostgresAdapter
+
+        return await AsyncPostgresAdapter.open(url)
+
+    @classmethod
+    def class_for_url(cls, url: str) -> tuple[type[PostgresAdapter], dict[str, object]]:
+        """The adapter class (by ``flavor``) and the ``__init__`` arguments a URL names."""
         conninfo, options = parse_url(url)
         if check_flavor(options.pop("flavor", AUTHJS)) == BETTER_AUTH:
             from .postgres_better_auth import BetterAuthPostgresAdapter
 
-            return cast(Self, BetterAuthPostgresAdapter(conninfo, **options))  # type: ignore[arg-type]
-        return cls(conninfo, **options)  # type: ignore[arg-type]
+            return BetterAuthPostgresAdapter, {"conninfo": conninfo, **options}
+        return cls, {"conninfo": conninfo, **options}
 
     # -- connections ----------------------------------------------------------------
+
+    def _connect(self, conninfo: str, kwargs: dict[str, Any]) -> Connection:
+        """One connection outside the pool (opening: migrations run on it)."""
+        return psycopg.connect(conninfo, **kwargs)
+
+    def _new_pool(self, conninfo: str, **options: Any) -> ConnectionPool[Connection]:
+        """The pool (not open yet); ``options`` are ``ConnectionPool``'s."""
+        return ConnectionPool(
+            conninfo,
+            configure=self._configure,
+            check=self._check_before_lending,
+            open=False,
+            **options,
+        )
 
     def _configure(self, conn: Connection) -> None:
         conn.execute(self._setup)
