@@ -47,6 +47,7 @@ from typing import (
 )
 
 from .adapter import Adapter
+from .capabilities import AppConventions, SharedWithAnotherApp
 from .errors import ConfigurationError
 from .mail import BackgroundMailer, Mailer, Message, deliver
 
@@ -64,6 +65,7 @@ __all__ = [
     "offload",
     "run_async",
     "run_sync",
+    "shared_with",
     "sleep",
     "store_call",
     "store_update",
@@ -297,6 +299,15 @@ async def run_async(steps: Steps[R]) -> R:
 
 Kind = Literal["sync", "async"]
 _TWINS: dict[tuple[type, Kind], type] = {}
+
+
+def shared_with(adapter: object) -> AppConventions | None:
+    """The other app's conventions when ``adapter`` (or the sync store an async twin
+    runs) shares its data with one (``SharedWithAnotherApp``); else ``None``."""
+    for candidate in (adapter, getattr(adapter, "sync", None)):
+        if isinstance(candidate, SharedWithAnotherApp):
+            return candidate.app_conventions()
+    return None
 
 
 def _is_async_store(adapter: object) -> bool:

@@ -16,10 +16,9 @@ from typing import Any
 from passlib.context import CryptContext
 
 from ._slots import change_slot, slot_id
-from ._twins import Steps, StoreT, Twin, offload, twin
+from ._twins import Steps, StoreT, Twin, offload, shared_with, twin
 from .adapter import Adapter
 from .attempts import AttemptLimiterCore
-from .capabilities import SharedWithAnotherApp
 from .errors import ErrorCode, ValidationError
 from .models import Credential, User
 from .validation import validate_id
@@ -144,9 +143,10 @@ class PasswordServiceCore(Twin[StoreT]):
         self.limiter = limiter
         # A store another app shares (Better Auth): hashes that app verifies, and
         # passwords that app set, whose credentials have ids of its making.
-        self._shared = isinstance(adapter, SharedWithAnotherApp)
-        if context is None and isinstance(adapter, SharedWithAnotherApp):
-            context = adapter.app_conventions().password_context()
+        shared = shared_with(adapter)
+        self._shared = shared is not None
+        if context is None and shared is not None:
+            context = shared.password_context()
         self.context = context or make_context()
 
     # -- new passwords -------------------------------------------------------

@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from . import clock
-from ._twins import Steps, StoreT, Twin, twin
+from ._twins import Steps, StoreT, Twin, shared_with, twin
 from .adapter import Adapter
-from .capabilities import SharedWithAnotherApp
 from .disabled import is_disabled
 from .errors import ValidationError
 from .models import Session, User
@@ -139,7 +138,7 @@ class SessionManagerCore(Twin[StoreT]):
         authjs_compat: bool = False,
         last_seen_interval: timedelta = DEFAULT_LAST_SEEN_INTERVAL,
     ) -> None:
-        shared = adapter.app_conventions() if isinstance(adapter, SharedWithAnotherApp) else None
+        shared = shared_with(adapter)
         if max_age is None:
             max_age = DEFAULT_MAX_AGE if shared is None else shared.session_max_age
         if update_age is None:
