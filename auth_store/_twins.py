@@ -30,7 +30,6 @@ import asyncio
 import inspect
 from collections.abc import Callable, Coroutine, Generator
 from typing import (
-    TYPE_CHECKING,
     Any,
     ClassVar,
     Concatenate,
@@ -47,12 +46,11 @@ from typing import (
 )
 
 from .adapter import Adapter
+from .async_adapter import AsyncAdapter
+from .async_twin import AsyncTwin
 from .capabilities import AppConventions, SharedWithAnotherApp
 from .errors import ConfigurationError
 from .mail import BackgroundMailer, Mailer, Message, deliver
-
-if TYPE_CHECKING:
-    from .async_adapter import AsyncAdapter
 
 __all__ = [
     "Call",
@@ -304,15 +302,11 @@ _TWINS: dict[tuple[type, Kind], type] = {}
 def shared_with(adapter: object) -> AppConventions | None:
     """The other app's conventions when ``adapter`` (or the sync store an async twin
     runs) shares its data with one (``SharedWithAnotherApp``); else ``None``."""
-    for candidate in (adapter, getattr(adapter, "sync", None)):
+    runs = adapter.sync if isinstance(adapter, AsyncTwin) else None
+    for candidate in (adapter, runs):
         if isinstance(candidate, SharedWithAnotherApp):
             return candidate.app_conventions()
     return None
-
-
-def _is_async_store(adapter: object) -> bool:
-    get = getattr(adapter, "get_user", None)
-    return get is not None and inspect.iscoroutinefunction(get)
 
 
 class Twin(Generic[StoreT]):
@@ -330,7 +324,7 @@ class Twin(Generic[StoreT]):
             store = args[0]
             if store is Adapter:
                 kind: Kind = "sync"
-            elif isinstance(store, type) and store.__name__ == "AsyncAdapter":
+            elif store is AsyncAdapter:
                 kind = "async"
             else:
                 continue  # still generic (a core built on another core)
@@ -349,7 +343,7 @@ class Twin(Generic[StoreT]):
                 f"auth_store.aio.{type(self).__name__} needs an async store "
                 "(await auth_store.connect_async); for a sync one use auth_store"
             )
-        if self._kind == "sync" and _is_async_store(adapter):
+        if self._kind == "sync" and isinstance(adapter, AsyncAdapter):
             raise ConfigurationError(
                 f"{type(self).__name__} needs a sync store (auth_store.connect); "
                 "for an async one use auth_store.aio"

@@ -313,7 +313,8 @@ def create_app(
 
     @app.get("/outbox", response_class=HTMLResponse)
     async def outbox(request: Request) -> HTMLResponse:
-        messages = demo.outbox_messages()
+        # Waits for the mail worker, which has this loop compose: not on the loop.
+        messages = await asyncio.to_thread(demo.outbox_messages)
         return await page(request, "outbox.html", messages=list(reversed(messages)))
 
     # -- signed-in pages -------------------------------------------------------
