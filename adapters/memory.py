@@ -16,7 +16,7 @@ from typing import Any, Protocol, Self, TypeVar
 from auth_store import clock
 from auth_store import validation as v
 from auth_store.adapter import Adapter
-from auth_store.errors import ConflictError, NotFoundError
+from auth_store.errors import ConflictError, NoStoreError, NotFoundError
 from auth_store.models import (
     Account,
     Authenticator,
@@ -77,6 +77,13 @@ class MemoryAdapter(Adapter):
     def from_url(cls, url: str) -> Self:
         """``memory://`` (takes no options)."""
         return cls()
+
+    @classmethod
+    def open_existing(cls, url: str) -> Self:
+        """Always ``NoStoreError``: a memory store lives only in the process that made it."""
+        raise NoStoreError(
+            "no store at memory://: a memory store lives only in the process that made it"
+        )
 
     # -- users --------------------------------------------------------------
 

@@ -56,7 +56,15 @@ from auth_store.validation import normalize_email
 
 from .flavors import AUTHJS, BETTER_AUTH, check_flavor
 from .postgres_statements import PostgresStatements
-from .sql import CONSTRAINT_KEYS, Dialect, Executor, Fault, Migration, SQLAdapter
+from .sql import (
+    CONSTRAINT_KEYS,
+    Dialect,
+    Executor,
+    Fault,
+    Migration,
+    SQLAdapter,
+    no_store_error,
+)
 from .sql.migrations import SchemaMigration
 
 __all__ = [
@@ -65,6 +73,7 @@ __all__ = [
     "libpq_tool_target",
     "parse_url",
     "pg_backup_name",
+    "spoken_to",
 ]
 
 Connection = psycopg.Connection[Any]
@@ -108,8 +117,10 @@ def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
     state = getattr(exc, "sqlstate", None)
     if state is None:
-        # Client-side and connection errors: libpq's text names hosts, never values.
-        return f"{name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        # Client-side and connection errors: libpq's text names hosts, never values,
+        # and says what went wrong better than the class name does.
+        text = str(exc).strip()
+        return text.splitlines()[0] if text else name
     if state.startswith("22"):
         # Data exceptions may quote the offending value.
         return f"{name} ({state})"
@@ -198,10 +209,15 @@ def check_if_spoken_to(conn: Connection) -> None:
     the socket readable. Only then is the round trip of
     ``ConnectionPool.check_connection`` paid, which reads it and fails.
     """
-    if conn.closed or conn.broken:
-        raise psycopg.OperationalError("the connection is closed")
-    if _readable(conn.fileno()):
+    if spoken_to(conn):
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is closed")
         ConnectionPool.check_connection(conn)
+
+
+def spoken_to(conn: Connection | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the ``auto`` check must look closer: the connection is closed, or was written to."""
+    return conn.closed or conn.broken or _readable(conn.fileno())
 
 
 def _where(conninfo: str) -> str:
@@ -274,6 +290,8 @@ class PostgresAdapter(SQLAdapter):
     server's setting) bounds every statement. ``prepare=False`` turns
     prepared statements off (for PgBouncer in transaction mode).
     ``migrate=False`` opens without applying pending migrations.
+    ``create=False`` opens only an existing store (``NoStoreError`` otherwise,
+    nothing created).
     """
 
     backend = "postgres"
@@ -295,6 +313,7 @@ class PostgresAdapter(SQLAdapter):
         pool_check: str = "auto",
         prepare: bool = True,
         migrate: bool = True,
+        create: bool = True,
     ) -> None:
         dialect = self.dialect_class()
         super().__init__(dialect, PostgresStatements(dialect))
@@ -369,6 +388,14 @@ class PostgresAdapter(SQLAdapter):
         )
         try:
             self._configure(bootstrap)
+            if not create and not self._has_migrations_table():
+                in_schema = f" (schema {schema})" if schema else ""
+                tables = bootstrap.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema())"
+                ).fetchone()
+                raise no_store_error(
+                    f"postgresql://{self.where}{in_schema}", other_tables=bool(tables and tables[0])
+                )
             if migrate:
                 self._open_schema(apply=True)
             elif self._has_migrations_table():
@@ -397,14 +424,34 @@ class PostgresAdapter(SQLAdapter):
         for Better Auth's tables); any other query parameter must be a libpq
         keyword (``sslmode``, ``application_name``, ...) and is passed to libpq.
         """
+        return cls._from_url(url, create=True)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Self:
+        """``from_url`` for a store that exists, ``NoStoreError`` otherwise (``OpensExisting``).
+
+        A store exists where the database (or the ``schema``) holds
+        auth-store's migrations table; nothing is created, not even the schema.
+        """
+        return cls._from_url(url, create=False)
+
+    @classmethod
+    def _from_url(cls, url: str, *, create: bool) -> Self:
         klass, arguments = cls.class_for_url(url)
-        return cast(Self, klass(**arguments))  # type: ignore[arg-type]
+        return cast(Self, klass(create=create, **arguments))  # type: ignore[arg-type]
 
     @classmethod
     async def connect_async(cls, url: str) -> AsyncAdapter:
         """The native async twin (``SupportsNativeAsync``): psycopg's async pool, no threads."""
-        from .postgres_async import AsyncPostgresAdapter
-
+        try:
+            from .postgres_async import AsyncPostgresAdapter
+        except ModuleNotFoundError as exc:
+            if exc.name != "greenlet":
+                raise
+            raise ConfigurationError(
+                "the async Postgres store needs the greenlet package:"
+                " pip install 'auth-store[postgres]'"
+            ) from exc
         return await AsyncPostgresAdapter.open(url)
 
     @classmethod

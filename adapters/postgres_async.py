@@ -34,7 +34,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from auth_store.async_twin import AsyncTwin
 from auth_store.greenlet_bridge import await_only, run_sync, sync_context
 
-from .postgres import Connection, PostgresAdapter
+from .postgres import Connection, PostgresAdapter, check_if_spoken_to, spoken_to
 from .postgres_better_auth import BetterAuthPostgresAdapter
 
 __all__ = ["AsyncPostgresAdapter"]
@@ -197,7 +197,12 @@ class _OnTheLoop(PostgresAdapter):
         async def configure(conn: _AsyncConnection) -> None:
             await run_sync(self._configure, cast(Connection, _face(conn)))
 
+        quiet_is_fine = self._check_one is check_if_spoken_to
+
         async def check(conn: _AsyncConnection) -> None:
+            # The ``auto`` check's common case (a quiet connection) without a greenlet.
+            if quiet_is_fine and not spoken_to(conn):
+                return
             await run_sync(self._check_before_lending, cast(Connection, _face(conn)))
 
         pool = AsyncConnectionPool(

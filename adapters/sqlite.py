@@ -26,11 +26,11 @@ from urllib.parse import unquote, urlsplit
 
 from auth_store.capabilities import NativeBackup, ProgressCallback, backup_name
 from auth_store.connect import parse_options
-from auth_store.errors import ConfigurationError, StorageError
+from auth_store.errors import ConfigurationError, NoStoreError, StorageError
 from auth_store.records import dump_datetime as _dump_datetime
 
 from .flavors import AUTHJS, BETTER_AUTH, check_flavor
-from .sql import Dialect, Fault, SQLAdapter
+from .sql import Dialect, Fault, SQLAdapter, no_store_error
 
 __all__ = ["SQLiteAdapter", "SQLiteDialect"]
 
@@ -141,8 +141,9 @@ class SQLiteDialect(Dialect):
                 return Fault("unique", detail=message)
         if str(getattr(exc, "sqlite_errorname", "")).startswith(_BUSY):
             return Fault("busy", detail=message)
-        # SQLite's messages never include bound values, so they are safe to show.
-        return Fault("other", detail=f"{type(exc).__name__}: {message}")
+        # SQLite's messages never include bound values, so they are safe to show,
+        # and they name the problem ("file is not a database") better than the class.
+        return Fault("other", detail=message or type(exc).__name__)
 
 
 class _Owner:
@@ -187,6 +188,8 @@ class SQLiteAdapter(SQLAdapter):
     ``full`` (sync every commit) or ``normal`` (WAL's faster mode that can
     lose the last commits on power loss, never corrupting the file).
     ``migrate=False`` opens without applying pending migrations.
+    ``create=False`` opens only an existing store (``NoStoreError`` otherwise,
+    nothing created).
     """
 
     backend = "sqlite"
@@ -201,6 +204,7 @@ class SQLiteAdapter(SQLAdapter):
         busy_timeout: int = 5000,
         durability: Durability = "full",
         migrate: bool = True,
+        create: bool = True,
     ) -> None:
         super().__init__(self.dialect_class())
         path = os.fspath(path)
@@ -224,8 +228,15 @@ class SQLiteAdapter(SQLAdapter):
         self._owners: weakref.WeakSet[_Owner] = weakref.WeakSet()
         _LIVE.add(self)
         try:
-            self._create_file()
+            if create:
+                self._create_file()
+            elif not os.path.isfile(self.path):
+                raise NoStoreError(f"no store at {self.path}: no such file")
             conn = self._connection()
+            if not create:
+                tables = self._tables(conn)
+                if "auth_store_migrations" not in tables:
+                    raise no_store_error(self.path, other_tables=bool(tables))
             mode = self._switch_to_wal(conn)
             if str(mode).lower() != "wal":
                 raise ConfigurationError(
@@ -250,6 +261,19 @@ class SQLiteAdapter(SQLAdapter):
         (``full`` | ``normal``), ``migrate`` (default true), ``flavor``
         (``authjs``, the default, or ``better-auth``: Better Auth's tables).
         """
+        return cls._from_url(url, create=True)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Self:
+        """``from_url`` for a store that exists, ``NoStoreError`` otherwise (``OpensExisting``).
+
+        A store exists where the file is a database holding auth-store's
+        migrations table (a store opened with ``migrate=false`` counts).
+        """
+        return cls._from_url(url, create=False)
+
+    @classmethod
+    def _from_url(cls, url: str, *, create: bool) -> Self:
         path, query = _parse_url(url)
         options = parse_options(
             query, {"busy_timeout": int, "durability": str, "migrate": bool, "flavor": str}
@@ -257,8 +281,9 @@ class SQLiteAdapter(SQLAdapter):
         if check_flavor(options.pop("flavor", AUTHJS)) == BETTER_AUTH:
             from .sqlite_better_auth import BetterAuthSQLiteAdapter
 
-            return cast(Self, BetterAuthSQLiteAdapter(path, **options))  # type: ignore[arg-type]
-        return cls(path, **options)  # type: ignore[arg-type]
+            store = BetterAuthSQLiteAdapter(path, create=create, **options)  # type: ignore[arg-type]
+            return cast(Self, store)
+        return cls(path, create=create, **options)  # type: ignore[arg-type]
 
     @classmethod
     def path_from_url(cls, url: str) -> Path:
@@ -366,6 +391,11 @@ class SQLiteAdapter(SQLAdapter):
 
     # -- connections --------------------------------------------------------------
 
+    def _tables(self, conn: sqlite3.Connection) -> set[str]:
+        """The names of the file's tables (a read: changes nothing)."""
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return {str(row[0]) for row in rows}
+
     def _create_file(self) -> None:
         # The file holds password hashes and tokens: create it private. SQLite
         # gives the -wal and -shm files the same permissions.
@@ -374,7 +404,8 @@ class SQLiteAdapter(SQLAdapter):
         except FileExistsError:
             return
         except OSError as exc:
-            raise StorageError(f"cannot create SQLite database {self.path}: {exc}") from exc
+            reason = (exc.strerror or "failed").lower()
+            raise StorageError(f"cannot create SQLite database {self.path}: {reason}") from exc
         os.close(fd)
 
     def _connection(self) -> sqlite3.Connection:

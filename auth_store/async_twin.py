@@ -21,7 +21,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from itertools import islice
@@ -194,9 +201,8 @@ class AsyncTwin(AsyncAdapter):
                     yield record
         finally:
             # Ends the sync iterator's snapshot (its transaction, its cursor).
-            close: Callable[[], None] | None = getattr(records, "close", None)
-            if close is not None:
-                await self._read(close)
+            if isinstance(records, Generator):
+                await self._read(records.close)
 
     async def import_records(
         self, records: Iterable[Model] | AsyncIterable[Model]
@@ -293,9 +299,8 @@ class ThreadedAsyncAdapter(AsyncTwin):
                     for record in batch:
                         yield record
             finally:
-                close: Callable[[], None] | None = getattr(records, "close", None)
-                if close is not None:
-                    await loop.run_in_executor(lane, close)
+                if isinstance(records, Generator):
+                    await loop.run_in_executor(lane, records.close)
         finally:
             lane.shutdown(wait=False)
 

@@ -18,7 +18,8 @@ protocol                   used by
 ``SupportsBackup``         ``auth_store.backup.backup``, ``auth-store backup``
 ``SupportsRestore``        ``auth_store.backup.restore`` (backup read as a source)
 ``SupportsRestoreInPlace`` ``auth_store.backup.restore`` (backup loaded into the target)
-``StoredAtPath``           ``open_source``, ``migrate`` (same-store check)
+``StoredAtPath``           ``migrate`` (same-store check)
+``OpensExisting``          ``connect(url, create=False)``, every CLI command but the creators
 ``SharedWithAnotherApp``   ``PasswordService``, ``SessionManager`` (defaults)
 ``ChecksMapping``          ``migrate`` (what cannot map, before writing)
 ``SupportsNativeAsync``    ``connect_async`` (a native twin instead of threads)
@@ -49,6 +50,7 @@ __all__ = [
     "ChecksMapping",
     "NativeBackup",
     "NativeBackupUnavailableError",
+    "OpensExisting",
     "ProgressCallback",
     "RecognizesBackup",
     "SchemaMigration",
@@ -200,6 +202,25 @@ class StoredAtPath(Protocol):
         """The path a URL names, parsed exactly as ``from_url`` parses it.
 
         Raises ``ConfigurationError`` for a URL the backend would refuse.
+        """
+        ...
+
+
+@runtime_checkable
+class OpensExisting(Protocol):
+    """A backend class that can open a store only when one is there, creating nothing.
+
+    ``connect(url, create=False)`` calls it, and so does every ``auth-store``
+    command that works on an existing store, so that a mistyped URL is an
+    error rather than a new, empty store.
+    """
+
+    @classmethod
+    def open_existing(cls, url: str) -> Adapter:
+        """Open the store ``url`` names, as ``from_url`` would, if there is one.
+
+        Raises ``NoStoreError`` (naming where, never a password) when there
+        is none, having created nothing: no file, directory, table or schema.
         """
         ...
 

@@ -11,7 +11,10 @@ URL forms::
 
 Query parameters are backend options (``?durability=normal``, ``?pool_max=10``).
 Without a URL, ``AUTH_STORE_URL`` is read, then ``sqlite:///./auth_store.db``.
-Other packages add schemes through the ``auth_store.backends`` entry-point
+``connect(url, create=False)`` opens only a store that is already there
+(``NoStoreError`` otherwise, nothing created): what tools that read, check
+or change an existing store use, so that a typo in the URL never makes a new
+empty store. Other packages add schemes through the ``auth_store.backends`` entry-point
 group (see docs/writing-an-adapter.md); each backend parses its own URLs in
 its ``from_url``.
 """
@@ -27,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .adapter import Adapter
 from .async_adapter import AsyncAdapter
+from .capabilities import OpensExisting
 from .errors import ConfigurationError
 
 __all__ = [
@@ -68,10 +72,19 @@ _BUILTINS = {
 }
 
 
-def connect(url: str | None = None) -> Adapter:
-    """Open the store named by ``url`` (default: ``AUTH_STORE_URL``, then SQLite)."""
+def connect(url: str | None = None, *, create: bool = True) -> Adapter:
+    """Open the store named by ``url`` (default: ``AUTH_STORE_URL``, then SQLite).
+
+    With ``create=False`` the store must already exist: ``NoStoreError`` when
+    there is none, and nothing is created. A backend takes part through
+    ``auth_store.capabilities.OpensExisting`` (every built-in one does); one
+    that does not is opened as its ``from_url`` opens it.
+    """
     url = _url(url)
-    return backend_class(url).from_url(url)
+    cls = backend_class(url)
+    if not create and issubclass(cls, OpensExisting):
+        return cls.open_existing(url)
+    return cls.from_url(url)
 
 
 async def connect_async(url: str | None = None) -> AsyncAdapter:

@@ -151,8 +151,11 @@ class Keyring:
         """A keyring read from a key file (the ``parse`` format, one entry a line)."""
         try:
             text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"cannot read key file {os.fspath(path)!r}: {exc}") from exc
+        except OSError as exc:
+            reason = (exc.strerror or "unreadable").lower()
+            raise ConfigurationError(f"cannot read key file {os.fspath(path)}: {reason}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(f"key file {os.fspath(path)} is not UTF-8 text") from exc
         return cls.parse(text)
 
     @classmethod

@@ -20,6 +20,7 @@ __all__ = [
     "ConflictError",
     "DecryptionError",
     "ErrorCode",
+    "NoStoreError",
     "NotFoundError",
     "StorageError",
     "TooManyAttemptsError",
@@ -38,6 +39,7 @@ class ErrorCode(StrEnum):
     NATIVE_BACKUP_UNAVAILABLE = "native_backup_unavailable"
     DECRYPTION_FAILED = "decryption_failed"
     CONFIGURATION = "configuration_error"
+    NO_STORE = "no_store"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     TARGET_NOT_EMPTY = "target_not_empty"
     PASSWORD_REJECTED = "password_rejected"  # noqa: S105 - a code, not a password
@@ -144,3 +146,12 @@ for _cls in (
     TooManyAttemptsError,
 ):
     _cls.__module__ = "auth_store"
+
+
+class NoStoreError(ConfigurationError):
+    """A store URL opened for an existing store names none (``connect(url, create=False)``).
+
+    Nothing was created; the message says where no store was found (never a password).
+    """
+
+    code = ErrorCode.NO_STORE

@@ -94,7 +94,10 @@ def export_file(
 ) -> dict[str, int]:
     """Write an export to ``path`` atomically (temp file, fsync, rename), mode 0600."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the folder given, not the temporary file's random name
+        raise OSError(exc.errno, exc.strerror, os.fspath(path.parent)) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             counts = write_jsonl(records, stream, backend=backend, on_record=on_record)

@@ -189,17 +189,14 @@ def without_migrations(url: str) -> str:
 def open_source(url: str) -> Adapter:
     """Open a store to read from, without changing it.
 
-    A store on the local disk (``StoredAtPath``) that does not exist is an
-    error (opening it would create an empty store, and a migration from it
-    would copy nothing and succeed). A store with a versioned schema
-    (``SupportsSchema``) is opened without applying migrations; one whose
-    schema is behind this auth-store is refused with the command that
-    upgrades it, so that changing the source is always explicit.
+    The store must exist (``NoStoreError`` otherwise: opening it would
+    create an empty store, and a migration from it would copy nothing and
+    succeed). A store with a versioned schema (``SupportsSchema``) is opened
+    without applying migrations; one whose schema is behind this auth-store
+    is refused with the command that upgrades it, so that changing the
+    source is always explicit.
     """
-    path = store_path(url)
-    if path is not None and not path.exists():
-        raise ConfigurationError(f"the source store does not exist: {path}")
-    store = connect(without_migrations(url))
+    store = connect(without_migrations(url), create=False)
     if isinstance(store, SupportsSchema):
         current = store.schema_version()
         latest = max((m.version for m in store.schema_status()), default=0)

@@ -24,11 +24,16 @@ from .errors import AuthStoreError, ConfigurationError, ErrorCode
 
 __all__ = [
     "MIN_KEY_LENGTH",
+    "SECRET_ENV",
     "CsrfProtector",
     "ExpiredSignatureError",
     "InvalidSignatureError",
     "Signer",
+    "secret_keys",
 ]
+
+#: The environment variable holding the app's secret keys (what ``AuthFlow`` hashes tokens with).
+SECRET_ENV = "AUTH_STORE_SECRET"  # noqa: S105 - a variable name, not a secret
 
 #: Shortest secret key accepted, in characters (``Signer.generate()`` makes 43).
 MIN_KEY_LENGTH = 32
@@ -66,6 +71,39 @@ def _keys(secret_keys: str | Sequence[str]) -> tuple[str, ...]:
     return keys
 
 
+def _split(raw: str) -> list[str]:
+    return [key for key in re.split(r"[,\s]+", raw) if key]
+
+
+def secret_keys(env: str = SECRET_ENV, *, file: str | os.PathLike[str] | None = None) -> list[str]:
+    """The app's secret keys, oldest first: from the variable ``env``, else from ``file``.
+
+    Keys are separated by commas or white space, in the variable and in the
+    file alike. Everything that needs the web app's secret outside the app
+    (``auth-store links issue``, ``examples/issue_magic_link.py``, the demo
+    apps) finds it here, so that they all find the same one.
+    ``ConfigurationError`` when neither holds a key or the file can't be read.
+    """
+    keys = _split(os.environ.get(env, ""))
+    if keys or file is None:
+        if not keys:
+            raise ConfigurationError(
+                f"{env} is not set: it holds the app's secret key(s) "
+                "(make one with auth_store.signing.Signer.generate())"
+            )
+        return keys
+    try:
+        with open(file, encoding="utf-8") as stream:
+            keys = _split(stream.read())
+    except FileNotFoundError:
+        raise ConfigurationError(f"{env} is not set and {os.fspath(file)} does not exist") from None
+    except (OSError, UnicodeError) as exc:
+        raise ConfigurationError(f"cannot read the secret file {os.fspath(file)}") from exc
+    if not keys:
+        raise ConfigurationError(f"{env} is not set and {os.fspath(file)} holds no key")
+    return keys
+
+
 class Signer:
     """Signs and verifies values for a purpose, with keys ordered oldest to newest."""
 
@@ -81,13 +119,9 @@ class Signer:
         return secrets.token_urlsafe(32)
 
     @classmethod
-    def from_env(cls, name: str = "AUTH_STORE_SECRET") -> Signer:
+    def from_env(cls, name: str = SECRET_ENV) -> Signer:
         """Keys from an environment variable: separated by commas or spaces, oldest first."""
-        raw = os.environ.get(name, "")
-        keys = [k for k in re.split(r"[,\s]+", raw) if k]
-        if not keys:
-            raise ConfigurationError(f"{name} is not set; generate a key with Signer.generate()")
-        return cls(keys)
+        return cls(secret_keys(name))
 
     @property
     def secret_keys(self) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ from auth_store.errors import ConfigurationError
 from auth_store.flow import AuthFlowCore
 from auth_store.mail import BackgroundMailer, Mailer, Message, OutboxMailer
 from auth_store.oauth import OAuthProvider
-from auth_store.signing import Signer
+from auth_store.signing import SECRET_ENV, Signer, secret_keys
 
 F = TypeVar("F", bound=AuthFlowCore[Any])
 
@@ -119,10 +119,11 @@ def build_demo(
     ``auth_store.aio.AuthFlow`` on an async one (FastAPI).
     """
     data = Path(data_dir)
-    if os.environ.get("AUTH_STORE_SECRET", "").strip():
-        signer = Signer.from_env()
-    else:
-        signer = Signer(_kept_secret(data / "secret.txt", Signer.generate()))
+    secret_file = data / "secret.txt"
+    if not os.environ.get(SECRET_ENV, "").strip():
+        _kept_secret(secret_file, Signer.generate())  # made once, on the first start
+    # Found as `auth-store links issue` and examples/issue_magic_link.py find it.
+    signer = Signer(secret_keys(file=secret_file))
     if os.environ.get(KEYS_ENV, "").strip() or os.environ.get(KEY_FILE_ENV, "").strip():
         keyring = Keyring.from_env()
     else:

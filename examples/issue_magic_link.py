@@ -9,9 +9,11 @@ For support staff, or to let someone in before mail is set up::
 The token is stored exactly as the sign-in flow (and Auth.js) stores it, so
 the link works in the example apps, in any app built on ``AuthFlow`` with the
 same secret, and in an Auth.js app on the same database with that
-``AUTH_SECRET``. The secret comes from ``AUTH_STORE_SECRET``, else from the
-demo's ``.auth-store-demo/secret.txt``. The link is a credential: send it
-only to the address it names.
+``AUTH_SECRET``. The secret is found as ``auth-store links issue`` finds it
+(``auth_store.signing.secret_keys``): ``AUTH_STORE_SECRET``, else the demo's
+``.auth-store-demo/secret.txt``. The store must exist: a mistyped ``--store``
+is an error, not a new store. The link is a credential: send it only to the
+address it names.
 """
 
 from __future__ import annotations
@@ -21,14 +23,10 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make ``examples`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import auth_store
-from auth_store.flow import AuthFlow
-from auth_store.mail import MemoryMailer
-from auth_store.tokens import TokenPurpose
-from examples.demo_support import build_demo
+from auth_store.flow import FlowPaths
+from auth_store.signing import secret_keys
+from auth_store.tokens import TokenPurpose, TokenService
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,21 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--valid-minutes", type=int, default=None, help="default: 24 hours")
     args = parser.parse_args(argv)
     try:
-        with auth_store.connect(args.store) as store:
-            demo = build_demo(
-                store,
-                flow_class=AuthFlow,
-                base_url=args.base_url,
-                data_dir=args.data_dir,
-                mailer=MemoryMailer(),
-            )
+        secrets_ = secret_keys(file=Path(args.data_dir) / "secret.txt")
+        with auth_store.connect(args.store, create=False) as store:
             max_age = timedelta(minutes=args.valid_minutes) if args.valid_minutes else None
-            issued = demo.flow.tokens.issue(args.email, TokenPurpose.SIGN_IN, max_age=max_age)
-            link = issued.link(demo.flow.base_url + demo.flow.paths.magic_link)
+            issued = TokenService(store, secrets_).issue(
+                args.email, TokenPurpose.SIGN_IN, max_age=max_age
+            )
     except auth_store.AuthStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(link)
+    print(issued.link(args.base_url.rstrip("/") + FlowPaths.magic_link))
     print(f"valid once, until {issued.expires:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
     return 0
 

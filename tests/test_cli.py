@@ -35,7 +35,10 @@ SQLITE_SCHEMA = len(load_migrations("sqlite"))
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/auth.db"
+    """An empty store (commands other than the creators need one to exist)."""
+    url = f"sqlite:///{tmp_path}/auth.db"
+    connect(url).close()
+    return url
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
@@ -91,6 +94,7 @@ def test_usage_errors_exit_2(url: str, tmp_path: Path) -> None:
 
 def test_default_url_from_environment(tmp_path: Path) -> None:
     env_url = f"sqlite:///{tmp_path}/env.db"
+    connect(env_url).close()
     run("users", "create", "env@example.com", env={"AUTH_STORE_URL": env_url})
     with connect(env_url) as store:
         assert store.get_user_by_email("env@example.com") is not None
@@ -126,7 +130,7 @@ def test_users_lifecycle(url: str) -> None:
 
     duplicate = run("--url", url, "users", "create", "ann@example.com")
     assert duplicate.exit_code == 1
-    assert "ConflictError" in duplicate.output
+    assert duplicate.stderr == "Error: a user with this e-mail exists\n"  # not "ConflictError"
     short = run("--url", url, "users", "create", "b@example.com", "--password-stdin", input="x\n")
     assert short.exit_code == 2
     with connect(url) as store:
@@ -202,6 +206,35 @@ def test_users_lifecycle(url: str) -> None:
     with connect(url) as store:
         assert store.get_user(uid) is None
         assert store.list_credentials(uid) == []
+
+
+def _table_rows(text: str) -> dict[str, list[str]]:
+    """The rows of a rich table by their first cell, each as its cells."""
+    rows: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) > 1:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_users_list_says_yes_or_no_in_its_columns(url: str) -> None:
+    run("--url", url, "users", "create", "on@example.com", "--verified")
+    run("--url", url, "users", "create", "off@example.com")
+    run("--url", url, "users", "disable", "off@example.com")
+    listed = run("--url", url, "users", "list")
+    assert listed.exit_code == 0
+    rows = _table_rows(listed.stdout)
+    header = [c.strip() for c in listed.stdout.splitlines()[2].strip("┃ ").split("┃")]
+    assert header == ["email", "id", "name", "verified", "disabled"]
+    on, off = rows["on@example.com"], rows["off@example.com"]
+    assert (on[3], on[4]) == ("yes", "no")  # not disabled reads "no", not a blank
+    assert (off[3], off[4]) == ("no", "yes")
+    shown = run("--url", url, "users", "show", "off@example.com").stdout
+    assert "disabled: yes, since " in shown
+    assert "email_verified: no" in shown
+    assert "None" not in shown  # words, not Python values
+    assert "False" not in shown
 
 
 # -- sessions ----------------------------------------------------------------------
@@ -297,6 +330,62 @@ def test_links_issue_prints_a_link_the_app_accepts(url: str) -> None:
         run("--url", url, "links", "issue", "a@b.c", "--base-url", "ftp://x", env=env).exit_code
         == 2
     )
+
+
+def test_links_issue_and_the_example_script_find_the_secret_the_same_way(
+    url: str, tmp_path: Path
+) -> None:
+    """Both use auth_store.signing.secret_keys: AUTH_STORE_SECRET, else the demo's file."""
+    from examples.demo_support import build_demo
+
+    data = tmp_path / "demo"
+    script = ROOT / "examples" / "issue_magic_link.py"
+
+    def both(env: dict[str, str | None]) -> tuple[Result, subprocess.CompletedProcess[str]]:
+        cli_run = run(
+            "--url", url, "links", "issue", "ann@example.com", "--base-url", "http://localhost",
+            "--secret-file", str(data / "secret.txt"), env=env,
+        )  # fmt: skip
+        child_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+        example = subprocess.run(
+            [PYTHON, str(script), "ann@example.com", "--store", url, "--data-dir", str(data)],
+            env=child_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return cli_run, example
+
+    # Neither finds a secret: both refuse, and neither makes one up.
+    data.mkdir()
+    (data / "secret.txt").write_text("")
+    refused, example = both({"AUTH_STORE_SECRET": None})
+    assert refused.exit_code == 2
+    assert example.returncode == 1
+    reason = f"AUTH_STORE_SECRET is not set and {data / 'secret.txt'} holds no key"
+    assert refused.stderr == f"Error: {reason}\n"
+    assert reason in example.stderr
+    (data / "secret.txt").unlink()
+
+    # The demo's first start keeps a secret in its data folder: both find it there.
+    with connect(url) as store:
+        flow = build_demo(store, base_url="http://localhost", data_dir=data).flow
+        made, example = both({"AUTH_STORE_SECRET": None})
+        assert made.exit_code == 0, made.output
+        assert example.returncode == 0, example.stderr
+        for link in (made.stdout.strip(), example.stdout.strip()):
+            query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+            assert urlsplit(link).path == "/auth/magic-link"
+            assert flow.tokens.consume(query["email"], query["token"]) is not None
+
+    # AUTH_STORE_SECRET wins over the file, for both.
+    env_secret = "the-environment-secret-0123456789abcdef"
+    made, example = both({"AUTH_STORE_SECRET": env_secret})
+    with connect(url) as store:
+        tokens = TokenService(store, [env_secret])
+        for link in (made.stdout.strip(), example.stdout.strip()):
+            query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+            assert tokens.consume(query["email"], query["token"]) is not None
 
 
 # -- keys and re-encryption ----------------------------------------------------------
@@ -466,6 +555,7 @@ def test_stats_health_purge_schema(url: str, tmp_path: Path) -> None:
     }
 
     fresh = f"sqlite:///{tmp_path}/fresh.db"
+    connect(f"{fresh}?migrate=false").close()  # a store whose schema is not there yet
     status = run_json("--url", fresh, "schema", "status")
     assert status["current"] == 0
     assert status["pending"] == ["0001_initial", "0002_session_details"]
@@ -475,13 +565,17 @@ def test_stats_health_purge_schema(url: str, tmp_path: Path) -> None:
     assert run_json("--url", fresh, "schema", "status")["pending"] == []
     assert "already up to date" in run("--url", fresh, "schema", "upgrade").stdout
     files = f"file://{tmp_path}/files"
+    assert run("--url", files, "schema", "status").exit_code == 2  # no store there
+    made = run("--url", files, "schema", "upgrade")  # makes one, and says so
+    assert made.exit_code == 0
+    assert made.stderr == "note: no store was at the URL: created a new file store\n"
     assert run_json("--url", files, "schema", "status") == {"backend": "file", "versioned": False}
-    assert run("--url", files, "schema", "upgrade").exit_code == 0
+    assert run("--url", files, "schema", "upgrade").stderr == ""
 
 
 def test_source_with_pending_schema_is_refused(tmp_path: Path) -> None:
     fresh = f"sqlite:///{tmp_path}/old.db"
-    assert run("--url", fresh, "schema", "status").exit_code == 0  # creates, does not migrate
+    connect(f"{fresh}?migrate=false").close()  # a store with every migration pending
     result = run("migrate", "--from", fresh, "--to", f"sqlite:///{tmp_path}/new.db")
     assert result.exit_code == 2
     assert "schema upgrade" in result.output

@@ -722,6 +722,7 @@ def test_html_sign_in_refuses_an_offsite_next(env: Env, client: TestClient) -> N
 def test_issue_magic_link_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = Path(__file__).resolve().parent.parent
     url = f"sqlite:///{tmp_path}/auth.db"
+    auth_store.connect(url).close()  # the script needs the store to exist
     secret = "script-and-app-share-this-secret-0123456789"
     done = subprocess.run(
         [

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 UNHANDLED = {
     ErrorCode.ERROR,
     ErrorCode.STORAGE,
+    ErrorCode.NO_STORE,  # an app whose store is missing: a server error
     ErrorCode.NATIVE_BACKUP_UNAVAILABLE,
     ErrorCode.DECRYPTION_FAILED,
 }

@@ -82,7 +82,8 @@ class FileAdapter(Adapter):
     ``durability="full"`` (the default) fsyncs every write, its directory and
     the index lines it adds before returning; ``"normal"`` skips the fsyncs
     (a write survives a crash of the process, maybe not of the machine).
-    Several threads and processes may share one root.
+    Several threads and processes may share one root. ``create=False`` opens
+    only an existing store (``NoStoreError`` otherwise, nothing created).
     """
 
     backend = "file"
@@ -94,6 +95,7 @@ class FileAdapter(Adapter):
         *,
         durability: str = "full",
         compact_min_dead: int = DEFAULT_COMPACT_MIN_DEAD,
+        create: bool = True,
     ) -> None:
         if durability not in DURABILITY:
             raise ConfigurationError(f"durability must be one of {', '.join(DURABILITY)}")
@@ -103,7 +105,10 @@ class FileAdapter(Adapter):
             raise ConfigurationError(f"root must be a path, got {type(root).__name__}")
         self.durability = durability
         self._store = FileStore(
-            os.fspath(root), durable=durability == "full", compact_min_dead=compact_min_dead
+            os.fspath(root),
+            durable=durability == "full",
+            compact_min_dead=compact_min_dead,
+            create=create,
         )
         self._closed = False
         cols = self._store.collections
@@ -117,9 +122,21 @@ class FileAdapter(Adapter):
     @classmethod
     def from_url(cls, url: str) -> Self:
         """``file:///absolute/dir`` or ``file:relative/dir``; option ``?durability=full|normal``."""
+        return cls._from_url(url, create=True)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Self:
+        """``from_url`` for a store that exists, ``NoStoreError`` otherwise (``OpensExisting``).
+
+        A store exists where its root directory holds the store's ``_meta.json``.
+        """
+        return cls._from_url(url, create=False)
+
+    @classmethod
+    def _from_url(cls, url: str, *, create: bool) -> Self:
         path, query = _parse_url(url)
         options = parse_options(query, {"durability": str})
-        return cls(path, durability=str(options.get("durability", "full")))
+        return cls(path, durability=str(options.get("durability", "full")), create=create)
 
     @classmethod
     def path_from_url(cls, url: str) -> Path:

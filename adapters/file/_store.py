@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from auth_store.errors import ConfigurationError, StorageError
+from auth_store.errors import ConfigurationError, NoStoreError, StorageError
 
 from . import _atomic
 from ._index import Index
@@ -61,20 +61,27 @@ def _same(a: str, b: str) -> bool:
 class FileStore:
     """One open file store: descriptors, the lock, the collections."""
 
-    def __init__(self, root: str, *, durable: bool, compact_min_dead: int) -> None:
+    def __init__(
+        self, root: str, *, durable: bool, compact_min_dead: int, create: bool = True
+    ) -> None:
         self.root = os.path.abspath(root)
         self.durable = durable
         self.compact_min_dead = compact_min_dead
         self.collections: dict[str, Collection] = {}
         self.root_fd = -1
         try:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            if create:
+                os.makedirs(self.root, mode=0o700, exist_ok=True)
+            elif not os.path.isdir(self.root):
+                raise NoStoreError(f"no store at {self.root}: no such directory")
             self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise StorageError(
                 f"cannot open the file store at {self.root}: {exc.strerror}"
             ) from exc
         try:
+            if not create and not self._has_meta():
+                raise NoStoreError(f"no store at {self.root}: the directory holds no file store")
             self.lock = StoreLock(self.root_fd, self.root)
             with self.lock.exclusive():
                 self._open_meta()
@@ -91,6 +98,14 @@ class FileStore:
             raise
 
     # -- opening ----------------------------------------------------------------
+
+    def _has_meta(self) -> bool:
+        """Whether the root holds the store's ``_meta.json`` (written when a store is made)."""
+        try:
+            os.stat(META_NAME, dir_fd=self.root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
 
     def _open_meta(self) -> None:
         where = f"{self.root}/{META_NAME}"

@@ -7,7 +7,15 @@ error classification) and subclasses ``SQLAdapter`` with four I/O hooks; see
 
 from __future__ import annotations
 
-from .base import CONFLICTS, CONSTRAINT_KEYS, Cursor, Executor, SQLAdapter, translate_error
+from .base import (
+    CONFLICTS,
+    CONSTRAINT_KEYS,
+    Cursor,
+    Executor,
+    SQLAdapter,
+    no_store_error,
+    translate_error,
+)
 from .dialect import Dialect, Fault, FaultKind
 from .migrations import Migration, MigrationStatus, load_migrations
 from .statements import TABLES
@@ -25,5 +33,6 @@ __all__ = [
     "MigrationStatus",
     "SQLAdapter",
     "load_migrations",
+    "no_store_error",
     "translate_error",
 ]

@@ -39,6 +39,7 @@ from auth_store.adapter import Adapter
 from auth_store.errors import (
     AuthStoreError,
     ConflictError,
+    NoStoreError,
     NotFoundError,
     StorageError,
     ValidationError,
@@ -130,6 +131,16 @@ def translate_error(dialect: Dialect, exc: BaseException) -> AuthStoreError:
     if fault.kind == "busy":
         return StorageError(f"{dialect.name}: the database stayed locked too long ({fault.detail})")
     return StorageError(f"{dialect.name} error: {fault.detail}")
+
+
+def no_store_error(where: str, *, other_tables: bool) -> NoStoreError:
+    """The error for a database without auth-store's migrations table (``OpensExisting``)."""
+    if other_tables:
+        return NoStoreError(
+            f"no store at {where}: the database holds tables, but not auth-store's (if they"
+            " are an Auth.js or Better Auth app's, `auth-store schema upgrade` adopts them)"
+        )
+    return NoStoreError(f"no store at {where}: the database holds no auth-store tables")
 
 
 class SQLAdapter(Adapter, abc.ABC):

@@ -2,10 +2,13 @@
 
 Global options: ``--url`` (default ``AUTH_STORE_URL``, then
 ``sqlite:///./auth_store.db``) and ``--json`` (machine-readable output).
-Exit codes: 0 ok, 1 a check or verification failed (or the operation did),
-2 a usage error (bad option, bad URL, invalid input, a target that is not
-empty). Progress bars appear on long work when stderr is a terminal and
-``--json`` is off.
+Every error is one line on stderr (never a traceback). Exit codes: 0 ok,
+1 a check or verification failed (or the operation did), 2 a usage error
+(bad option, a URL that names no store, a path that cannot be used, invalid
+input, a target that is not empty). Only the commands that fill a new store
+(import, restore, migrate --to, schema upgrade) create one; every other
+command needs a store at the URL. Progress bars appear on long work when
+stderr is a terminal and ``--json`` is off.
 """
 
 from __future__ import annotations
@@ -25,12 +28,17 @@ __all__ = ["cli", "main"]
 
 
 class _Group(click.Group):
-    """The root group: turns auth-store errors into the documented exit codes."""
+    """The root group: the CLI's one error boundary.
+
+    Every auth-store error and every error of the operating system (a path
+    that does not exist, a folder that cannot be written) becomes one line
+    on stderr and the documented exit code, never a traceback.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except AuthStoreError as exc:
+        except (AuthStoreError, OSError) as exc:
             raise as_click_error(exc) from exc
 
 
@@ -52,7 +60,12 @@ class _Group(click.Group):
 def cli(ctx: click.Context, url: str | None, as_json: bool) -> None:
     """auth-store: manage an authentication store and move it between backends.
 
-    Exit codes: 0 ok, 1 a check or verification failed, 2 usage error.
+    Commands work on the store at --url and refuse to create one: a mistyped
+    URL is answered "no store at ...". Only the commands that fill a new
+    store create it: import, restore, migrate (its --to), schema upgrade.
+
+    Errors are one line on stderr. Exit codes: 0 ok, 1 a check or
+    verification failed, 2 usage error (a bad option, URL or path; no store).
     """
     state = State(url=url, json=as_json)
     ctx.obj = state

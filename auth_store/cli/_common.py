@@ -29,6 +29,7 @@ from auth_store.disabled import is_disabled
 from auth_store.errors import (
     AuthStoreError,
     ConfigurationError,
+    NoStoreError,
     ValidationError,
 )
 from auth_store.migration import ProgressCallback, TargetNotEmptyError
@@ -51,11 +52,51 @@ class BadUsage(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-def as_click_error(exc: AuthStoreError) -> click.ClickException:
-    """Map an auth-store error to the exit code the CLI documents."""
-    if isinstance(exc, ConfigurationError | ValidationError | TargetNotEmptyError):
-        return BadUsage(str(exc))
-    return CommandFailed(f"{type(exc).__name__}: {exc}")
+#: What a path the user gave can be wrong with: a usage error (exit 2), not a failure.
+_BAD_PATH = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def describe(exc: AuthStoreError | OSError) -> str:
+    """The problem, in one line, for a person: never the exception's class name."""
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        reason = reason[:1].lower() + reason[1:]
+        paths = [os.fsdecode(p) for p in (exc.filename, exc.filename2) if p is not None]
+        return f"{reason}: {' -> '.join(paths)}" if paths else reason
+    return " ".join(str(exc).split()) or exc.code.value.replace("_", " ")
+
+
+def as_click_error(exc: AuthStoreError | OSError) -> click.ClickException:
+    """Map an error to its one-line message and the exit code the CLI documents.
+
+    Bad input (a URL that names no store, a bad option, a path that cannot
+    be used, a target that is not empty) exits 2; anything else that went
+    wrong exits 1.
+    """
+    if isinstance(exc, NoStoreError):
+        return BadUsage(f"{describe(exc)} (`auth-store schema upgrade` creates an empty store)")
+    usage = (ConfigurationError, ValidationError, TargetNotEmptyError, *_BAD_PATH)
+    if isinstance(exc, usage):
+        return BadUsage(describe(exc))
+    return CommandFailed(describe(exc))
+
+
+class PathParam(click.Path):
+    """``click.Path`` whose refusals are one line ("Error: ...", exit 2), not a usage screen."""
+
+    def fail(
+        self, message: str, param: click.Parameter | None = None, ctx: click.Context | None = None
+    ) -> NoReturn:
+        if param is None:
+            raise BadUsage(message)
+        name = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+        raise BadUsage(f"{name}: {message}")
 
 
 @dataclass
@@ -80,10 +121,21 @@ class State:
         return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
     def open(
-        self, url: str | None = None, opener: Callable[[str], Adapter] | None = None
+        self,
+        url: str | None = None,
+        opener: Callable[[str], Adapter] | None = None,
+        *,
+        create: bool = False,
     ) -> Adapter:
-        """Open a store (``--url`` by default); it is closed when the command ends."""
-        store = (opener or connect)(url if url is not None else self.resolved_url)
+        """Open the store at ``url`` (``--url`` by default); it is closed when the command ends.
+
+        The store must exist (``NoStoreError``: "no store at ...") unless
+        ``create``: only the commands that fill a new store (import, restore,
+        migrate --to, schema upgrade) may create one, so a mistyped URL never
+        becomes a new, empty store.
+        """
+        target = url if url is not None else self.resolved_url
+        store = opener(target) if opener is not None else connect(target, create=create)
         self.stores.append(store)
         return store
 
@@ -183,9 +235,11 @@ __all__ = [
     "EXIT_USAGE",
     "BadUsage",
     "CommandFailed",
+    "PathParam",
     "State",
     "as_click_error",
     "counts_table",
+    "describe",
     "emit",
     "fail",
     "find_user",

@@ -29,8 +29,10 @@ from auth_store.models import COLLECTIONS
 from ._common import (
     BadUsage,
     CommandFailed,
+    PathParam,
     State,
     counts_table,
+    describe,
     emit,
     fail,
     pass_state,
@@ -103,7 +105,7 @@ def _stopped_part_way(what: str) -> Iterator[None]:
         raise  # refused before anything was written
     except AuthStoreError as exc:
         raise CommandFailed(
-            f"{type(exc).__name__}: {exc}\n"
+            f"{describe(exc)}\n"
             f"The {what} stopped part-way: the target may now hold part of the copy. "
             "Run the same command again to resume (records already copied are skipped)."
         ) from exc
@@ -136,14 +138,15 @@ def migrate_command(
     """Copy every record from one store to another, then verify the copy.
 
     Collections are copied in dependency order with ids, timestamps and
-    ciphertexts unchanged; the source is only read. The target must be empty
+    ciphertexts unchanged; the source is only read, and must exist. The
+    target is created when there is no store at its URL, and must be empty
     unless --merge is given. An interrupted migration can simply be run again:
     records already copied are skipped. Exit 1 when anything is missing,
     different, orphaned or duplicated in the target.
     """
     _refuse_same_store(source_url, target_url)
     source = state.open(source_url, opener=open_source)
-    target = state.open(target_url)
+    target = state.open(target_url, create=True)
     with progress_bar(state) as progress, _stopped_part_way("migration"):
         result = migrate(
             source, target, merge=merge, batch_size=batch_size, sample=sample, progress=progress
@@ -166,7 +169,7 @@ def verify_command(
 
     The same verification migrate runs at its end: counts, content of every
     record, orphans, duplicate keys, index lookups, the backend's own check.
-    Neither store is modified. Exit 1 when the check fails.
+    Both stores must exist; neither is modified. Exit 1 when the check fails.
     """
     source = state.open(source_url, opener=open_source)
     target = state.open(target_url, opener=open_source)
@@ -178,7 +181,7 @@ def verify_command(
 
 
 @click.command("export")
-@click.argument("file", required=False, default="-", type=click.Path(dir_okay=False))
+@click.argument("file", required=False, default="-", type=PathParam(dir_okay=False))
 @pass_state
 def export_command(state: State, file: str) -> None:
     """Write every record of the store to FILE as JSON Lines (default: stdout).
@@ -217,7 +220,7 @@ def export_command(state: State, file: str) -> None:
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("file", type=PathParam(dir_okay=False, allow_dash=True))
 @click.option("--merge", is_flag=True, help="Add to a store that already holds other records.")
 @_BATCH
 @_SAMPLE
@@ -226,8 +229,9 @@ def import_command(state: State, file: str, merge: bool, batch_size: int, sample
     """Load a JSON Lines export (FILE, or - for stdin) into the store, then verify.
 
     The whole file is validated before anything is written; a truncated file
-    is refused. Like migrate, the store must be empty unless --merge, and an
-    interrupted import can be run again.
+    is refused. Like migrate, the store is created when there is none at the
+    URL and must be empty unless --merge, and an interrupted import can be
+    run again.
     """
     with tempfile.TemporaryDirectory(prefix="auth-store-import-") as work:
         path = Path(file)
@@ -236,9 +240,9 @@ def import_command(state: State, file: str, merge: bool, batch_size: int, sample
             with open(path, "w", encoding="utf-8") as spool:
                 shutil.copyfileobj(sys.stdin, spool)
         elif not path.is_file():
-            raise click.BadParameter(f"no such file: {file}", param_hint="FILE")
+            raise BadUsage(f"no such file: {file}")
         source = JsonlSource(path)
-        target = state.open()
+        target = state.open(create=True)
         with progress_bar(state) as progress, _stopped_part_way("import"):
             result = migrate(
                 source,
@@ -254,7 +258,7 @@ def import_command(state: State, file: str, merge: bool, batch_size: int, sample
 
 
 @click.command("backup")
-@click.argument("dest_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("dest_dir", type=PathParam(file_okay=False, path_type=Path))
 @click.option(
     "--keep",
     type=click.IntRange(min=0),
@@ -297,17 +301,18 @@ def backup_command(state: State, dest_dir: Path, keep: int, fmt: str) -> None:
 
 
 @click.command("restore")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=PathParam(exists=True, dir_okay=False, path_type=Path))
 @_BATCH
 @_SAMPLE
 @pass_state
 def restore_command(state: State, file: Path, batch_size: int, sample: int) -> None:
     """Restore a backup FILE (any backup or export) into the store, then verify.
 
-    The store must be empty. A SQLite, file-store or JSON Lines backup can be
-    restored into any backend; a .pgdump into Postgres only (pg_restore).
+    The store must be empty (it is created when there is none at the URL).
+    A SQLite, file-store or JSON Lines backup can be restored into any
+    backend; a .pgdump into Postgres only (pg_restore).
     """
-    target = state.open()
+    target = state.open(create=True)
     with progress_bar(state) as progress, _stopped_part_way("restore"):
         result = backups.restore(
             file,

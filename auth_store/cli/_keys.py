@@ -17,9 +17,10 @@ import click
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from auth_store.adapter import Adapter
     from auth_store.crypto import Keyring
 
-from ._common import BadUsage, State, emit, fail, pass_state, progress_bar
+from ._common import BadUsage, PathParam, State, emit, fail, pass_state, progress_bar
 
 
 def _append_key(path: Path, entry: str) -> None:
@@ -29,7 +30,10 @@ def _append_key(path: Path, entry: str) -> None:
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     text = old + ("" if not old or old.endswith("\n") else "\n") + entry + "\n"
     Keyring.parse(text)  # refuse to write a file the store could not read
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:  # name the folder given, not the temporary file's random name
+        raise OSError(exc.errno, exc.strerror, os.fspath(path.parent)) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(text)
@@ -51,7 +55,7 @@ def keys_group() -> None:
 @click.option("--id", "key_id", metavar="ID", help="The key id [default: date and random suffix].")
 @click.option(
     "--append",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathParam(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Append the key to this key file (created 0600) instead of printing it.",
 )
@@ -97,10 +101,9 @@ def list_command(state: State) -> None:
     emit(state, data, render)
 
 
-def _reencrypt(state: State, keyring: Keyring) -> dict[str, int]:
+def _reencrypt(state: State, store: Adapter, keyring: Keyring) -> dict[str, int]:
     from auth_store.crypto import reencrypt
 
-    store = state.open()
     counts = store.counts()
     total = counts.get("credentials", 0) + counts.get("accounts", 0)
     with progress_bar(state) as progress:
@@ -131,7 +134,7 @@ def _render_reencrypt(console: Console, counts: dict[str, int]) -> None:
 @keys_group.command("rotate")
 @click.option(
     "--key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=PathParam(dir_okay=False, path_type=Path),
     envvar="AUTH_STORE_KEY_FILE",
     metavar="FILE",
     help="The key file to add the new key to [default: $AUTH_STORE_KEY_FILE].",
@@ -160,10 +163,11 @@ def rotate_command(
         raise BadUsage("no key file: pass --key-file or set AUTH_STORE_KEY_FILE")
     if key_file.exists():
         Keyring.from_file(key_file)  # refuse a broken file before changing it
+    store = None if no_reencrypt else state.open()  # refuse a URL with no store, too
     entry = Keyring.generate_key(key_id)
     _append_key(key_file, entry)
     new_id = entry.split(":", 1)[0]
-    counts = None if no_reencrypt else _reencrypt(state, Keyring.from_file(key_file))
+    counts = None if store is None else _reencrypt(state, store, Keyring.from_file(key_file))
 
     def render(console: Console) -> None:
         console.print(f"added key {new_id} to {key_file} (now the primary)")
@@ -188,7 +192,8 @@ def reencrypt_command(state: State) -> None:
     """
     from auth_store.crypto import Keyring
 
-    counts = _reencrypt(state, Keyring.from_env())
+    keyring = Keyring.from_env()
+    counts = _reencrypt(state, state.open(), keyring)
     emit(state, counts, lambda console: _render_reencrypt(console, counts))
     if counts["failed"]:
         fail(f"{counts['failed']} value(s) could not be decrypted with the keyring")

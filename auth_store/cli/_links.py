@@ -2,26 +2,30 @@
 
 The token is hashed with the same secret the web app uses, so the app
 accepts the link: by default the keys in ``AUTH_STORE_SECRET`` (what
-``AuthFlow`` uses unless it is given a ``token_secret``); for an app that
-passes Auth.js's ``AUTH_SECRET`` as ``token_secret``, use
-``--secret-env AUTH_SECRET``.
+``AuthFlow`` uses unless it is given a ``token_secret``), else those in
+``--secret-file``; for an app that passes Auth.js's ``AUTH_SECRET`` as
+``token_secret``, use ``--secret-env AUTH_SECRET``. The secret is found by
+``auth_store.signing.secret_keys``, as ``examples/issue_magic_link.py`` finds it.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from rich.console import Console
 
-from ._common import BadUsage, State, emit, pass_state
+from auth_store.flow import FlowPaths
+from auth_store.signing import SECRET_ENV, secret_keys
 
+from ._common import BadUsage, PathParam, State, emit, pass_state
+
+#: The page each purpose's link opens: the sign-in flow's own (``FlowPaths``).
 _DEFAULT_PATHS = {
-    "sign-in": "/auth/magic-link",
-    "verify-email": "/auth/verify-email",
-    "reset-password": "/auth/reset-password",
+    "sign-in": FlowPaths.magic_link,
+    "verify-email": FlowPaths.verify_email,
+    "reset-password": FlowPaths.reset_password,
 }
 
 
@@ -59,10 +63,17 @@ def links_group() -> None:
 )
 @click.option(
     "--secret-env",
-    default="AUTH_STORE_SECRET",
+    default=SECRET_ENV,
     show_default=True,
     metavar="NAME",
     help="The environment variable holding the token secret(s), oldest first.",
+)
+@click.option(
+    "--secret-file",
+    type=PathParam(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="A file holding the secret(s), read when the variable is not set "
+    "(the demo apps keep theirs in .auth-store-demo/secret.txt).",
 )
 @pass_state
 def issue_command(
@@ -73,13 +84,16 @@ def issue_command(
     path: str | None,
     max_age: int | None,
     secret_env: str,
+    secret_file: Path | None,
 ) -> None:
-    """Store a single-use token for EMAIL and print the link that spends it."""
+    """Store a single-use token for EMAIL and print the link that spends it.
+
+    The token is hashed with the web app's secret, found as the app finds
+    it: the variable --secret-env names, else --secret-file.
+    """
     from auth_store.tokens import TokenPurpose, TokenService
 
-    secrets_ = [s for s in re.split(r"[,\s]+", os.environ.get(secret_env, "")) if s]
-    if not secrets_:
-        raise BadUsage(f"{secret_env} is not set: it must hold the web app's token secret")
+    secrets_ = secret_keys(secret_env, file=secret_file)
     if not base_url.startswith(("http://", "https://")):
         raise BadUsage("--base-url must start with http:// or https://")
     store = state.open()

@@ -11,11 +11,11 @@ from rich.console import Console
 from auth_store.adapter import Adapter
 from auth_store.capabilities import SupportsSchema
 from auth_store.checks import check_store
-from auth_store.errors import AuthStoreError
+from auth_store.errors import AuthStoreError, NoStoreError
 from auth_store.migration import without_migrations
 from auth_store.problems import CheckReport
 
-from ._common import State, counts_table, emit, fail, pass_state
+from ._common import State, counts_table, describe, emit, fail, pass_state
 
 
 def render_check(console: Console, report: CheckReport) -> None:
@@ -94,16 +94,18 @@ def stats_command(state: State) -> None:
 def health_command(state: State) -> None:
     """Check that the store is reachable; show its health report and round-trip time.
 
-    Exit 1 when the store cannot be reached or reports itself unhealthy.
+    Exit 1 when the store cannot be reached, there is no store at the URL
+    (none is created), or it reports itself unhealthy.
     """
     started = time.perf_counter()
     try:
         store = state.open()
         health = store.health()
     except AuthStoreError as exc:
-        data = {"reachable": False, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        emit(state, data, lambda console: console.print(f"unreachable: {data['error']}"))
-        fail("the store is unreachable")
+        if state.json:
+            data = {"reachable": False, "ok": False, "error": describe(exc)}
+            emit(state, data, lambda console: None)  # JSON on stdout; the line on stderr
+        fail(describe(exc))
     elapsed = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
     store.health()
@@ -213,13 +215,26 @@ def schema_status_command(state: State) -> None:
 @schema_group.command("upgrade")
 @pass_state
 def schema_upgrade_command(state: State) -> None:
-    """Apply every pending schema migration (in one transaction)."""
-    store = state.open(without_migrations(state.resolved_url))
+    """Apply every pending schema migration (in one transaction).
+
+    With no store at the URL, this creates one (and says so): the way to
+    start a new store from the command line.
+    """
+    url = without_migrations(state.resolved_url)
+    try:
+        store = state.open(url)
+        created = False
+    except NoStoreError:
+        store = state.open(url, create=True)
+        created = True
+    if created:
+        note = f"no store was at the URL: created a new {store.backend} store"
+        click.echo(f"note: {note}", err=True)
     if not isinstance(store, SupportsSchema):
         _no_schema(state, store)
         return
     applied = store.upgrade_schema()
-    data = {**_status(store, store.backend), "applied": applied}
+    data = {**_status(store, store.backend), "applied": applied, "created": created}
 
     def render(console: Console) -> None:
         if not applied:

@@ -82,6 +82,17 @@ def _parse_extra(pairs: tuple[str, ...]) -> dict[str, Any]:
     return extra
 
 
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _disabled_since(user: User) -> str:
+    if not is_disabled(user):
+        return "no"
+    since = user.extra.get("disabled_at")
+    return f"yes, since {since}" if since else "yes"
+
+
 @click.group("users")
 def users_group() -> None:
     """Manage users."""
@@ -149,7 +160,10 @@ def create_command(
 @click.option("--search", metavar="TEXT", help="Only users whose e-mail or name contains TEXT.")
 @pass_state
 def list_command(state: State, limit: int, search: str | None) -> None:
-    """List users (e-mail, id, name, verified, disabled)."""
+    """List users: e-mail, id, name, whether the e-mail is verified, whether disabled.
+
+    The last two columns read yes or no.
+    """
     store = state.open()
     users: Iterator[User] = iter_users(store)
     if search:
@@ -166,8 +180,8 @@ def list_command(state: State, limit: int, search: str | None) -> None:
                 user.email,
                 str(user.id),
                 user.name or "",
-                "yes" if user.email_verified else "no",
-                "yes" if is_disabled(user) else "",
+                _yes_no(user.email_verified is not None),
+                _yes_no(is_disabled(user)),
             )
         console.print(table)
 
@@ -215,8 +229,15 @@ def show_command(state: State, user: str) -> None:
     }
 
     def render(console: Console) -> None:
+        shown = {
+            **data,
+            "name": found.name or "-",
+            "image": found.image or "-",
+            "email_verified": data["email_verified"] or "no",
+            "disabled": _disabled_since(found),
+        }
         for key in ("id", "email", "name", "image", "email_verified", "disabled"):
-            console.print(f"{key:>15}: {data[key]}", markup=False)
+            console.print(f"{key:>15}: {shown[key]}", markup=False)
         if found.extra:
             console.print(f"{'extra':>15}: {json.dumps(found.extra, sort_keys=True)}", markup=False)
         active = sum(1 for s in data["sessions"] if not s["expired"])

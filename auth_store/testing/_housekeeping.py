@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 
 from auth_store.adapter import Adapter
-from auth_store.errors import ConflictError
+from auth_store.capabilities import OpensExisting
+from auth_store.connect import backend_class, connect
+from auth_store.errors import ConflictError, NoStoreError
 from auth_store.models import COLLECTIONS, Model, Session
 from auth_store.records import collection_of, to_dict
 
 from ._base import Base, RawStorage, raw_values
+from ._races import process_case
 
 _ORDER = list(COLLECTIONS)
 
@@ -307,3 +310,25 @@ class HousekeepingCases(Base):
             user = store.create_user(self.new_user())
             assert store.get_user(user.id) == user
         store.close()  # closing again after __exit__ is harmless
+
+    # -- opening only an existing store (connect(url, create=False)) -------------
+
+    def test_opening_only_an_existing_store_refuses_a_url_with_none(self, url: str) -> None:
+        if not issubclass(backend_class(url), OpensExisting):
+            # Without the capability, connect opens the store as from_url does.
+            with connect(url, create=False) as store:
+                assert isinstance(store, Adapter)
+            return
+        with pytest.raises(NoStoreError, match="no store at"):
+            connect(url, create=False)
+        with pytest.raises(NoStoreError):
+            connect(url, create=False)  # the first refusal created nothing
+        with self.open(url) as store:  # nor anything half-made that gets in the way
+            assert sum(store.counts().values()) == 0
+
+    @process_case  # needs a store that outlives its opener: left out for memory
+    def test_opening_only_an_existing_store_opens_it(self, url: str) -> None:
+        with self.open(url) as store:
+            user = store.create_user(self.new_user())
+        with connect(url, create=False) as store:
+            assert store.get_user(str(user.id)) == user

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import AsyncGenerator, Coroutine, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
@@ -177,9 +177,8 @@ class BlockingAdapter(Adapter):
                 return False, None
 
         async def stop() -> None:
-            aclose = getattr(records, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            if isinstance(records, AsyncGenerator):
+                await records.aclose()
 
         try:
             while True:
