@@ -25,6 +25,7 @@ __all__ = [
     "StorageError",
     "TooManyAttemptsError",
     "ValidationError",
+    "as_sentence",
 ]
 
 
@@ -155,3 +156,17 @@ class NoStoreError(ConfigurationError):
     """
 
     code = ErrorCode.NO_STORE
+
+
+def as_sentence(text: str) -> str:
+    """An error message as people read it: a capital first letter and a final stop.
+
+    The core's messages are fragments (``password must be at least 8
+    characters``), fine in a log or a traceback; what a page or an HTTP
+    answer shows goes through this (``Password must be at least 8 characters.``).
+    """
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."

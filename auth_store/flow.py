@@ -65,15 +65,17 @@ from .errors import (
     ErrorCode,
     TooManyAttemptsError,
     ValidationError,
+    as_sentence,
 )
 from .mail import BackgroundMailer, DeferringMailer, Mailer, Message
 from .models import User
 from .passkey_store import PasskeyStoreCore
 from .passwords import KIND as PASSWORD_KIND
 from .passwords import PasswordPolicyError, PasswordServiceCore
+from .pending import PendingSecondStep, PendingSignInsCore
 from .reauth import ReauthenticationRequiredError, ReauthProofs
-from .sessions import ActiveSession, IssuedSession, SessionManagerCore
-from .signing import InvalidSignatureError, Signer
+from .sessions import ActiveSession, IssuedSession, SessionClient, SessionManagerCore
+from .signing import Signer
 from .tokens import TokenPurpose, TokenServiceCore
 from .totp import CREDENTIAL_TYPE as TOTP_KIND
 from .totp import TOTPEnrollment, TOTPServiceCore
@@ -320,6 +322,10 @@ class AuthFlowCore(Twin[StoreT]):
         self._passkeys: PasskeyServiceCore[StoreT] | None = None
         #: Re-authentication proofs ("this user just proved a factor again") for security changes.
         self.proofs = ReauthProofs(signer)
+        #: Pending second steps: signed, good for ``second_step_max_age`` and one sign-in.
+        self.pending_sign_ins: PendingSignInsCore[StoreT] = self._twin(PendingSignInsCore)(
+            adapter, signer, max_age=self.second_step_max_age
+        )
         if keyring is not None and self.cipher is not None:
             self._totp = self._twin(TOTPServiceCore)(adapter, self.cipher, limiter=self.limiter)
             self._backup_codes = self._twin(BackupCodeServiceCore)(
@@ -456,20 +462,32 @@ class AuthFlowCore(Twin[StoreT]):
 
     @twin
     def verify_email(
-        self, email: str, token: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        token: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> Steps[SignInResult]:
         """Spend a verification link: mark the address verified and sign in."""
         _, user = yield from self._spend_link(email, token, TokenPurpose.VERIFY_EMAIL)
         if user is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
         user = yield from self._mark_verified(user, keep_password=True)
-        return (yield from self._first_factor_passed(user, previous_token=previous_token))
+        return (
+            yield from self._first_factor_passed(user, previous_token=previous_token, client=client)
+        )
 
     # -- password sign-in and the second step ------------------------------------
 
     @twin
     def sign_in_password(
-        self, email: str, password: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        password: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> Steps[SignInResult]:
         """First factor by password.
 
@@ -499,7 +517,9 @@ class AuthFlowCore(Twin[StoreT]):
             email = user.email
             yield from self._deliver(lambda: self._verification_message(email))
             raise EmailNotVerifiedError(Messages.NOT_VERIFIED)
-        return (yield from self._first_factor_passed(user, previous_token=previous_token))
+        return (
+            yield from self._first_factor_passed(user, previous_token=previous_token, client=client)
+        )
 
     @twin
     def pending_user(self, pending: str | None) -> Steps[User]:
@@ -512,44 +532,47 @@ class AuthFlowCore(Twin[StoreT]):
         return (yield from self._pending(pending))[1]
 
     def _pending(self, pending: str | None) -> Steps[tuple[User, tuple[SecondFactorMethod, ...]]]:
-        if not pending:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
-        try:
-            data = self.signer.loads(
-                pending, purpose="second-factor", max_age=self.second_step_max_age
-            )
-        except InvalidSignatureError:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED) from None
-        user_id = data.get("u") if isinstance(data, dict) else None
-        user = (
-            (yield from self._store(Adapter.get_user, user_id))
-            if isinstance(user_id, str)
-            else None
-        )
-        if user is None:
-            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
-        listed = data.get("m")
-        known = {m.value for m in SecondFactorMethod}
-        methods = (
-            tuple(SecondFactorMethod(m) for m in listed if m in known)
-            if isinstance(listed, list)
-            else (SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE)
-        )
+        user, methods, _ = yield from self._read_pending(pending)
         return user, methods
+
+    def _read_pending(
+        self, pending: str | None
+    ) -> Steps[tuple[User, tuple[SecondFactorMethod, ...], PendingSecondStep]]:
+        step = self.pending_sign_ins.read(pending)
+        user = (
+            (yield from self._store(Adapter.get_user, step.user_id)) if step is not None else None
+        )
+        if step is None or user is None:
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
+        known = {m.value for m in SecondFactorMethod}
+        methods = tuple(SecondFactorMethod(m) for m in step.methods if m in known)
+        return user, methods, step
+
+    def _spend_pending(self, step: PendingSecondStep) -> Steps[None]:
+        """Use up a pending second step that just passed (it finishes one sign-in only)."""
+        if not (yield from self.pending_sign_ins.spend.steps(step)):
+            raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
 
     @twin
     def verify_second_factor(
-        self, pending: str | None, code: str, *, previous_token: str | None = None
+        self,
+        pending: str | None,
+        code: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> Steps[SignedIn]:
         """Finish a sign-in with a TOTP code or a backup code.
 
         A user disabled since the first step fails like a wrong code (and
-        spends no code).
+        spends no code). ``pending`` finishes one sign-in: used again, even
+        with another valid code, it fails like an expired one.
         """
-        user, _ = yield from self._pending(pending)
+        user, _, step = yield from self._read_pending(pending)
         if is_disabled(user) or not (yield from self.check_second_factor.steps(user, code)):
             raise InvalidCodeError(Messages.INVALID_CODE)
-        return (yield from self._start_session(user, previous_token=previous_token))
+        yield from self._spend_pending(step)
+        return (yield from self._start_session(user, previous_token=previous_token, client=client))
 
     @twin
     def check_second_factor(self, user: User, code: str) -> Steps[bool]:
@@ -574,6 +597,7 @@ class AuthFlowCore(Twin[StoreT]):
         *,
         state: str | None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> Steps[SignInResult]:
         """First factor by passkey; both factors when the authenticator verified the user.
 
@@ -586,10 +610,14 @@ class AuthFlowCore(Twin[StoreT]):
         """
         result = yield from self.passkeys.sign_in.steps(response, state=state)
         if result.multi_factor:
-            return (yield from self._start_session(result.user, previous_token=previous_token))
+            return (
+                yield from self._start_session(
+                    result.user, previous_token=previous_token, client=client
+                )
+            )
         return (
             yield from self._first_factor_passed(
-                result.user, previous_token=previous_token, passkey_first=True
+                result.user, previous_token=previous_token, client=client, passkey_first=True
             )
         )
 
@@ -601,7 +629,7 @@ class AuthFlowCore(Twin[StoreT]):
         passkey is not among its ``methods`` (the first factor was a passkey),
         ``NotFoundError`` when the user has no passkey (any more).
         """
-        user = yield from self._pending_for_passkey(pending)
+        user, _ = yield from self._pending_for_passkey(pending)
         return (yield from self.passkeys.second_factor_options.steps(user))
 
     @twin
@@ -612,23 +640,25 @@ class AuthFlowCore(Twin[StoreT]):
         *,
         state: str | None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> Steps[SignedIn]:
         """Finish a pending sign-in with a passkey instead of a code.
 
         Only the pending user's own passkeys pass; a throttled user gets
         ``ThrottledError``; every other refusal is the passkey service's.
         """
-        user = yield from self._pending_for_passkey(pending)
+        user, step = yield from self._pending_for_passkey(pending)
         yield from self._guard(
             self.passkeys.verify_second_factor.steps(user, response, state=state)
         )
-        return (yield from self._start_session(user, previous_token=previous_token))
+        yield from self._spend_pending(step)
+        return (yield from self._start_session(user, previous_token=previous_token, client=client))
 
-    def _pending_for_passkey(self, pending: str | None) -> Steps[User]:
-        user, methods = yield from self._pending(pending)
+    def _pending_for_passkey(self, pending: str | None) -> Steps[tuple[User, PendingSecondStep]]:
+        user, methods, step = yield from self._read_pending(pending)
         if SecondFactorMethod.PASSKEY not in methods:
             raise FlowError(Messages.PASSKEY_NOT_OFFERED)
-        return user
+        return user, step
 
     def _has_passkey(self, user: User) -> Steps[bool]:
         if self._passkeys is None:
@@ -699,7 +729,12 @@ class AuthFlowCore(Twin[StoreT]):
 
     @twin
     def sign_in_magic_link(
-        self, email: str, token: str, *, previous_token: str | None = None
+        self,
+        email: str,
+        token: str,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> Steps[SignInResult]:
         """Spend a magic link: sign in (creating the user if sign-up by link is on)."""
         address, user = yield from self._spend_link(email, token, TokenPurpose.SIGN_IN)
@@ -716,7 +751,7 @@ class AuthFlowCore(Twin[StoreT]):
             yield from self.limiter.reset.steps(user.id, PASSWORD_KIND)
         return (
             yield from self._first_factor_passed(
-                user, previous_token=previous_token, new_user=new_user
+                user, previous_token=previous_token, client=client, new_user=new_user
             )
         )
 
@@ -791,10 +826,28 @@ class AuthFlowCore(Twin[StoreT]):
     # -- TOTP and backup codes (signed-in user) -----------------------------------
 
     @twin
-    def start_totp(self, user: User) -> Steps[TOTPEnrollment]:
-        """Begin TOTP enrolment: a new pending secret and its provisioning URI."""
+    def start_totp(self, user: User, *, restart: bool = False) -> Steps[TOTPEnrollment]:
+        """Begin TOTP enrolment: the pending secret and its provisioning URI.
+
+        An enrolment already pending (and not expired) is kept and returned,
+        so a person who scanned its QR code is not handed a new one; with
+        ``restart=True`` a new secret replaces it.
+        """
+        if not restart:
+            pending = yield from self.totp_enrollment.steps(user)
+            if pending is not None:
+                return pending
         return (
             yield from self.totp.enroll.steps(
+                user.id, issuer=self.app_name, account_name=user.email
+            )
+        )
+
+    @twin
+    def totp_enrollment(self, user: User) -> Steps[TOTPEnrollment | None]:
+        """The enrolment waiting for its first code, or ``None`` (changes nothing)."""
+        return (
+            yield from self.totp.pending_enrollment.steps(
                 user.id, issuer=self.app_name, account_name=user.email
             )
         )
@@ -840,7 +893,7 @@ class AuthFlowCore(Twin[StoreT]):
         try:
             self.passwords.check_policy(password)
         except PasswordPolicyError as exc:
-            raise PasswordRejectedError(str(exc)) from None
+            raise PasswordRejectedError(as_sentence(str(exc))) from None
 
     @staticmethod
     def _guard(check: Steps[T]) -> Steps[T]:
@@ -1000,6 +1053,7 @@ class AuthFlowCore(Twin[StoreT]):
         user: User,
         *,
         previous_token: str | None,
+        client: SessionClient | None = None,
         new_user: bool = False,
         passkey_first: bool = False,
     ) -> Steps[SignInResult]:
@@ -1007,32 +1061,51 @@ class AuthFlowCore(Twin[StoreT]):
             methods = [SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE]
             if not passkey_first and (yield from self._has_passkey(user)):
                 methods.append(SecondFactorMethod.PASSKEY)
-            pending = self.signer.dumps(
-                {"u": user.id, "m": [m.value for m in methods]}, purpose="second-factor"
+            pending = yield from self.pending_sign_ins.issue.steps(
+                user.id, [m.value for m in methods]
             )
             return SecondFactorRequired(pending=pending, methods=tuple(methods))
         return (
-            yield from self._start_session(user, previous_token=previous_token, new_user=new_user)
+            yield from self._start_session(
+                user, previous_token=previous_token, client=client, new_user=new_user
+            )
         )
 
     def _start_session(
-        self, user: User, *, previous_token: str | None, new_user: bool = False
+        self,
+        user: User,
+        *,
+        previous_token: str | None,
+        client: SessionClient | None = None,
+        new_user: bool = False,
     ) -> Steps[SignedIn]:
         # Every route checks first with its own failure; this is the last line.
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         # A new token on every sign-in; the one the browser brought is ended.
         if previous_token:
             yield from self.sessions.revoke.steps(previous_token)
-        return SignedIn(session=(yield from self.sessions.create.steps(user)), new_user=new_user)
+        described = client or SessionClient()
+        session = yield from self.sessions.create.steps(
+            user, ip_address=described.ip_address, user_agent=described.user_agent
+        )
+        return SignedIn(session=session, new_user=new_user)
 
     @twin
-    def sign_in_user(self, user: User, *, previous_token: str | None = None) -> Steps[SignInResult]:
+    def sign_in_user(
+        self,
+        user: User,
+        *,
+        previous_token: str | None = None,
+        client: SessionClient | None = None,
+    ) -> Steps[SignInResult]:
         """Sign in a user whose first factor was checked elsewhere (OAuth).
 
         A disabled user is refused with ``InvalidCredentialsError``.
         """
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
-        return (yield from self._first_factor_passed(user, previous_token=previous_token))
+        return (
+            yield from self._first_factor_passed(user, previous_token=previous_token, client=client)
+        )
 
 
 class AuthFlow(AuthFlowCore[Adapter]):

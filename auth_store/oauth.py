@@ -38,14 +38,21 @@ from ._extras import missing_extra
 try:
     import httpx
     import requests
+    from authlib.common.errors import AuthlibBaseError
     from authlib.integrations.httpx_client import AsyncOAuth2Client
     from authlib.integrations.requests_client import OAuth2Session
-    from authlib.oauth2.rfc6749.errors import OAuth2Error
     from joserfc import jwt
     from joserfc.errors import JoseError
     from joserfc.jwk import KeySet
 except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
     raise missing_extra(exc, "auth_store.oauth", "oauth") from exc
+try:
+    # authlib's async client runs on httpx2 when it is installed, else on httpx.
+    import httpx2
+
+    _ASYNC_CLIENT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
+except ModuleNotFoundError:  # pragma: no cover - httpx2 comes with the fastapi extra
+    _ASYNC_CLIENT_ERRORS = (httpx.HTTPError,)
 
 from . import clock
 from ._twins import Steps, StoreT, Twin, call, twin
@@ -54,6 +61,7 @@ from .crypto import is_envelope
 from .errors import ConfigurationError, ConflictError, ErrorCode
 from .flow import AuthFlowCore, FlowError, SignInResult
 from .models import ACCOUNT_TOKEN_FIELDS, Account, User
+from .sessions import SessionClient
 from .signing import InvalidSignatureError
 from .validation import new_id
 
@@ -69,9 +77,20 @@ __all__ = [
 ]
 
 #: What a failed exchange with the provider raises, by either twin's HTTP client.
-_HTTP_ERRORS = (OAuth2Error, requests.RequestException, httpx.HTTPError, ValueError)
+_HTTP_ERRORS = (
+    AuthlibBaseError,
+    requests.RequestException,
+    *_ASYNC_CLIENT_ERRORS,
+    ValueError,
+)
 _ENCRYPTED_FIELDS = ("access_token", "refresh_token", "id_token")
 _STATE_PURPOSE = "oauth-state"
+#: What a provider's failure looks like on our side: its OAuth error answers
+#: (``invalid_grant`` for an expired, replayed or bogus code), a network error or
+#: an HTTP error status (either twin's HTTP client), and replies of the wrong
+#: shape (not JSON, a list where an object belongs, a field missing or of the
+#: wrong type).
+_PROVIDER_FAILURES = (*_HTTP_ERRORS, KeyError, TypeError, AttributeError)
 # Asymmetric only: an ID token is verified with the provider's public keys.
 _ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 
@@ -284,6 +303,7 @@ class OAuthServiceCore(Twin[StoreT]):
         *,
         current_user: User | None = None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> Steps[SignInResult]:
         """Handle the provider's redirect back (its query ``params``) and sign in."""
         provider = self.provider(name)
@@ -297,30 +317,33 @@ class OAuthServiceCore(Twin[StoreT]):
         if not code:
             raise OAuthError("The provider sent no authorization code.")
         endpoints = yield from self._endpoints(provider)
-        client = self._client(provider, str(data.get("r")))
+        http = self._client(provider, str(data.get("r")))
         try:
             fetched = yield from call(
-                client.fetch_token,
+                http.fetch_token,
                 endpoints["token_endpoint"],
                 code=code,
                 code_verifier=data.get("v"),
                 timeout=self.timeout,
             )
             token = dict(fetched)
-            claims = yield from self._profile_data(
-                provider, endpoints, token, data.get("n"), client
-            )
-        except _HTTP_ERRORS as exc:
+            claims = yield from self._profile_data(provider, endpoints, token, data.get("n"), http)
+        except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider could not complete the sign-in.") from exc
         finally:
-            yield from self._close(client)
+            yield from self._close(http)
         try:
             profile = provider.profile(claims)
         except (KeyError, TypeError, ValueError) as exc:
             raise OAuthError("The provider's answer was incomplete.") from exc
         return (
             yield from self.sign_in_with_profile.steps(
-                provider, profile, token, current_user=current_user, previous_token=previous_token
+                provider,
+                profile,
+                token,
+                current_user=current_user,
+                previous_token=previous_token,
+                client=client,
             )
         )
 
@@ -333,6 +356,7 @@ class OAuthServiceCore(Twin[StoreT]):
         *,
         current_user: User | None = None,
         previous_token: str | None = None,
+        client: SessionClient | None = None,
     ) -> Steps[SignInResult]:
         """Sign in (or link, or create) the user for a provider profile; store the tokens."""
         account = yield from self._store(Adapter.get_account, provider.name, profile.id)
@@ -349,7 +373,11 @@ class OAuthServiceCore(Twin[StoreT]):
         else:
             user = yield from self._user_for_new_account(provider, profile)
             yield from self._link(provider, profile, token, user)
-        return (yield from self.flow.sign_in_user.steps(user, previous_token=previous_token))
+        return (
+            yield from self.flow.sign_in_user.steps(
+                user, previous_token=previous_token, client=client
+            )
+        )
 
     # -- stored tokens ---------------------------------------------------------
 
@@ -374,7 +402,7 @@ class OAuthServiceCore(Twin[StoreT]):
                 refresh_token=refresh_token,
                 timeout=self.timeout,
             )
-        except _HTTP_ERRORS as exc:
+        except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider did not refresh the tokens.") from exc
         finally:
             yield from self._close(client)

@@ -46,6 +46,7 @@ __all__ = [
     "DEFAULT_UPDATE_AGE",
     "ActiveSession",
     "IssuedSession",
+    "SessionClient",
     "SessionManager",
     "SessionManagerCore",
     "client_ip",
@@ -91,6 +92,19 @@ def _same(stored: str, other: str) -> bool:
     return hmac.compare_digest(
         stored.encode("utf-8", "surrogatepass"), other.encode("utf-8", "surrogatepass")
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionClient:
+    """Who is signing in, as the request shows it: kept on the new session for its list.
+
+    The web integrations make one per request (``ip_address`` from the peer,
+    or from ``X-Forwarded-For`` behind a trusted proxy; ``user_agent`` from
+    the header) and pass it to the flow's sign-in steps as ``client=``.
+    """
+
+    ip_address: str | None = None
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

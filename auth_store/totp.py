@@ -3,11 +3,14 @@
 One credential of type ``totp`` per user holds::
 
     {"secret": <envelope>, "confirmed": bool, "last_step": int | None,
-     "digits": 6, "period": 30, "algorithm": "SHA1"}
+     "digits": 6, "period": 30, "algorithm": "SHA1", "started": <Unix time>}
 
 The secret is encrypted with the ``FieldCipher`` (bound to
 ``credentials/<credential id>/secret``). An enrollment is pending until a
-first valid code confirms it. A code is accepted within one time step either
+first valid code confirms it, or until it expires (``enrollment_max_age``,
+1 hour, from ``started``): meanwhile ``pending_enrollment`` shows the same
+secret again, so a person who scanned the QR code and mistyped a code
+confirms with the next one. A code is accepted within one time step either
 side of now, and each time step at most once: the last accepted step is
 stored and advanced by compare-and-set, so of N concurrent submissions of one
 code exactly one succeeds.
@@ -19,7 +22,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -113,6 +116,7 @@ class TOTPServiceCore(Twin[StoreT]):
     ``window`` is how many time steps either side of now are accepted
     (default 1). With a ``limiter`` every ``confirm``/``verify`` counts
     against the user's ``totp`` attempt limit (``TooManyAttemptsError``).
+    A pending enrollment expires ``enrollment_max_age`` after it started.
     """
 
     def __init__(
@@ -122,15 +126,19 @@ class TOTPServiceCore(Twin[StoreT]):
         *,
         limiter: AttemptLimiterCore[StoreT] | None = None,
         window: int = 1,
+        enrollment_max_age: timedelta = timedelta(hours=1),
     ) -> None:
         if not isinstance(cipher, FieldCipher):
             raise ValidationError("TOTPService needs a FieldCipher")
         if not 0 <= window <= 10:
             raise ValidationError("window must be from 0 to 10 steps")
+        if enrollment_max_age <= timedelta(0):
+            raise ValidationError("enrollment_max_age must be positive")
         super().__init__(adapter)
         self.cipher = cipher
         self.limiter = limiter
         self.window = window
+        self.enrollment_max_age = enrollment_max_age
 
     # -- enrollment ----------------------------------------------------------
 
@@ -154,21 +162,25 @@ class TOTPServiceCore(Twin[StoreT]):
         check_text(account_name, "account_name")
         secret = pyotp.random_base32(32)
         yield from self._put(user_id, secret, digits, period, algorithm, confirmed=False)
-        uri = pyotp.TOTP(
-            secret,
-            digits=digits,
-            digest=ALGORITHMS[algorithm],
-            name=account_name,
-            issuer=issuer,
-            interval=period,
-        ).provisioning_uri()
-        return TOTPEnrollment(
-            secret=secret,
-            provisioning_uri=str(uri),
-            digits=digits,
-            period=period,
-            algorithm=algorithm,
-        )
+        return _enrollment(secret, issuer, account_name, digits, period, algorithm)
+
+    @twin
+    def pending_enrollment(
+        self, user_id: str, *, issuer: str, account_name: str
+    ) -> Steps[TOTPEnrollment | None]:
+        """The enrollment waiting for its first code (the same secret), or ``None``.
+
+        ``None`` when TOTP is on, was never started, or the pending enrollment
+        expired. Reading it changes nothing.
+        """
+        check_text(issuer, "issuer")
+        check_text(account_name, "account_name")
+        credential = yield from self._store(Adapter.get_credential, self._id(user_id))
+        if credential is None or not self._pending_and_fresh(credential):
+            return None
+        digits, period, algorithm = _params(credential.data)
+        secret = self._secret(credential)
+        return _enrollment(secret, issuer, account_name, digits, period, algorithm)
 
     @twin
     def import_secret(
@@ -210,7 +222,7 @@ class TOTPServiceCore(Twin[StoreT]):
         def put(current: Credential | None) -> dict[str, Any]:
             if current is not None and current.data.get("confirmed") and not replace:
                 raise ConflictError("TOTP is already enabled for this user; disable it first")
-            return {
+            data: dict[str, Any] = {
                 _SECRET_FIELD: envelope,
                 "confirmed": confirmed,
                 "last_step": None,
@@ -218,6 +230,9 @@ class TOTPServiceCore(Twin[StoreT]):
                 "period": period,
                 "algorithm": algorithm,
             }
+            if not confirmed:
+                data["started"] = int(clock.now().timestamp())
+            return data
 
         yield from change_slot(
             self.adapter, user_id=user_id, type=CREDENTIAL_TYPE, id=credential_id, change=put
@@ -246,9 +261,9 @@ class TOTPServiceCore(Twin[StoreT]):
 
     @twin
     def is_pending(self, user_id: str) -> Steps[bool]:
-        """Whether an enrollment waits for its first code."""
+        """Whether an enrollment waits for its first code (and has not expired)."""
         credential = yield from self._store(Adapter.get_credential, self._id(user_id))
-        return credential is not None and credential.data.get("confirmed") is False
+        return credential is not None and self._pending_and_fresh(credential)
 
     @twin
     def disable(self, user_id: str) -> Steps[bool]:
@@ -277,6 +292,8 @@ class TOTPServiceCore(Twin[StoreT]):
             accepted = False
             if current is None or current.data.get("confirmed") is not confirmed:
                 return None
+            if not confirmed and not self._pending_and_fresh(current):
+                return None  # an expired enrollment: start again
             step = self._matching_step(current, code)
             if step is None:
                 return None
@@ -290,24 +307,31 @@ class TOTPServiceCore(Twin[StoreT]):
             yield from self.limiter.record_success.steps(user_id, KIND)
         return accepted
 
-    def _matching_step(self, credential: Credential, code: str) -> int | None:
+    def _pending_and_fresh(self, credential: Credential) -> bool:
         data = credential.data
-        digits, period, algorithm = data.get("digits"), data.get("period"), data.get("algorithm")
-        if not isinstance(digits, int) or not isinstance(period, int):
-            raise StorageError("stored TOTP parameters are unreadable")
-        if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
-            raise StorageError("stored TOTP parameters are unreadable")
-        if len(code) != digits or not code.isascii() or not code.isdigit():
-            return None
-        envelope = data.get(_SECRET_FIELD)
+        started = data.get("started")
+        if data.get("confirmed") is not False or not isinstance(started, int | float):
+            return False  # on, or pending from before enrollments expired: start again
+        age = clock.now().timestamp() - started
+        return age < self.enrollment_max_age.total_seconds()
+
+    def _secret(self, credential: Credential) -> str:
+        envelope = credential.data.get(_SECRET_FIELD)
         if not isinstance(envelope, str):
             raise StorageError("stored TOTP secret is unreadable")
-        secret = self.cipher.decrypt_str(
+        return self.cipher.decrypt_str(
             envelope,
             collection="credentials",
             record_id=credential.id,
             field=_SECRET_FIELD,
         )
+
+    def _matching_step(self, credential: Credential, code: str) -> int | None:
+        data = credential.data
+        digits, period, algorithm = _params(data)
+        if len(code) != digits or not code.isascii() or not code.isdigit():
+            return None
+        secret = self._secret(credential)
         otp = _otp(secret, digits, algorithm)
         now_step = int(clock.now().timestamp() // period)
         last = data.get("last_step")
@@ -318,6 +342,36 @@ class TOTPServiceCore(Twin[StoreT]):
             if step > last_step and step >= 0 and hmac.compare_digest(str(otp.at(step)), code):
                 found = step
         return found
+
+
+def _params(data: dict[str, Any]) -> tuple[int, int, str]:
+    """The stored digits, period and algorithm (``StorageError`` when unreadable)."""
+    digits, period, algorithm = data.get("digits"), data.get("period"), data.get("algorithm")
+    if not isinstance(digits, int) or not isinstance(period, int):
+        raise StorageError("stored TOTP parameters are unreadable")
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise StorageError("stored TOTP parameters are unreadable")
+    return digits, period, algorithm
+
+
+def _enrollment(
+    secret: str, issuer: str, account_name: str, digits: int, period: int, algorithm: str
+) -> TOTPEnrollment:
+    uri = pyotp.TOTP(
+        secret,
+        digits=digits,
+        digest=ALGORITHMS[algorithm],
+        name=account_name,
+        issuer=issuer,
+        interval=period,
+    ).provisioning_uri()
+    return TOTPEnrollment(
+        secret=secret,
+        provisioning_uri=str(uri),
+        digits=digits,
+        period=period,
+        algorithm=algorithm,
+    )
 
 
 class TOTPService(TOTPServiceCore[Adapter]):

@@ -13,6 +13,15 @@ behind a ``BackgroundMailer`` too).
 Passkeys are on when the site's address can have them: ``https://``, or
 ``http://localhost`` (the demos print a localhost URL). Their RP id is the
 host of ``base_url`` and their one origin ``base_url`` itself.
+
+Hardening both demos share: every response carries ``SECURITY_HEADERS`` (a
+CSP with no inline script or style, no framing, ``nosniff``, no referrer: the
+links in mail carry tokens); pages that show a secret (a TOTP key, backup
+codes, a revealed API key) add ``Cache-Control: no-store``; cookies are
+``Secure`` when ``DEMO_SECURE_COOKIES`` says so, by default when ``base_url``
+is ``https://``; ``DEMO_TRUSTED_PROXIES`` names the proxies whose
+``X-Forwarded-For`` is believed for the sessions page; the ``/outbox`` page, a
+development tool, exists only while the demo runs on localhost.
 """
 
 from __future__ import annotations
@@ -29,9 +38,11 @@ import qrcode
 import qrcode.image.svg
 
 from auth_store.crypto import KEY_FILE_ENV, KEYS_ENV, Keyring
-from auth_store.errors import ConfigurationError
+from auth_store.devices import describe_device
+from auth_store.errors import ConfigurationError, as_sentence
 from auth_store.flow import AuthFlowCore
 from auth_store.mail import BackgroundMailer, Mailer, Message, OutboxMailer
+from auth_store.models import Session
 from auth_store.oauth import OAuthProvider
 from auth_store.signing import SECRET_ENV, Signer, secret_keys
 
@@ -39,14 +50,106 @@ F = TypeVar("F", bound=AuthFlowCore[Any])
 
 __all__ = [
     "NOTICES",
+    "NO_STORE",
+    "SECURITY_HEADERS",
+    "STATIC",
     "TEMPLATES",
     "Demo",
     "build_demo",
+    "cookies_secure_by_default",
+    "error_texts",
     "qr_data_uri",
+    "session_rows",
+    "trusted_proxies",
 ]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
 APP_NAME = "auth-store demo"
+
+#: On every response. No inline script or style anywhere (the passkey script and
+#: the styles are files); ``data:`` images for the QR code.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # Links in mail carry tokens in their query: never send them to anyone else.
+    "Referrer-Policy": "no-referrer",
+}
+#: On pages that show a secret: no copy in a browser's or proxy's cache.
+NO_STORE = {"Cache-Control": "no-store"}
+
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"0", "false", "no", "off"})
+
+
+def is_local(base_url: str) -> bool:
+    """Whether the demo runs on this machine only (``localhost``, a loopback address)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in _LOCAL_HOSTS or host.endswith(".localhost")
+
+
+def cookies_secure_by_default(base_url: str) -> bool:
+    """``DEMO_SECURE_COOKIES`` (on/off), else on exactly when ``base_url`` is https."""
+    value = os.environ.get("DEMO_SECURE_COOKIES", "").strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    if value:
+        raise ConfigurationError("DEMO_SECURE_COOKIES must be on or off (1/0, true/false)")
+    return urlsplit(base_url).scheme == "https"
+
+
+def trusted_proxies() -> str | None:
+    """``DEMO_TRUSTED_PROXIES``: addresses or networks, comma-separated (default: none)."""
+    return os.environ.get("DEMO_TRUSTED_PROXIES") or None
+
+
+#: Headings and texts of the error pages, by status.
+_ERROR_HEADINGS = {
+    400: "This request did not work",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed here",
+    409: "That clashes with something",
+    429: "Too many attempts",
+    500: "Something went wrong",
+}
+
+
+def error_texts(status: int, message: str) -> tuple[str, str]:
+    """The heading and text of the error page for ``status``."""
+    heading = _ERROR_HEADINGS.get(status, "Something went wrong" if status >= 500 else "Error")
+    if status == 404:
+        message = "There is no page at this address. Check the link, or start again."
+    return heading, as_sentence(message)
+
+
+def session_rows(
+    flow: AuthFlowCore[Any], sessions: list[Session], token: str | None
+) -> list[dict[str, object]]:
+    """The sessions page's rows (from ``flow.sessions.list``): device, address, signed in,
+    last seen, current or not."""
+    return [
+        {
+            "id": s.id,
+            "current": flow.sessions.is_current(s, token),
+            "device": describe_device(s.user_agent),
+            "user_agent": s.user_agent,
+            "ip_address": s.ip_address,
+            "created_at": s.created_at,
+            "last_seen": s.updated_at,
+            "expires": s.expires,
+        }
+        for s in sessions
+    ]
+
 
 #: Short notices shown after a redirect (``?notice=<key>``): fixed texts, never echoed input.
 NOTICES = {
@@ -84,6 +187,8 @@ class Demo(Generic[F]):
     providers: tuple[OAuthProvider, ...] = ()
     #: Why passkeys are off (``None`` when they are on).
     passkeys_off: str | None = None
+    #: Whether the /outbox page exists (a development tool: on localhost only).
+    outbox_page: bool = False
 
     def outbox_messages(self) -> list[Message]:
         """The outbox page's messages, newest last, once the mail queued so far is out."""
@@ -147,6 +252,7 @@ def build_demo(
         outbox=outbox,
         providers=tuple(providers),
         passkeys_off=_enable_passkeys(flow, base_url),
+        outbox_page=outbox is not None and is_local(base_url),
     )
 
 

@@ -10,8 +10,10 @@ passkey: with a button or from the e-mail field's autofill), the second step
 (authenticator code, backup code or passkey), TOTP enrolment with a QR code,
 backup codes, passkeys (add, rename, delete), magic links, password reset
 and change, sessions (revoke), API keys, and /outbox where the demo's mail
-lands. The JSON API of the same flow is mounted at /api/auth (see /docs).
-Passkeys need a domain name: open the printed http://localhost URL.
+lands (on localhost only). The JSON API of the same flow is mounted at
+/api/auth (see /docs); errors there are JSON, elsewhere pages. Passkeys need
+a domain name: open the printed http://localhost URL. Behind HTTPS, set
+``DEMO_BASE_URL`` (cookies are then ``Secure``) and ``DEMO_TRUSTED_PROXIES``.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from typing import Annotated, Any
 if __package__ in (None, ""):  # run as a script: make ``examples`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auth_store
 import auth_store.aio as aio
 from auth_store.async_twin import ThreadedAsyncAdapter
+from auth_store.errors import as_sentence
 from auth_store.flow import FlowError, SecondFactorMethod
 from auth_store.integrations.common import CookieSettings, safe_next
 from auth_store.integrations.errors import http_status
@@ -48,15 +53,56 @@ from auth_store.oauth import OAuthProvider
 from examples.demo_support import (
     APP_NAME,
     ERRORS,
+    NO_STORE,
     NOTICES,
+    SECURITY_HEADERS,
+    STATIC,
     TEMPLATES,
     build_demo,
+    cookies_secure_by_default,
+    error_texts,
     qr_data_uri,
+    session_rows,
+    trusted_proxies,
 )
 
 CSRF = [Depends(csrf_protect)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 CurrentUser = Annotated[User, Depends(current_user)]
+API = "/api/auth"
+# FastAPI's /docs page loads Swagger UI from a CDN and starts it with an inline script.
+_DOCS_CSP = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "style-src https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class SecurityHeaders:
+    """Adds ``SECURITY_HEADERS`` to every response (the pages set them too, for 500s)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"] in ("/docs", "/redoc")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                headers = list(message.get("headers", []))
+                for name, value in SECURITY_HEADERS.items():
+                    if docs and name == "Content-Security-Policy":
+                        value = _DOCS_CSP
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -64,7 +110,7 @@ def create_app(
     *,
     base_url: str = "http://localhost:8000",
     data_dir: str | Path = ".auth-store-demo",
-    secure_cookies: bool = False,
+    secure_cookies: bool | None = None,
     mailer: Mailer | None = None,
     providers: tuple[OAuthProvider, ...] = (),
 ) -> FastAPI:
@@ -73,8 +119,8 @@ def create_app(
     ``store`` is an async store (``await auth_store.connect_async(url)``:
     native on Postgres), or a sync one, which then runs on worker threads
     (``ThreadedAsyncAdapter``, what ``connect_async`` does for SQLite).
-    ``secure_cookies=False`` because the demo runs on plain http://127.0.0.1;
-    behind HTTPS, set it to True.
+    ``secure_cookies``: ``None`` reads ``DEMO_SECURE_COOKIES``, else on exactly
+    when ``base_url`` is https (see ``examples.demo_support``).
     """
     if isinstance(store, auth_store.Adapter):
         store = ThreadedAsyncAdapter(store)
@@ -83,29 +129,58 @@ def create_app(
     )
     flow = demo.flow
     oauth = aio.OAuthService(flow, providers) if providers else None
+    secure = secure_cookies if secure_cookies is not None else cookies_secure_by_default(base_url)
+
+    async def error_page(request: Request, status_code: int, text: str) -> Response:
+        heading, text = error_texts(status_code, text)
+        # After a server failure, don't touch the store again to show who is signed in.
+        who: dict[str, Any] = {"user": None} if status_code >= 500 else {}
+        return await page(
+            request,
+            "error.html",
+            status_code,
+            heading=heading,
+            text=text,
+            status=status_code,
+            **who,
+        )
+
     auth = FastAPIAuth(
         flow,
-        cookies=CookieSettings(secure=secure_cookies),
+        cookies=CookieSettings(secure=secure),
         oauth=oauth,
         pages=WebPages(after_sign_in="/account", second_step="/second-step", sign_in="/sign-in"),
-        prefix="/api/auth",
+        prefix=API,
+        error_page=error_page,
+        trusted_proxies=trusted_proxies(),
     )
     app = FastAPI(title=APP_NAME, description="auth-store's FastAPI example")
     auth.init_app(app)
+    app.add_middleware(SecurityHeaders)
     app.include_router(auth.router())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.demo = demo
     templates = Jinja2Templates(directory=TEMPLATES)
 
     async def page(
-        request: Request, template: str, status_code: int = 200, **context: Any
+        request: Request,
+        template: str,
+        status_code: int = 200,
+        *,
+        no_store: bool = False,
+        **context: Any,
     ) -> HTMLResponse:
         notice = NOTICES.get(request.query_params.get("notice", ""))
         error = ERRORS.get(request.query_params.get("error", ""))
+        if context.get("error"):
+            context["error"] = as_sentence(str(context["error"]))
+        headers = {**SECURITY_HEADERS, **(NO_STORE if no_store else {})}
+        user = context.pop("user") if "user" in context else await auth.load(request)
         base = {
             "app_name": APP_NAME,
-            "user": await auth.load(request),
+            "user": user,
             "csrf_token": lambda: auth.csrf_token(request),
-            "outbox_enabled": demo.outbox is not None,
+            "outbox_enabled": demo.outbox_page,
             "providers": [p.name for p in providers],
             "oauth_base": auth.prefix,
             "passkeys": flow.passkeys_available,
@@ -115,7 +190,7 @@ def create_app(
             "error": error,
         }
         return templates.TemplateResponse(
-            request, template, {**base, **context}, status_code=status_code
+            request, template, {**base, **context}, status_code=status_code, headers=headers
         )
 
     async def message(request: Request, heading: str, text: str) -> HTMLResponse:
@@ -165,7 +240,10 @@ def create_app(
     ) -> Response:
         try:
             result = await flow.sign_in_password(
-                email, password, previous_token=await auth.session_token(request)
+                email,
+                password,
+                previous_token=await auth.session_token(request),
+                client=auth.client(request),
             )
         except FlowError as exc:
             code = http_status(exc)
@@ -190,7 +268,10 @@ def create_app(
     async def second_step(request: Request, code: Annotated[str, Form()]) -> Response:
         try:
             result = await flow.verify_second_factor(
-                auth.pending(request), code, previous_token=await auth.session_token(request)
+                auth.pending(request),
+                code,
+                previous_token=await auth.session_token(request),
+                client=auth.client(request),
             )
         except FlowError as exc:
             offered = await passkey_offered(request)
@@ -239,7 +320,10 @@ def create_app(
     ) -> Response:
         try:
             result = await flow.sign_in_magic_link(
-                email, token, previous_token=await auth.session_token(request)
+                email,
+                token,
+                previous_token=await auth.session_token(request),
+                client=auth.client(request),
             )
         except FlowError as exc:
             return await message(request, "This link did not work", str(exc))
@@ -266,7 +350,10 @@ def create_app(
     ) -> Response:
         try:
             result = await flow.verify_email(
-                email, token, previous_token=await auth.session_token(request)
+                email,
+                token,
+                previous_token=await auth.session_token(request),
+                client=auth.client(request),
             )
         except FlowError as exc:
             return await message(request, "This link did not work", str(exc))
@@ -313,6 +400,8 @@ def create_app(
 
     @app.get("/outbox", response_class=HTMLResponse)
     async def outbox(request: Request) -> HTMLResponse:
+        if not demo.outbox_page:  # a development tool: only while the demo runs on localhost
+            raise HTTPException(404)
         # Waits for the mail worker, which has this loop compose: not on the loop.
         messages = await asyncio.to_thread(demo.outbox_messages)
         return await page(request, "outbox.html", messages=list(reversed(messages)))
@@ -352,6 +441,25 @@ def create_app(
         await flow.request_email_verification(user)
         return see_other("/account?notice=verification_sent")
 
+    async def totp_page(
+        request: Request, user: User, status_code: int = 200, error: str | None = None
+    ) -> HTMLResponse:
+        # Shows the pending enrolment (the same key until it is confirmed or
+        # expires), or a button to start one: a GET never makes a secret.
+        enrollment = await flow.totp_enrollment(user)
+        extra: dict[str, Any] = {"error": error} if error else {}
+        if enrollment is None:
+            return await page(request, "totp_enroll.html", status_code, **extra)
+        return await page(
+            request,
+            "totp_enroll.html",
+            status_code,
+            no_store=True,
+            secret=enrollment.secret,
+            qr=qr_data_uri(enrollment.provisioning_uri),
+            **extra,
+        )
+
     @app.get("/account/totp", response_class=HTMLResponse)
     async def totp_form(request: Request, user: OptionalUser) -> Response:
         checked = require(request, user)
@@ -359,13 +467,13 @@ def create_app(
             return checked
         if await flow.totp_enabled(checked):
             return see_other("/account")
-        enrollment = await flow.start_totp(checked)
-        return await page(
-            request,
-            "totp_enroll.html",
-            secret=enrollment.secret,
-            qr=qr_data_uri(enrollment.provisioning_uri),
-        )
+        return await totp_page(request, checked)
+
+    @app.post("/account/totp/start", dependencies=CSRF)
+    async def totp_start(user: CurrentUser) -> Response:
+        if not await flow.totp_enabled(user):
+            await flow.start_totp(user)  # keeps an enrolment already pending
+        return see_other("/account/totp")
 
     @app.post("/account/totp", dependencies=CSRF)
     async def totp_confirm(
@@ -374,8 +482,10 @@ def create_app(
         try:
             codes = await flow.confirm_totp(user, code)
         except FlowError as exc:
-            return await account_page(request, user, http_status(exc), str(exc))
-        return await page(request, "backup_codes.html", codes=codes, notice=NOTICES["totp_on"])
+            return await totp_page(request, user, http_status(exc), str(exc))
+        return await page(
+            request, "backup_codes.html", no_store=True, codes=codes, notice=NOTICES["totp_on"]
+        )
 
     @app.post("/account/totp/disable", dependencies=CSRF)
     async def totp_disable(
@@ -397,9 +507,8 @@ def create_app(
             return await account_page(request, user, http_status(exc), str(exc))
         if not ok:
             return await account_page(request, user, 401, "That code is not valid. Try again.")
-        return await page(
-            request, "backup_codes.html", codes=await flow.regenerate_backup_codes(user)
-        )
+        codes = await flow.regenerate_backup_codes(user)
+        return await page(request, "backup_codes.html", no_store=True, codes=codes)
 
     @app.post("/account/password", dependencies=CSRF)
     async def change_password(
@@ -422,10 +531,7 @@ def create_app(
         if isinstance(checked, Response):
             return checked
         token = await auth.session_token(request)
-        rows = [
-            {"id": s.id, "expires": s.expires, "current": flow.sessions.is_current(s, token)}
-            for s in await flow.sessions.list(checked.id)
-        ]
+        rows = session_rows(flow, await flow.sessions.list(checked.id), token)
         return await page(request, "sessions.html", sessions=rows)
 
     @app.post("/sessions/{session_id}/revoke", dependencies=CSRF)
@@ -439,10 +545,17 @@ def create_app(
         return see_other("/sessions?notice=sessions_revoked")
 
     async def keys_page(
-        request: Request, user: User, status_code: int = 200, **context: Any
+        request: Request,
+        user: User,
+        status_code: int = 200,
+        *,
+        no_store: bool = False,
+        **context: Any,
     ) -> HTMLResponse:
         keys = await flow.api_keys.list(user.id)
-        return await page(request, "api_keys.html", status_code, keys=keys, **context)
+        return await page(
+            request, "api_keys.html", status_code, no_store=no_store, keys=keys, **context
+        )
 
     @app.get("/api-keys", response_class=HTMLResponse)
     async def api_keys(request: Request, user: OptionalUser) -> Response:
@@ -474,7 +587,7 @@ def create_app(
         if info is None:
             return await keys_page(request, user, 404, error="No such key.")
         revealed = {"label": info.label, "key": await flow.api_keys.reveal(user.id, key_id)}
-        return await keys_page(request, user, revealed=revealed)
+        return await keys_page(request, user, no_store=True, revealed=revealed)
 
     @app.post("/api-keys/{key_id}/delete", dependencies=CSRF)
     async def delete_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
@@ -492,7 +605,8 @@ def main() -> None:
     import uvicorn
 
     port = int(os.environ.get("PORT", "8000"))
-    base_url = f"http://localhost:{port}"  # passkeys need a name, not an IP address
+    # Passkeys need a name, not an IP address; behind HTTPS, DEMO_BASE_URL is the public URL.
+    base_url = os.environ.get("DEMO_BASE_URL") or f"http://localhost:{port}"
 
     async def serve() -> None:
         # The store is opened on the loop that serves the app (a Postgres pool lives there).

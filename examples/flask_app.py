@@ -7,8 +7,11 @@ Run it and open the printed URL::
 It shares the templates in ``examples/templates`` with the FastAPI example:
 sign up, sign in (password or passkey), the second step (code or passkey),
 TOTP enrolment with a QR code, backup codes, passkeys, magic links, password
-reset and change, sessions, API keys, /outbox. The passkey endpoints are
-``passkeys_blueprint()`` under /auth; open the printed http://localhost URL.
+reset and change, sessions, API keys, /outbox. The passkey and OAuth
+endpoints are ``passkeys_blueprint()`` and ``oauth_blueprint()`` under
+/api/auth (as in the FastAPI example: errors there are JSON, elsewhere
+pages); open the printed http://localhost URL. Behind HTTPS, set
+``DEMO_BASE_URL`` (cookies are then ``Secure``) and ``DEMO_TRUSTED_PROXIES``.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``examples`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask import Flask, redirect, render_template, request
+from flask import Flask, abort, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 import auth_store
+from auth_store.errors import as_sentence
 from auth_store.flow import AuthFlow, FlowError, SecondFactorMethod, SignInResult
 from auth_store.integrations.common import CookieSettings, WebPages, safe_next
 from auth_store.integrations.errors import http_status
@@ -41,11 +45,21 @@ from auth_store.oauth import OAuthProvider, OAuthService
 from examples.demo_support import (
     APP_NAME,
     ERRORS,
+    NO_STORE,
     NOTICES,
+    SECURITY_HEADERS,
+    STATIC,
     TEMPLATES,
     build_demo,
+    cookies_secure_by_default,
+    error_texts,
     qr_data_uri,
+    session_rows,
+    trusted_proxies,
 )
+
+#: Where the JSON endpoints (passkeys) and the OAuth routes live.
+API = "/api/auth"
 
 
 def create_app(
@@ -53,46 +67,81 @@ def create_app(
     *,
     base_url: str = "http://localhost:5000",
     data_dir: str | Path = ".auth-store-demo",
-    secure_cookies: bool = False,
+    secure_cookies: bool | None = None,
     mailer: Mailer | None = None,
     providers: tuple[OAuthProvider, ...] = (),
 ) -> Flask:
     """The demo app on ``store`` (default: ``auth_store.connect()``).
 
-    ``secure_cookies=False`` because the demo runs on plain http://127.0.0.1;
-    behind HTTPS, set it to True.
+    ``secure_cookies``: ``None`` reads ``DEMO_SECURE_COOKIES``, else on exactly
+    when ``base_url`` is https (see ``examples.demo_support``).
     """
     store = store if store is not None else auth_store.connect()
     demo = build_demo(
         store, flow_class=AuthFlow, base_url=base_url, data_dir=data_dir, mailer=mailer
     )
     flow = demo.flow
-    app = Flask(__name__, template_folder=str(TEMPLATES))
+    app = Flask(
+        __name__,
+        template_folder=str(TEMPLATES),
+        static_folder=str(STATIC),
+        static_url_path="/static",
+    )
     app.config["AUTH_STORE_LOGIN_VIEW"] = "sign_in_form"
-    auth = FlaskAuth(app, flow=flow, cookies=CookieSettings(secure=secure_cookies))
+    secure = secure_cookies if secure_cookies is not None else cookies_secure_by_default(base_url)
+
+    def error_page(status_code: int, text: str) -> Response:
+        heading, text = error_texts(status_code, text)
+        html, _, headers = page(
+            "error.html", status_code, heading=heading, text=text, status=status_code
+        )
+        return make_response(html, status_code, headers)
+
+    auth = FlaskAuth(
+        app,
+        flow=flow,
+        cookies=CookieSettings(secure=secure),
+        error_page=error_page,
+        api_prefix=API,
+        trusted_proxies=trusted_proxies(),
+    )
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
     if providers:
         pages = WebPages(after_sign_in="/account", second_step="/second-step", sign_in="/sign-in")
-        app.register_blueprint(oauth_blueprint(OAuthService(flow, providers), pages=pages))
+        app.register_blueprint(
+            oauth_blueprint(OAuthService(flow, providers), url_prefix=API, pages=pages)
+        )
     if flow.passkeys_available:
-        app.register_blueprint(passkeys_blueprint(url_prefix="/auth"))
+        app.register_blueprint(passkeys_blueprint(url_prefix=API))
     app.extensions["demo"] = demo
 
-    def page(template: str, status_code: int = 200, **context: Any) -> tuple[str, int]:
+    def page(
+        template: str, status_code: int = 200, *, no_store: bool = False, **context: Any
+    ) -> tuple[str, int, dict[str, str]]:
+        if context.get("error"):
+            context["error"] = as_sentence(str(context["error"]))
+        headers = {**SECURITY_HEADERS, **(NO_STORE if no_store else {})}
         base = {
             "app_name": APP_NAME,
             "user": get_current_user(),
-            "outbox_enabled": demo.outbox is not None,
+            "outbox_enabled": demo.outbox_page,
             "providers": [p.name for p in providers],
-            "oauth_base": "/auth",
+            "oauth_base": API,
             "passkeys": flow.passkeys_available,
             "passkeys_off": demo.passkeys_off,
-            "passkey_api": "/auth",
+            "passkey_api": API,
             "notice": NOTICES.get(request.args.get("notice", "")),
             "error": ERRORS.get(request.args.get("error", "")),
         }
-        return render_template(template, **{**base, **context}), status_code
+        return render_template(template, **{**base, **context}), status_code, headers
 
-    def message(heading: str, text: str) -> tuple[str, int]:
+    def message(heading: str, text: str) -> tuple[str, int, dict[str, str]]:
         return page("message.html", heading=heading, text=text)
 
     def user() -> User:
@@ -133,7 +182,10 @@ def create_app(
         form = request.form
         try:
             result = flow.sign_in_password(
-                form["email"], form["password"], previous_token=auth.session_token
+                form["email"],
+                form["password"],
+                previous_token=auth.session_token,
+                client=auth.client,
             )
         except FlowError as exc:
             return page(
@@ -161,7 +213,10 @@ def create_app(
     def second_step() -> Any:
         try:
             result = flow.verify_second_factor(
-                auth.pending, request.form["code"], previous_token=auth.session_token
+                auth.pending,
+                request.form["code"],
+                previous_token=auth.session_token,
+                client=auth.client,
             )
         except FlowError as exc:
             offered = passkey_offered()
@@ -202,7 +257,7 @@ def create_app(
         form = request.form
         try:
             result = flow.sign_in_magic_link(
-                form["email"], form["token"], previous_token=auth.session_token
+                form["email"], form["token"], previous_token=auth.session_token, client=auth.client
             )
         except FlowError as exc:
             return message("This link did not work", str(exc))
@@ -225,7 +280,7 @@ def create_app(
         form = request.form
         try:
             result = flow.verify_email(
-                form["email"], form["token"], previous_token=auth.session_token
+                form["email"], form["token"], previous_token=auth.session_token, client=auth.client
             )
         except FlowError as exc:
             return message("This link did not work", str(exc))
@@ -266,12 +321,16 @@ def create_app(
 
     @app.get("/outbox")
     def outbox() -> Any:
+        if not demo.outbox_page:  # a development tool: only while the demo runs on localhost
+            abort(404)
         messages = demo.outbox_messages()
         return page("outbox.html", messages=list(reversed(messages)))
 
     # -- signed-in pages -------------------------------------------------------
 
-    def account_page(status_code: int = 200, error: str | None = None) -> tuple[str, int]:
+    def account_page(
+        status_code: int = 200, error: str | None = None
+    ) -> tuple[str, int, dict[str, str]]:
         me = user()
         enabled = flow.totp_enabled(me)
         extra: dict[str, Any] = {"error": error} if error else {}
@@ -296,17 +355,35 @@ def create_app(
         flow.request_email_verification(user())
         return redirect("/account?notice=verification_sent", 303)
 
+    def totp_page(status_code: int = 200, error: str | None = None) -> Any:
+        # Shows the pending enrolment (the same key until it is confirmed or
+        # expires), or a button to start one: a GET never makes a secret.
+        enrollment = flow.totp_enrollment(user())
+        extra: dict[str, Any] = {"error": error} if error else {}
+        if enrollment is None:
+            return page("totp_enroll.html", status_code, **extra)
+        return page(
+            "totp_enroll.html",
+            status_code,
+            no_store=True,
+            secret=enrollment.secret,
+            qr=qr_data_uri(enrollment.provisioning_uri),
+            **extra,
+        )
+
     @app.get("/account/totp")
     @login_required
     def totp_form() -> Any:
         if flow.totp_enabled(user()):
             return redirect("/account", 303)
-        enrollment = flow.start_totp(user())
-        return page(
-            "totp_enroll.html",
-            secret=enrollment.secret,
-            qr=qr_data_uri(enrollment.provisioning_uri),
-        )
+        return totp_page()
+
+    @app.post("/account/totp/start")
+    @login_required
+    def totp_start() -> Any:
+        if not flow.totp_enabled(user()):
+            flow.start_totp(user())  # keeps an enrolment already pending
+        return redirect("/account/totp", 303)
 
     @app.post("/account/totp")
     @login_required
@@ -314,8 +391,8 @@ def create_app(
         try:
             codes = flow.confirm_totp(user(), request.form["code"])
         except FlowError as exc:
-            return account_page(http_status(exc), str(exc))
-        return page("backup_codes.html", codes=codes, notice=NOTICES["totp_on"])
+            return totp_page(http_status(exc), str(exc))
+        return page("backup_codes.html", no_store=True, codes=codes, notice=NOTICES["totp_on"])
 
     @app.post("/account/totp/disable")
     @login_required
@@ -335,7 +412,7 @@ def create_app(
             return account_page(http_status(exc), str(exc))
         if not ok:
             return account_page(401, "That code is not valid. Try again.")
-        return page("backup_codes.html", codes=flow.regenerate_backup_codes(user()))
+        return page("backup_codes.html", no_store=True, codes=flow.regenerate_backup_codes(user()))
 
     @app.post("/account/password")
     @login_required
@@ -355,11 +432,7 @@ def create_app(
     @app.get("/sessions")
     @login_required
     def sessions() -> Any:
-        token = auth.session_token
-        rows = [
-            {"id": s.id, "expires": s.expires, "current": flow.sessions.is_current(s, token)}
-            for s in flow.sessions.list(user().id)
-        ]
+        rows = session_rows(flow, flow.sessions.list(user().id), auth.session_token)
         return page("sessions.html", sessions=rows)
 
     @app.post("/sessions/<session_id>/revoke")
@@ -374,9 +447,11 @@ def create_app(
         flow.sessions.revoke_all(user().id, except_token=auth.session_token)
         return redirect("/sessions?notice=sessions_revoked", 303)
 
-    def keys_page(status_code: int = 200, **context: Any) -> tuple[str, int]:
+    def keys_page(
+        status_code: int = 200, *, no_store: bool = False, **context: Any
+    ) -> tuple[str, int, dict[str, str]]:
         keys = flow.api_keys.list(user().id)
-        return page("api_keys.html", status_code, keys=keys, **context)
+        return page("api_keys.html", status_code, no_store=no_store, keys=keys, **context)
 
     @app.get("/api-keys")
     @login_required
@@ -405,7 +480,7 @@ def create_app(
         if info is None:
             return keys_page(404, error="No such key.")
         revealed = {"label": info.label, "key": flow.api_keys.reveal(user().id, key_id)}
-        return keys_page(revealed=revealed)
+        return keys_page(no_store=True, revealed=revealed)
 
     @app.post("/api-keys/<key_id>/delete")
     @login_required
@@ -422,7 +497,8 @@ def create_app(
 def main() -> None:
     """Serve the demo on 127.0.0.1:$PORT (default 5000) with Flask's development server."""
     port = int(os.environ.get("PORT", "5000"))
-    base_url = f"http://localhost:{port}"  # passkeys need a name, not an IP address
+    # Passkeys need a name, not an IP address; behind HTTPS, DEMO_BASE_URL is the public URL.
+    base_url = os.environ.get("DEMO_BASE_URL") or f"http://localhost:{port}"
     app = create_app(base_url=base_url)
     print(f"auth-store Flask demo: open {base_url}  (mail goes to {base_url}/outbox)", flush=True)
     app.run(host="127.0.0.1", port=port)

@@ -40,7 +40,8 @@ from auth_store.models import Credential, User
 from auth_store.passkey_store import PasskeyStore
 from auth_store.passkeys import PasskeyService
 from auth_store.passwords import PasswordService, make_context
-from auth_store.sessions import ActiveSession, SessionManager
+from auth_store.pending import PendingSignIns
+from auth_store.sessions import ActiveSession, SessionClient, SessionManager
 from auth_store.signing import Signer
 from auth_store.tokens import TokenService
 from auth_store.totp import TOTPService, totp_code
@@ -63,6 +64,7 @@ SYNC_TWINS: dict[str, type[Any]] = {
         ApiKeyService,
         PasskeyStore,
         PasskeyService,
+        PendingSignIns,
     )
 }
 #: What a twin's class body may hold: a docstring and what Python puts there itself.
@@ -156,7 +158,16 @@ def _link(mailer: MemoryMailer, to: str) -> tuple[str, str]:
 
 
 #: Steps whose results later steps use: a failure there ends the scenario.
-_MUST_PASS = {"verify", "start totp", "confirm totp", "password", "backup code", "add key"}
+_MUST_PASS = {
+    "verify",
+    "start totp",
+    "restart totp",
+    "start after expiry",
+    "confirm totp",
+    "password",
+    "backup code",
+    "add key",
+}
 #: Fields that differ from run to run (made by ``secrets`` or ``uuid``).
 _RANDOM = {"id", "user_id", "secret", "provisioning_uri", "token", "session_token"}
 
@@ -220,15 +231,44 @@ async def _scenario(store: Any, twins: dict[str, type[Any]], clock: FakeClock) -
     await step("wrong password", lambda: flow.sign_in_password(ann, "wrong horse"))
     await step("unknown", lambda: flow.sign_in_password("bob@example.com", "x" * 12))
     user = signed.user
-    enrollment = await step("start totp", lambda: flow.start_totp(user))
+
+    async def same_key(found: Any, enrollment: Any) -> bool:
+        found = await _value(found)
+        return found is not None and found.secret == enrollment.secret
+
+    # A pending TOTP enrolment keeps its key until confirmed, restarted or expired.
+    first_key = await step("start totp", lambda: flow.start_totp(user))
+    await step("pending key", lambda: same_key(flow.totp_enrollment(user), first_key))
+    await step("start keeps it", lambda: same_key(flow.start_totp(user), first_key))
+    await step("wrong first code", lambda: flow.confirm_totp(user, "000000"))
+    await step("key kept", lambda: same_key(flow.totp_enrollment(user), first_key))
+    restarted = await step("restart totp", lambda: flow.start_totp(user, restart=True))
+    await step("restart: a new key", lambda: same_key(restarted, first_key))
+    clock.advance(timedelta(hours=2))
+    await step("expired", lambda: flow.totp_enrollment(user))
+    late = totp_code(restarted.secret, clock.now)
+    await step("expired key's code", lambda: flow.confirm_totp(user, late))
+    enrollment = await step("start after expiry", lambda: flow.start_totp(user))
+    await step("another key", lambda: same_key(enrollment, restarted))
     code = totp_code(enrollment.secret, clock.now)
     codes = await step("confirm totp", lambda: flow.confirm_totp(user, code))
     await step("totp on", lambda: flow.totp_enabled(user))
     first = await step("password", lambda: flow.sign_in_password(ann, "correct horse 1"))
     await step("bad code", lambda: flow.verify_second_factor(first.pending, "000000"))
-    second = await step("backup code", lambda: flow.verify_second_factor(first.pending, codes[0]))
+    laptop = SessionClient(ip_address="203.0.113.9", user_agent="Firefox/128.0")
+    second = await step(
+        "backup code", lambda: flow.verify_second_factor(first.pending, codes[0], client=laptop)
+    )
     await step("spent code", lambda: flow.verify_second_factor(first.pending, codes[0]))
     await step("remaining", lambda: flow.backup_codes.remaining(user.id))
+    # The pending step finished one sign-in: replayed, even with a valid code, it is stale.
+    await step("replayed pending", lambda: flow.verify_second_factor(first.pending, codes[2]))
+
+    async def clients() -> tuple[tuple[str, str], ...]:
+        listed = await _value(flow.sessions.list(user.id))
+        return tuple(sorted(((s.ip_address or ""), (s.user_agent or "")) for s in listed))
+
+    await step("session clients", clients)
     clock.advance(timedelta(seconds=60))
     now_code = totp_code(enrollment.secret, clock.now)
     await step("reauth by code", lambda: flow.reauthenticate(user, code=now_code))
@@ -317,6 +357,14 @@ def test_the_twins_do_the_same_thing(
     assert steps["backup code"] == (("signed in", "ann@example.com", False),)
     assert steps["spent code"][0] == "InvalidCodeError"
     assert steps["remaining"] == (9,)
+    assert steps["replayed pending"][0] == "InvalidLinkError"
+    assert steps["session clients"] == ((("", ""), ("203.0.113.9", "Firefox/128.0")),)
+    assert steps["pending key"] == steps["start keeps it"] == steps["key kept"] == (True,)
+    assert steps["wrong first code"][0] == "InvalidCodeError"
+    assert steps["restart: a new key"] == (False,)
+    assert steps["expired"] == (None,)
+    assert steps["expired key's code"][0] == "InvalidCodeError"
+    assert steps["another key"] == (False,)
     assert steps["reused step"][0] == "ReauthenticationRequiredError"
     assert steps["reveal"] == ("sk-1234567890",)
     assert steps["change"][0] == "InvalidCredentialsError"

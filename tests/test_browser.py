@@ -1,8 +1,10 @@
-"""One real browser: headless Chromium drives the FastAPI example over real HTTP.
+"""One real browser: headless Chromium drives both example apps over real HTTP.
 
 Sign up, follow the verification link from the demo's outbox, enrol TOTP
-from the page (the key shown next to the QR code), sign out, sign in with a
-code, and land on the account page. Needs Debian's ``chromium`` and
+from the page (a wrong code first: the page and its key stay), sign out,
+sign in with a code, land on the account page, see this browser on the
+sessions page, meet a styled error page, and read the outbox on a 390 px
+wide screen without sideways scrolling. Needs Debian's ``chromium`` and
 ``chromium-driver`` (see ``tests/chromium.py``).
 """
 
@@ -11,25 +13,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
 
 import auth_store
-from examples.fastapi_app import create_app
+from examples.fastapi_app import create_app as create_fastapi_app
+from examples.flask_app import create_app as create_flask_app
 from tests.chromium import WAIT, chrome_driver, free_port, serve
 
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(params=["fastapi", "flask"])
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    kind = str(request.param)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     store = auth_store.connect(f"sqlite:///{tmp_path}/auth.db")
-    app = create_app(store, base_url=base_url, data_dir=tmp_path / "demo")
+    create: Any = create_fastapi_app if kind == "fastapi" else create_flask_app
+    app = create(store, base_url=base_url, data_dir=tmp_path / "demo")
     try:
-        with serve(app, port, kind="fastapi"):
+        with serve(app, port, kind=kind):
             yield base_url
     finally:
         store.close()
@@ -103,11 +109,21 @@ def test_sign_up_enrol_totp_and_sign_in_with_a_code(site: str, chrome: object) -
     click_and_wait("confirm", "/account")
     assert driver.find_element(By.ID, "account-email").text == "ann@example.com"
 
+    # The stylesheet is a file the CSP allows: the page is styled.
+    assert driver.execute_script("return getComputedStyle(document.body).maxWidth") == "704px"
+
     click_and_wait("enable-totp", "/account/totp")
     qr = driver.find_element(By.CSS_SELECTOR, "img.qr")
     assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")  # type: ignore[union-attr]
     assert driver.execute_script("return arguments[0].naturalWidth", qr) > 0  # it renders
     secret = driver.find_element(By.ID, "totp-secret").text
+    # A mistyped code keeps the page, the error and the key the app scanned.
+    fill("code", "000000")
+    click_and_wait("confirm-totp", "/account/totp")
+    assert "That code is not valid" in driver.find_element(By.CSS_SELECTOR, ".error").text
+    assert driver.find_element(By.ID, "totp-secret").text == secret
+    driver.refresh()  # a reload shows the same key, too
+    assert driver.find_element(By.ID, "totp-secret").text == secret
     fill("code", pyotp.TOTP(secret).now())
     click_and_wait("confirm-totp", "/account/totp")
     assert len(driver.find_elements(By.CSS_SELECTOR, "#backup-codes li")) == 10
@@ -128,3 +144,36 @@ def test_sign_up_enrol_totp_and_sign_in_with_a_code(site: str, chrome: object) -
     assert session is not None
     assert session["httpOnly"] is True
     assert session["sameSite"] == "Lax"
+
+    # The sessions page: this browser (headless Chrome on Linux), its address, its times.
+    driver.get(f"{site}/sessions")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#sessions tr[data-session-id]")
+    assert len(rows) == 1  # signing out ended the first session
+    row = rows[0]
+    assert "Chrome" in row.find_element(By.CSS_SELECTOR, ".device").text
+    assert "on Linux" in row.find_element(By.CSS_SELECTOR, ".device").text
+    assert "(this browser)" in row.text
+    assert row.find_element(By.CSS_SELECTOR, ".ip").text == "127.0.0.1"
+    assert row.find_element(By.CSS_SELECTOR, ".created").text.endswith(" UTC")
+    assert row.find_element(By.CSS_SELECTOR, ".last-seen").text.endswith(" UTC")
+
+    # A styled error page, not a framework's bare one.
+    driver.get(f"{site}/no/such/page")
+    assert driver.find_element(By.ID, "error-heading").text == "Page not found"
+    assert driver.find_element(By.CSS_SELECTOR, "a.brand").text == "auth-store demo"
+
+    # The outbox on a phone: long links wrap instead of widening the page.
+    driver.set_window_size(390, 844)
+    driver.get(f"{site}/outbox")
+    assert driver.find_element(By.ID, "devtool").text.startswith("Development tool.")
+    width = driver.execute_script("return window.innerWidth")
+    assert width <= 400
+    overflow = "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    assert driver.execute_script(overflow) == 0
+    driver.get(f"{site}/sessions")  # the sessions table becomes one card per session
+    assert driver.execute_script(overflow) == 0
+    ip = driver.find_element(By.CSS_SELECTOR, "#sessions .ip")
+    assert ip.text == "127.0.0.1"
+    assert ip.rect["height"] < 30  # one line: the address in one piece (24 px lines)
+    label = driver.execute_script("return getComputedStyle(arguments[0], '::before').content", ip)
+    assert label == '"IP address: "'

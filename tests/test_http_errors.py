@@ -20,6 +20,7 @@ from auth_store.errors import (
     StorageError,
     TooManyAttemptsError,
     ValidationError,
+    as_sentence,
 )
 from auth_store.flow import AuthFlow, InvalidCredentialsError, ThrottledError
 from auth_store.integrations.errors import HTTP_STATUS, http_error
@@ -116,7 +117,14 @@ def test_the_map(name: str) -> None:
     status, code, retry = EXPECTED[name]
     assert (answer.status, answer.code) == (status, code)
     assert answer.headers.get("Retry-After") == retry
-    assert answer.body() == {"detail": str(RAISED[name]), "code": code}
+    assert answer.body() == {"detail": as_sentence(str(RAISED[name])), "code": code}
+
+
+def test_messages_over_http_read_as_sentences() -> None:
+    answer = http_error(ValidationError("password must be at least 8 characters"))
+    assert answer is not None
+    assert answer.message == "Password must be at least 8 characters."
+    assert as_sentence("Already a sentence.") == "Already a sentence."
 
 
 def test_a_subclass_with_a_code_of_its_own_takes_its_base_status() -> None:
@@ -161,7 +169,7 @@ def test_fastapi_answers_any_endpoint_through_the_handler(name: str) -> None:
         return
     status, code, retry = EXPECTED[name]
     assert response.status_code == status
-    assert response.json() == {"detail": str(RAISED[name]), "code": code}
+    assert response.json() == {"detail": as_sentence(str(RAISED[name])), "code": code}
     assert response.headers.get("retry-after") == retry
 
 
@@ -183,6 +191,6 @@ def test_flask_answers_with_the_same_table(flow: AuthFlow, name: str) -> None:
         return
     status, code, retry = EXPECTED[name]
     assert as_json.status_code == as_page.status_code == status
-    assert as_json.get_json() == {"detail": str(RAISED[name]), "code": code}
-    assert str(RAISED[name]) in as_page.get_data(as_text=True)
+    assert as_json.get_json() == {"detail": as_sentence(str(RAISED[name])), "code": code}
+    assert as_sentence(str(RAISED[name])) in as_page.get_data(as_text=True)
     assert as_json.headers.get("Retry-After") == as_page.headers.get("Retry-After") == retry

@@ -607,10 +607,10 @@ def test_flask_blueprint_round_trip(tmp_path: Path, provider: Provider) -> None:
     flask_app = create_flask_app(
         store, base_url="http://localhost", data_dir=tmp_path / "demo", providers=(oidc(provider),)
     )
-    provider.client.redirect_uris = ["http://localhost/auth/oauth/local/callback"]
+    provider.client.redirect_uris = ["http://localhost/api/auth/oauth/local/callback"]
     provider.signed_in = Person(sub="p-10", email="flask@example.com")
     browser = flask_app.test_client()
-    start = browser.get("/auth/oauth/local/login?next=/api-keys")
+    start = browser.get("/api/auth/oauth/local/login?next=/api-keys")
     at_provider = requests.get(start.headers["Location"], allow_redirects=False, timeout=10)
     back = urlsplit(at_provider.headers["Location"])
     final = browser.get(f"{back.path}?{back.query}")

@@ -38,7 +38,7 @@ from tests.sync_flow import sync_twin_of
 PASSWORD = "correct horse battery"
 BASE_URL = "http://localhost"
 ORIGIN = "http://localhost"
-PREFIX = {"fastapi": "/api/auth", "flask": "/auth"}
+PREFIX = {"fastapi": "/api/auth", "flask": "/api/auth"}
 
 
 @dataclass

@@ -312,6 +312,37 @@ def test_a_disabled_user_is_refused_at_the_second_step(
     assert site.flow.totp.verify(user.id or "", code)  # the refused step spent no code
 
 
+def test_the_second_step_finishes_one_sign_in_only(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock.install(monkeypatch)
+    user = site.user()
+    secret = site.flow.start_totp(user).secret
+    backup_codes = site.flow.confirm_totp(user, pyotp.TOTP(secret).at(clock.now))
+    browser = site.browser()
+    assert sign_in(browser) == 303  # to the second step
+    pending = browser.cookie("auth_store_pending")
+    assert pending
+    _, page = browser.get("/second-step")
+    code = pyotp.TOTP(secret).at(clock.now.timestamp() + 30)
+    status, _ = browser.post("/second-step", {"code": code, "csrf_token": csrf_of(page)})
+    assert status == 303
+    assert signed_in(browser)
+    sessions = len(site.store.list_sessions(user.id or ""))
+
+    # The same pending cookie, replayed with another valid code, signs in nobody.
+    thief = site.browser()
+    thief.set_cookie("auth_store_pending", pending)
+    _, page = thief.get("/second-step")
+    status, text = thief.post(
+        "/second-step", {"code": backup_codes[0], "csrf_token": csrf_of(page)}
+    )
+    assert status == 400
+    assert Messages.SECOND_STEP_EXPIRED in text
+    assert not signed_in(thief)
+    assert len(site.store.list_sessions(user.id or "")) == sessions
+
+
 def test_a_disabled_user_is_refused_by_every_mailed_link(site: Site) -> None:
     user = site.user()
     browser = site.browser()

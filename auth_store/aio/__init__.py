@@ -25,6 +25,7 @@ from ..backup_codes import BackupCodeServiceCore
 from ..flow import AuthFlowCore
 from ..passkey_store import PasskeyStoreCore
 from ..passwords import PasswordServiceCore
+from ..pending import PendingSignInsCore
 from ..sessions import SessionManagerCore
 from ..tokens import TokenServiceCore
 from ..totp import TOTPServiceCore
@@ -42,6 +43,7 @@ __all__ = [
     "PasskeyService",
     "PasskeyStore",
     "PasswordService",
+    "PendingSignIns",
     "SessionManager",
     "TOTPService",
     "TokenService",
@@ -62,6 +64,10 @@ class TokenService(TokenServiceCore[AsyncAdapter]):
 
 class PasswordService(PasswordServiceCore[AsyncAdapter]):
     """Passwords on an async store; hashing runs on a worker thread."""
+
+
+class PendingSignIns(PendingSignInsCore[AsyncAdapter]):
+    """Pending second steps on an async store (the twin of ``auth_store.pending``'s)."""
 
 
 class AttemptLimiter(AttemptLimiterCore[AsyncAdapter]):

@@ -135,7 +135,13 @@ class State:
         becomes a new, empty store.
         """
         target = url if url is not None else self.resolved_url
-        store = opener(target) if opener is not None else connect(target, create=create)
+        if opener is None:
+            store = connect(target, create=create)
+        else:
+            try:
+                store = opener(target)
+            except NoStoreError as exc:  # a store to read: creating one would not help
+                raise BadUsage(describe(exc)) from None
         self.stores.append(store)
         return store
 

@@ -8,17 +8,31 @@ HTTP status is decided once in ``auth_store.integrations.errors``.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from .. import clock
 from .._twins import run_sync
+from ..errors import ConfigurationError
 from ..flow import AuthFlowCore
-from ..sessions import ActiveSession
+from ..sessions import ActiveSession, SessionClient, client_ip
 from ..signing import CsrfProtector, InvalidSignatureError
 
-__all__ = ["CSRF_FIELD", "CSRF_HEADER", "CookieSettings", "WebAuth", "WebPages", "safe_next"]
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "CookieSettings",
+    "WebAuth",
+    "WebPages",
+    "client_address",
+    "parse_proxies",
+    "safe_next",
+]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Form field and header that carry the CSRF token.
 CSRF_FIELD = "csrf_token"
@@ -32,6 +46,51 @@ def safe_next(url: str | None, default: str = "/") -> str:
     if any(ch in url for ch in "\\\r\n\t") or ":" in url.split("?", 1)[0]:
         return default
     return url
+
+
+def parse_proxies(values: Iterable[str] | str | None) -> tuple[Network, ...]:
+    """Trusted proxies from addresses or networks (``"10.0.0.0/8"``), a list or one
+    comma-separated string; ``ConfigurationError`` for anything else."""
+    if values is None:
+        return ()
+    items = values.split(",") if isinstance(values, str) else list(values)
+    networks: list[Network] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ConfigurationError(f"not an IP address or network: {text!r}") from None
+    return tuple(networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...] = ()
+) -> str | None:
+    """The client's IP address: the peer's, or behind trusted proxies the one they saw.
+
+    ``X-Forwarded-For`` is believed only as far as trusted proxies wrote it:
+    read right to left from the peer, each hop that is a trusted proxy hands
+    over to the address it reports, and the first hop that is not trusted is
+    the client. Without trusted proxies the header is ignored (anyone can send it).
+    """
+    address = client_ip(peer)
+    if not trusted or not forwarded_for:
+        return address
+    hops = [hop.strip() for hop in forwarded_for.split(",")]
+    while address is not None and _trusted(address, trusted) and hops:
+        reported = client_ip(hops.pop())
+        if reported is None:
+            break  # a hop we can't read: keep the last address we can vouch for
+        address = reported
+    return address
+
+
+def _trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    parsed = ipaddress.ip_address(address)
+    return any(parsed in network for network in trusted)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,10 +131,27 @@ class WebAuth:
 
     _session_cookie_purpose = "session-cookie"
 
-    def __init__(self, flow: AuthFlowCore[Any], cookies: CookieSettings | None = None) -> None:
+    def __init__(
+        self,
+        flow: AuthFlowCore[Any],
+        cookies: CookieSettings | None = None,
+        *,
+        trusted_proxies: Iterable[str] | str | None = None,
+    ) -> None:
         self.flow = flow
         self.cookies = cookies or CookieSettings()
         self.csrf = CsrfProtector(flow.signer)
+        #: Proxies whose ``X-Forwarded-For`` is believed (see ``client_address``).
+        self.trusted_proxies = parse_proxies(trusted_proxies)
+
+    def client(
+        self, peer: str | None, forwarded_for: str | None, user_agent: str | None
+    ) -> SessionClient:
+        """Who a request comes from, for the session it may start (``client=`` of the flow)."""
+        return SessionClient(
+            ip_address=client_address(peer, forwarded_for, self.trusted_proxies),
+            user_agent=user_agent,
+        )
 
     # -- the session cookie --------------------------------------------------
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..errors import AuthStoreError, ErrorCode, TooManyAttemptsError
+from ..errors import AuthStoreError, ErrorCode, TooManyAttemptsError, as_sentence
 from ..flow import ThrottledError
 
 __all__ = ["HTTP_STATUS", "HttpError", "http_error", "http_status"]
@@ -62,7 +62,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
 
 @dataclass(frozen=True)
 class HttpError:
-    """How an error is answered over HTTP."""
+    """How an error is answered over HTTP (``message`` as a sentence: ``errors.as_sentence``)."""
 
     status: int
     code: str
@@ -86,7 +86,8 @@ def http_error(error: AuthStoreError) -> HttpError | None:
     headers = {}
     if isinstance(error, ThrottledError | TooManyAttemptsError) and error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
-    return HttpError(status=status, code=str(error.code), message=str(error), headers=headers)
+    message = as_sentence(str(error))
+    return HttpError(status=status, code=str(error.code), message=message, headers=headers)
 
 
 def http_status(error: AuthStoreError) -> int:

@@ -20,7 +20,11 @@ decorated with ``csrf_exempt``. All decisions live in ``auth_store.flow``;
 this module only moves cookies. ``init_app`` also answers every
 ``AuthStoreError`` a view lets rise with the shared HTTP map
 (``auth_store.integrations.errors``): JSON ``{"detail", "code"}`` for a
-client that asks for JSON, the usual error page otherwise.
+client that asks for JSON, the usual error page otherwise. With
+``FlaskAuth(app, flow=flow, error_page=render, api_prefix="/api/auth")``
+(``render(status, message)`` returns a response) every error - a flow error,
+a 404, a refused CSRF token, a server failure (500) - is a page of your site,
+and JSON under ``api_prefix`` or for a client that asks for JSON.
 
 When a front-end app signs people in instead (Next.js on Auth.js or on
 Better Auth), ``FrontendSessions`` reads its session from the request::
@@ -39,7 +43,7 @@ Better Auth), ``FrontendSessions`` reads its session from the request::
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar, cast
 
 from .._extras import missing_extra
@@ -68,11 +72,12 @@ from ..flow import AuthFlow, FlowError, SecondFactorRequired, SignedIn, SignInRe
 from ..models import User
 from ..oauth import AccountNotLinkedError, OAuthService
 from ..session_resolver import RequestCredentials, ResolvedSession, SessionResolver
-from ..sessions import ActiveSession
+from ..sessions import ActiveSession, SessionClient
 from .common import CSRF_FIELD, CSRF_HEADER, CookieSettings, WebAuth, WebPages, safe_next
 from .errors import http_error
 
 __all__ = [
+    "ErrorPage",
     "FlaskAuth",
     "FrontendSessions",
     "csrf_exempt",
@@ -85,6 +90,9 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Renders an error page: ``(status, message) -> response``.
+ErrorPage = Callable[[int, str], BaseResponse]
+SERVER_ERROR = "Something went wrong on our side. Please try again in a moment."
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _EXTENSION = "auth_store"
 
@@ -94,6 +102,8 @@ class FlaskAuth:
 
     Config keys (read by ``init_app``): ``AUTH_STORE_COOKIE_SECURE`` (default
     True), ``AUTH_STORE_COOKIE_SAMESITE`` ("lax"), ``AUTH_STORE_COOKIE_NAME``,
+    ``AUTH_STORE_TRUSTED_PROXIES`` (addresses or networks whose
+    ``X-Forwarded-For`` is believed; default none),
     ``AUTH_STORE_CSRF`` (default True), ``AUTH_STORE_LOGIN_VIEW`` (endpoint
     ``login_required`` redirects to; without it, 401).
     """
@@ -104,9 +114,17 @@ class FlaskAuth:
         *,
         flow: AuthFlow | None = None,
         cookies: CookieSettings | None = None,
+        error_page: ErrorPage | None = None,
+        api_prefix: str | None = None,
+        trusted_proxies: Iterable[str] | str | None = None,
     ) -> None:
         self._flow = flow
+        self._trusted_proxies = trusted_proxies
         self._cookies = cookies
+        #: Renders errors as pages (``None``: Flask's own pages, JSON for JSON clients).
+        self.error_page = error_page
+        #: Requests under this path always get JSON errors.
+        self.api_prefix = api_prefix.rstrip("/") if api_prefix else None
         self.web: WebAuth | None = None
         if app is not None:
             self.init_app(app)
@@ -121,7 +139,10 @@ class FlaskAuth:
             secure=bool(app.config.get("AUTH_STORE_COOKIE_SECURE", True)),
             samesite=app.config.get("AUTH_STORE_COOKIE_SAMESITE", "lax"),
         )
-        self.web = WebAuth(flow, cookies)
+        proxies = self._trusted_proxies
+        if proxies is None:
+            proxies = app.config.get("AUTH_STORE_TRUSTED_PROXIES")
+        self.web = WebAuth(flow, cookies, trusted_proxies=proxies)
         self.csrf_enabled = bool(app.config.get("AUTH_STORE_CSRF", True))
         self.login_view: str | None = app.config.get("AUTH_STORE_LOGIN_VIEW")
         app.extensions[_EXTENSION] = self
@@ -131,6 +152,8 @@ class FlaskAuth:
             lambda: {"current_user": get_current_user(), "csrf_token": self.csrf_token}
         )
         app.register_error_handler(AuthStoreError, _answer_error)
+        if self.error_page is not None:
+            app.register_error_handler(HTTPException, _answer_http_error)
 
     # -- request state -------------------------------------------------------
 
@@ -168,6 +191,16 @@ class FlaskAuth:
         if active is None or g.get("_auth_logout"):
             return None
         return active.session.id
+
+    @property
+    def client(self) -> SessionClient:
+        """Who this request comes from (address and ``User-Agent``): the flow's ``client=``.
+
+        The address is the peer's, or behind a trusted proxy
+        (``AUTH_STORE_TRUSTED_PROXIES``) the one its ``X-Forwarded-For`` reports.
+        """
+        forwarded = ",".join(request.headers.getlist("X-Forwarded-For")) or None
+        return self._web.client(request.remote_addr, forwarded, request.headers.get("User-Agent"))
 
     @property
     def pending(self) -> str | None:
@@ -280,20 +313,48 @@ class FlaskAuth:
         )
 
 
+def _wants_json() -> bool:
+    prefix = get_auth().api_prefix
+    if prefix and (request.path == prefix or request.path.startswith(f"{prefix}/")):
+        return True
+    return request.accept_mimetypes.best == "application/json" or request.is_json
+
+
 def _answer_error(error: AuthStoreError) -> BaseResponse:
     """An error a view let rise, answered with its status from the shared map."""
     answer = http_error(error)
     if answer is None:
-        raise error  # the server's failure: Flask answers 500
+        raise error  # the server's failure: Flask answers 500 (a page with ``error_page``)
     response: BaseResponse
-    if request.accept_mimetypes.best == "application/json" or request.is_json:
+    render = get_auth().error_page
+    if _wants_json():
         response = jsonify(answer.body())
         response.status_code = answer.status
+    elif render is not None:
+        response = render(answer.status, answer.message)
     else:
         page = HTTPException(description=answer.message)
         page.code = answer.status
         response = page.get_response()
     response.headers.update(answer.headers)
+    return response
+
+
+def _answer_http_error(error: HTTPException) -> BaseResponse:
+    """A 404, a refused CSRF token, a 500...: JSON or a page (``FlaskAuth.error_page``)."""
+    status = error.code or 500
+    # A 500 wraps the original exception; its text is never shown.
+    message = SERVER_ERROR if status >= 500 else (error.description or error.name)
+    response: BaseResponse
+    render = get_auth().error_page
+    if _wants_json() or render is None:
+        response = jsonify({"detail": message})
+        response.status_code = status
+    else:
+        response = render(status, message)
+    for name, value in error.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
     return response
 
 
@@ -369,6 +430,7 @@ def oauth_blueprint(
                 state_cookie,
                 current_user=get_current_user(),
                 previous_token=auth.session_token,
+                client=auth.client,
             )
         except AccountNotLinkedError:
             response = redirect(f"{pages.sign_in}?error=oauth_not_linked")

@@ -106,7 +106,10 @@ def passkeys_blueprint(*, url_prefix: str = "/auth") -> Blueprint:
         conditional = is_conditional(request.args.get("mediation"))
         name = challenge_cookie(auth.cookies, conditional=conditional)
         result = auth.flow.sign_in_passkey(
-            _body(), state=request.cookies.get(name), previous_token=auth.session_token
+            _body(),
+            state=request.cookies.get(name),
+            previous_token=auth.session_token,
+            client=auth.client,
         )
         auth.apply(result)
         response = jsonify(sign_in_json(result))
@@ -128,6 +131,7 @@ def passkeys_blueprint(*, url_prefix: str = "/auth") -> Blueprint:
             _body(),
             state=request.cookies.get(name),
             previous_token=auth.session_token,
+            client=auth.client,
         )
         auth.login(signed_in)
         response = jsonify(sign_in_json(signed_in))

@@ -14,7 +14,11 @@
 ``init_app`` installs one exception handler for ``AuthStoreError``: any
 endpoint (the router's and yours) may let a flow error rise, and the client
 gets ``{"detail": message, "code": code}`` with the status that
-``auth_store.integrations.errors`` gives that code.
+``auth_store.integrations.errors`` gives that code. Give
+``FastAPIAuth(..., error_page=render)`` (an ``ErrorPage``: ``(request, status,
+message) -> Response``) and every error outside the router's prefix - a flow
+error, a 404, a refused CSRF token, an invalid form (400), a server failure
+(500) - is a page of your site instead; under the prefix it stays JSON.
 
 The router's POST endpoints take JSON only (415 otherwise): a cross-site
 form cannot send ``application/json`` without a CORS preflight, and other
@@ -45,10 +49,12 @@ from ..common import WebPages
 from ._app import FastAPIAuth
 from ._auth import RequestAuth
 from ._dependencies import CurrentUser, csrf_protect, current_user, get_auth, optional_user
+from ._errors import ErrorPage
 from ._frontend import FrontendSessions
 
 __all__ = [
     "CurrentUser",
+    "ErrorPage",
     "FastAPIAuth",
     "FrontendSessions",
     "RequestAuth",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, HTTPException, Request, Response, status
@@ -11,8 +12,9 @@ from ...aio import AuthFlow
 from ...errors import ConfigurationError
 from ...flow import SecondFactorRequired, SignedIn, SignInResult
 from ...models import User
+from ...sessions import SessionClient
 from ..common import CSRF_FIELD, CSRF_HEADER, CookieSettings, WebAuth, WebPages
-from ._errors import install_error_handler
+from ._errors import ErrorPage, install_error_handler
 
 if TYPE_CHECKING:
     from ...aio import OAuthService
@@ -63,17 +65,21 @@ class RequestAuth:
         oauth: OAuthService | None = None,
         pages: WebPages | None = None,
         prefix: str = "/auth",
+        error_page: ErrorPage | None = None,
+        trusted_proxies: Iterable[str] | str | None = None,
     ) -> None:
         if not isinstance(flow, AuthFlow):
             raise ConfigurationError(
                 "the FastAPI integration runs on the async twin: build auth_store.aio.AuthFlow "
                 "on `await auth_store.connect_async(url)`"
             )
-        self.web = WebAuth(flow, cookies)
+        self.web = WebAuth(flow, cookies, trusted_proxies=trusted_proxies)
         self.flow = flow
         self.oauth = oauth
         self.pages = pages or WebPages()
         self.prefix = prefix.rstrip("/")
+        #: Renders errors outside ``prefix`` as pages (``None``: JSON everywhere).
+        self.error_page = error_page
 
     @property
     def cookies(self) -> CookieSettings:
@@ -82,10 +88,11 @@ class RequestAuth:
 
     def init_app(self, app: FastAPI) -> None:
         """Make this the app's auth (for the dependencies), add the cookie middleware,
-        and answer ``AuthStoreError``s with the shared HTTP map (``integrations.errors``)."""
+        and answer ``AuthStoreError``s with the shared HTTP map (``integrations.errors``):
+        JSON under ``prefix``, pages from ``error_page`` elsewhere when it is given."""
         app.state.auth_store = self
         app.add_middleware(_CookieMiddleware)
-        install_error_handler(app, prefix=self.prefix)
+        install_error_handler(app, prefix=self.prefix, error_page=self.error_page)
 
     # -- per-request state -----------------------------------------------------
 
@@ -117,6 +124,16 @@ class RequestAuth:
         await self.load(request)
         token: str | None = request.state.auth_store_token
         return token
+
+    def client(self, request: Request) -> SessionClient:
+        """Who the request comes from (address and ``User-Agent``): the flow's ``client=``.
+
+        The address is the peer's, or behind a trusted proxy (``trusted_proxies``)
+        the one its ``X-Forwarded-For`` reports.
+        """
+        peer = request.client.host if request.client is not None else None
+        forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+        return self.web.client(peer, forwarded, request.headers.get("user-agent"))
 
     async def session_id(self, request: Request) -> str | None:
         """The id of this request's live session (re-authentication proofs are bound to it)."""

@@ -41,6 +41,7 @@ def add_oauth_routes(router: APIRouter, auth: RequestAuth, oauth: OAuthService) 
                 state_cookie,
                 current_user=await auth.load(request),
                 previous_token=await auth.session_token(request),
+                client=auth.client(request),
             )
         except AccountNotLinkedError:
             return RedirectResponse(f"{pages.sign_in}?error=oauth_not_linked", status_code=302)

@@ -211,7 +211,10 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
     async def sign_in(request: Request, body: Body, mediation: str | None = None) -> SignInOut:
         name = challenge_cookie(cookies, conditional=is_conditional(mediation))
         result = await flow.sign_in_passkey(
-            body, state=request.cookies.get(name), previous_token=await auth.session_token(request)
+            body,
+            state=request.cookies.get(name),
+            previous_token=await auth.session_token(request),
+            client=auth.client(request),
         )
         auth.delete_cookie(request, name)
         return _signed_in(auth, request, result)
@@ -238,6 +241,7 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
             body,
             state=request.cookies.get(cookies.passkey),
             previous_token=await auth.session_token(request),
+            client=auth.client(request),
         )
         auth.delete_cookie(request, cookies.passkey)
         return _signed_in(auth, request, result)

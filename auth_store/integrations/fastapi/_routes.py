@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, status
 
+from ...devices import describe_device
 from ...errors import NotFoundError
 from ...flow import InvalidCodeError, Messages, SecondFactorRequired, SignInResult
 from ._auth import RequestAuth
@@ -79,14 +80,18 @@ def _sign_in_routes(router: APIRouter, auth: RequestAuth) -> None:
     @router.post("/sign-in", summary="Sign in with e-mail and password")
     async def sign_in(request: Request, body: SignInIn) -> SignInOut:
         previous = await auth.session_token(request)
-        result = await flow.sign_in_password(body.email, body.password, previous_token=previous)
+        result = await flow.sign_in_password(
+            body.email, body.password, previous_token=previous, client=auth.client(request)
+        )
         return _signed_in(auth, request, result)
 
     @router.post("/second-factor", summary="Finish signing in with a TOTP or backup code")
     async def second_factor(request: Request, body: SecondFactorIn) -> SignInOut:
         pending = body.pending_token or auth.pending(request)
         previous = await auth.session_token(request)
-        result = await flow.verify_second_factor(pending, body.code, previous_token=previous)
+        result = await flow.verify_second_factor(
+            pending, body.code, previous_token=previous, client=auth.client(request)
+        )
         return _signed_in(auth, request, result)
 
     @router.post("/magic-link", summary="Mail a sign-in link")
@@ -96,13 +101,17 @@ def _sign_in_routes(router: APIRouter, auth: RequestAuth) -> None:
     @router.post("/magic-link/consume", summary="Sign in with a magic link's token")
     async def magic_link_consume(request: Request, body: LinkIn) -> SignInOut:
         previous = await auth.session_token(request)
-        result = await flow.sign_in_magic_link(body.email, body.token, previous_token=previous)
+        result = await flow.sign_in_magic_link(
+            body.email, body.token, previous_token=previous, client=auth.client(request)
+        )
         return _signed_in(auth, request, result)
 
     @router.post("/verify-email", summary="Verify an address with its link's token (signs in)")
     async def verify_email(request: Request, body: LinkIn) -> SignInOut:
         previous = await auth.session_token(request)
-        result = await flow.verify_email(body.email, body.token, previous_token=previous)
+        result = await flow.verify_email(
+            body.email, body.token, previous_token=previous, client=auth.client(request)
+        )
         return _signed_in(auth, request, result)
 
     @router.post("/verify-email/resend", summary="Mail the signed-in user a new verification link")
@@ -147,7 +156,16 @@ def _account_routes(router: APIRouter, auth: RequestAuth) -> None:
     async def list_sessions(request: Request, user: CurrentUser) -> list[SessionOut]:
         token = await auth.session_token(request)
         return [
-            SessionOut(id=s.id, expires=s.expires, current=flow.sessions.is_current(s, token))
+            SessionOut(
+                id=s.id,
+                expires=s.expires,
+                current=flow.sessions.is_current(s, token),
+                created_at=s.created_at,
+                last_seen=s.updated_at,
+                ip_address=s.ip_address,
+                user_agent=s.user_agent,
+                device=describe_device(s.user_agent),
+            )
             for s in await flow.sessions.list(user.id)
         ]
 

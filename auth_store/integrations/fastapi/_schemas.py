@@ -133,11 +133,21 @@ class SignInOut(BaseModel):
 
 
 class SessionOut(BaseModel):
-    """One of the user's sessions; ``current`` is the one making the request."""
+    """One of the user's sessions; ``current`` is the one making the request.
+
+    ``device`` is read from ``user_agent`` (``auth_store.devices``); ``last_seen``
+    is exact to a few minutes. The client fields are ``None`` for sessions made
+    without them.
+    """
 
     id: str
     expires: datetime
     current: bool
+    created_at: datetime | None = None
+    last_seen: datetime | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+    device: str = "Unknown device"
 
 
 class CountOut(BaseModel):
