@@ -39,8 +39,10 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
+	command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.enumeration
+	$(BIN)/python -m benchmarks.fastapi_me
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

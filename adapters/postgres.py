@@ -43,6 +43,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from auth_store.async_adapter import AsyncAdapter
 from auth_store.capabilities import (
     NativeBackup,
     NativeBackupUnavailableError,
@@ -72,6 +73,7 @@ __all__ = [
     "libpq_tool_target",
     "parse_url",
     "pg_backup_name",
+    "spoken_to",
 ]
 
 Connection = psycopg.Connection[Any]
@@ -207,10 +209,15 @@ def check_if_spoken_to(conn: Connection) -> None:
     the socket readable. Only then is the round trip of
     ``ConnectionPool.check_connection`` paid, which reads it and fails.
     """
-    if conn.closed or conn.broken:
-        raise psycopg.OperationalError("the connection is closed")
-    if _readable(conn.fileno()):
+    if spoken_to(conn):
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("the connection is closed")
         ConnectionPool.check_connection(conn)
+
+
+def spoken_to(conn: Connection | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the ``auto`` check must look closer: the connection is closed, or was written to."""
+    return conn.closed or conn.broken or _readable(conn.fileno())
 
 
 def _where(conninfo: str) -> str:
@@ -362,13 +369,13 @@ class PostgresAdapter(SQLAdapter):
         }
         # Opened first so a wrong host or password fails now, with libpq's reason.
         try:
-            bootstrap = psycopg.connect(conninfo, **kwargs)
+            bootstrap = self._connect(conninfo, kwargs)
         except psycopg.Error as exc:
             raise StorageError(
                 f"cannot connect to Postgres at {self.where}: {_describe(exc)}"
             ) from exc
         self._bootstrap: Connection | None = bootstrap
-        self._pool: ConnectionPool[Connection] = ConnectionPool(
+        self._pool = self._new_pool(
             conninfo,
             kwargs=kwargs,
             min_size=pool_min,
@@ -376,11 +383,8 @@ class PostgresAdapter(SQLAdapter):
             timeout=pool_timeout,
             max_idle=max_idle,
             max_lifetime=max_lifetime,
-            configure=self._configure,
-            check=self._check_before_lending,
             reconnect_timeout=max(pool_timeout, 30.0),
             name="auth-store",
-            open=False,
         )
         try:
             self._configure(bootstrap)
@@ -433,15 +437,48 @@ class PostgresAdapter(SQLAdapter):
 
     @classmethod
     def _from_url(cls, url: str, *, create: bool) -> Self:
+        klass, arguments = cls.class_for_url(url)
+        return cast(Self, klass(create=create, **arguments))  # type: ignore[arg-type]
+
+    @classmethod
+    async def connect_async(cls, url: str) -> AsyncAdapter:
+        """The native async twin (``SupportsNativeAsync``): psycopg's async pool, no threads."""
+        try:
+            from .postgres_async import AsyncPostgresAdapter
+        except ModuleNotFoundError as exc:
+            if exc.name != "greenlet":
+                raise
+            raise ConfigurationError(
+                "the async Postgres store needs the greenlet package:"
+                " pip install 'auth-store[postgres]'"
+            ) from exc
+        return await AsyncPostgresAdapter.open(url)
+
+    @classmethod
+    def class_for_url(cls, url: str) -> tuple[type[PostgresAdapter], dict[str, object]]:
+        """The adapter class (by ``flavor``) and the ``__init__`` arguments a URL names."""
         conninfo, options = parse_url(url)
         if check_flavor(options.pop("flavor", AUTHJS)) == BETTER_AUTH:
             from .postgres_better_auth import BetterAuthPostgresAdapter
 
-            store = BetterAuthPostgresAdapter(conninfo, create=create, **options)  # type: ignore[arg-type]
-            return cast(Self, store)
-        return cls(conninfo, create=create, **options)  # type: ignore[arg-type]
+            return BetterAuthPostgresAdapter, {"conninfo": conninfo, **options}
+        return cls, {"conninfo": conninfo, **options}
 
     # -- connections ----------------------------------------------------------------
+
+    def _connect(self, conninfo: str, kwargs: dict[str, Any]) -> Connection:
+        """One connection outside the pool (opening: migrations run on it)."""
+        return psycopg.connect(conninfo, **kwargs)
+
+    def _new_pool(self, conninfo: str, **options: Any) -> ConnectionPool[Connection]:
+        """The pool (not open yet); ``options`` are ``ConnectionPool``'s."""
+        return ConnectionPool(
+            conninfo,
+            configure=self._configure,
+            check=self._check_before_lending,
+            open=False,
+            **options,
+        )
 
     def _configure(self, conn: Connection) -> None:
         conn.execute(self._setup)

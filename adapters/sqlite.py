@@ -193,6 +193,7 @@ class SQLiteAdapter(SQLAdapter):
     """
 
     backend = "sqlite"
+    serial_writes = True
     #: The dialect class; a subclass may swap it (the tests run one without RETURNING).
     dialect_class: type[SQLiteDialect] = SQLiteDialect
 

@@ -6,13 +6,15 @@ JSON files, SQLite or Postgres::
 
     import auth_store
     store = auth_store.connect("sqlite:///auth.db")
+    store = await auth_store.connect_async("postgresql://.../app")   # the async twin
 """
 
 from __future__ import annotations
 
 from ._version import __version__
 from .adapter import Adapter
-from .connect import connect
+from .async_adapter import AsyncAdapter
+from .connect import connect, connect_async
 from .errors import (
     AuthStoreError,
     ConfigurationError,
@@ -30,6 +32,7 @@ from .models import Account, Authenticator, Credential, Session, User, Verificat
 __all__ = [
     "Account",
     "Adapter",
+    "AsyncAdapter",
     "AuthStoreError",
     "Authenticator",
     "ConfigurationError",
@@ -47,4 +50,5 @@ __all__ = [
     "VerificationToken",
     "__version__",
     "connect",
+    "connect_async",
 ]

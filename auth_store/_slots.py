@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
+from ._twins import Steps, sleep, store_call
 from .adapter import Adapter
 from .errors import ConflictError, StorageError
 from .models import Credential
@@ -31,14 +31,14 @@ def slot_id(type: str, user_id: str, name: str = "") -> str:
 
 
 def change_slot(
-    adapter: Adapter,
+    adapter: object,
     *,
     user_id: str,
     type: str,
     id: str,
     change: Callable[[Credential | None], dict[str, Any] | None],
-) -> Credential | None:
-    """Apply ``change`` to the slot credential ``id`` atomically and return the result.
+) -> Steps[Credential | None]:
+    """Steps that apply ``change`` to the slot credential ``id`` atomically and return the result.
 
     ``change`` gets the stored credential (``None`` when there is none) and
     returns the new ``data``, or ``None`` to leave things as they are (the
@@ -47,22 +47,28 @@ def change_slot(
     result must be reset on every call; exceptions it raises propagate.
     """
     for attempt in range(_TRIES):
-        current = adapter.get_credential(id)
+        current = yield from store_call(adapter, Adapter.get_credential, id)
         data = change(current)
         if data is None:
             return current
         if current is None:
             try:
-                return adapter.create_credential(
-                    Credential(id=id, user_id=user_id, type=type, data=data)
+                return (
+                    yield from store_call(
+                        adapter,
+                        Adapter.create_credential,
+                        Credential(id=id, user_id=user_id, type=type, data=data),
+                    )
                 )
             except ConflictError:
                 pass
         else:
-            updated = adapter.update_credential(id, data, expected_version=current.version)
+            updated = yield from store_call(
+                adapter, Adapter.update_credential, id, data, expected_version=current.version
+            )
             if updated is not None:
                 return updated
         # Lost a race: someone else wrote in between. Back off a little so a
         # crowd of writers does not keep colliding in lockstep.
-        time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+        yield from sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
     raise StorageError(f"credential {id!r} kept changing under concurrent writers; try again")

@@ -27,7 +27,7 @@ import abc
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from .errors import ConfigurationError
 from .models import (
@@ -51,6 +51,12 @@ class Adapter(abc.ABC):
 
     #: Short backend name reported by ``health()`` ("memory", "sqlite", ...).
     backend: str = "abstract"
+
+    #: Whether the storage runs one write at a time whatever the callers do
+    #: (SQLite's ``BEGIN IMMEDIATE``, the file store's lock). The async twin
+    #: on worker threads then queues writes on the event loop rather than
+    #: letting them wait on threads, so reads keep the threads.
+    serial_writes: ClassVar[bool] = False
 
     @classmethod
     def from_url(cls, url: str) -> Self:

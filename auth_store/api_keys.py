@@ -16,13 +16,14 @@ import builtins
 from dataclasses import dataclass
 from datetime import datetime
 
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
 from .crypto import FieldCipher
 from .errors import NotFoundError, StorageError, ValidationError
 from .models import Credential
 from .validation import check_text, new_id, validate_id
 
-__all__ = ["CREDENTIAL_TYPE", "ApiKeyInfo", "ApiKeyService"]
+__all__ = ["CREDENTIAL_TYPE", "ApiKeyInfo", "ApiKeyService", "ApiKeyServiceCore"]
 
 CREDENTIAL_TYPE = "api_key"
 _KEY_FIELD = "key"
@@ -57,16 +58,17 @@ def _limited_text(value: object, what: str, limit: int) -> str:
     return text
 
 
-class ApiKeyService:
+class ApiKeyServiceCore(Twin[StoreT]):
     """Add, list (masked), reveal and delete a user's third-party API keys."""
 
-    def __init__(self, adapter: Adapter, cipher: FieldCipher) -> None:
+    def __init__(self, adapter: StoreT, cipher: FieldCipher) -> None:
         if not isinstance(cipher, FieldCipher):
             raise ValidationError("ApiKeyService needs a FieldCipher")
-        self.adapter = adapter
+        super().__init__(adapter)
         self.cipher = cipher
 
-    def add(self, user_id: str, *, label: str, provider: str, key: str) -> ApiKeyInfo:
+    @twin
+    def add(self, user_id: str, *, label: str, provider: str, key: str) -> Steps[ApiKeyInfo]:
         """Store ``key`` encrypted and return its info. ``NotFoundError`` for an unknown user."""
         validate_id(user_id, "user_id")
         label = _limited_text(label, "label", _MAX_LABEL)
@@ -80,7 +82,8 @@ class ApiKeyService:
         envelope = self.cipher.encrypt(
             key, collection="credentials", record_id=credential_id, field=_KEY_FIELD
         )
-        stored = self.adapter.create_credential(
+        stored = yield from self._store(
+            Adapter.create_credential,
             Credential(
                 id=credential_id,
                 user_id=user_id,
@@ -91,18 +94,20 @@ class ApiKeyService:
                     _KEY_FIELD: envelope,
                     "last4": key[-_SHOWN:] if len(key) >= _MIN_FOR_HINT else "",
                 },
-            )
+            ),
         )
         return self._info(stored)
 
-    def get(self, user_id: str, key_id: str) -> ApiKeyInfo | None:
+    @twin
+    def get(self, user_id: str, key_id: str) -> Steps[ApiKeyInfo | None]:
         """The info of one of the user's keys, or ``None``."""
-        credential = self._credential(user_id, key_id)
+        credential = yield from self._credential(user_id, key_id)
         return None if credential is None else self._info(credential)
 
-    def reveal(self, user_id: str, key_id: str) -> str:
+    @twin
+    def reveal(self, user_id: str, key_id: str) -> Steps[str]:
         """Decrypt and return the key. ``NotFoundError`` if the user has no such key."""
-        credential = self._credential(user_id, key_id)
+        credential = yield from self._credential(user_id, key_id)
         if credential is None:
             raise NotFoundError("this user has no API key with this id")
         envelope = credential.data.get(_KEY_FIELD)
@@ -112,21 +117,24 @@ class ApiKeyService:
             envelope, collection="credentials", record_id=key_id, field=_KEY_FIELD
         )
 
-    def delete(self, user_id: str, key_id: str) -> bool:
+    @twin
+    def delete(self, user_id: str, key_id: str) -> Steps[bool]:
         """Delete one of the user's keys; False if the user has no such key."""
-        if self._credential(user_id, key_id) is None:
+        if (yield from self._credential(user_id, key_id)) is None:
             return False
-        return self.adapter.delete_credential(key_id) is not None
+        return (yield from self._store(Adapter.delete_credential, key_id)) is not None
 
-    def list(self, user_id: str) -> builtins.list[ApiKeyInfo]:
+    @twin
+    def list(self, user_id: str) -> Steps[builtins.list[ApiKeyInfo]]:
         """The user's keys, oldest first, masked."""
         validate_id(user_id, "user_id")
-        return [self._info(c) for c in self.adapter.list_credentials(user_id, CREDENTIAL_TYPE)]
+        stored = yield from self._store(Adapter.list_credentials, user_id, CREDENTIAL_TYPE)
+        return [self._info(c) for c in stored]
 
-    def _credential(self, user_id: str, key_id: str) -> Credential | None:
+    def _credential(self, user_id: str, key_id: str) -> Steps[Credential | None]:
         validate_id(user_id, "user_id")
         validate_id(key_id, "key_id")
-        credential = self.adapter.get_credential(key_id)
+        credential = yield from self._store(Adapter.get_credential, key_id)
         if credential is None or credential.user_id != user_id:
             return None
         return credential if credential.type == CREDENTIAL_TYPE else None
@@ -143,3 +151,7 @@ class ApiKeyService:
             created_at=credential.created_at,
             updated_at=credential.updated_at,
         )
+
+
+class ApiKeyService(ApiKeyServiceCore[Adapter]):
+    """API keys on a sync store (``auth_store.aio.ApiKeyService`` is the async twin)."""

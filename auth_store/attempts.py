@@ -24,13 +24,20 @@ from typing import Any
 
 from . import clock
 from ._slots import change_slot, slot_id
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
 from .errors import NotFoundError, TooManyAttemptsError, ValidationError
 from .models import Credential
 from .records import dump_datetime, load_datetime
 from .validation import validate_id
 
-__all__ = ["CREDENTIAL_TYPE", "NIST_MAX_FAILURES", "AttemptLimiter", "AttemptStatus"]
+__all__ = [
+    "CREDENTIAL_TYPE",
+    "NIST_MAX_FAILURES",
+    "AttemptLimiter",
+    "AttemptLimiterCore",
+    "AttemptStatus",
+]
 
 CREDENTIAL_TYPE = "attempts"
 #: NIST SP 800-63B 5.2.2: no more than 100 consecutive failed attempts on one account.
@@ -54,7 +61,7 @@ class AttemptStatus:
         return self.retry_after == 0
 
 
-class AttemptLimiter:
+class AttemptLimiterCore(Twin[StoreT]):
     """Throttle consecutive failures of one kind of check (password, totp, backup_code).
 
     Parameters (defaults in the module docstring): ``free_failures`` failures
@@ -66,7 +73,7 @@ class AttemptLimiter:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         *,
         free_failures: int = 5,
         base_delay: int = 1,
@@ -80,7 +87,7 @@ class AttemptLimiter:
             )
         if max_failures < 1 or base_delay < 0 or lockout_seconds < 0:
             raise ValidationError("attempt limits need max_failures >= 1 and delays >= 0")
-        self.adapter = adapter
+        super().__init__(adapter)
         self.free_failures = free_failures
         self.base_delay = base_delay
         self.lockout_after = lockout_after
@@ -97,15 +104,20 @@ class AttemptLimiter:
             return min(self.base_delay << (failures - self.free_failures), self.lockout_seconds)
         return 0
 
-    def status(self, user_id: str, kind: str) -> AttemptStatus:
+    @twin
+    def status(self, user_id: str, kind: str) -> Steps[AttemptStatus]:
         """The current failures and wait of a user for one kind of check."""
-        return self._status(self.adapter.get_credential(self._id(user_id, kind)))
+        return self._status(
+            (yield from self._store(Adapter.get_credential, self._id(user_id, kind)))
+        )
 
-    def check(self, user_id: str, kind: str) -> None:
+    @twin
+    def check(self, user_id: str, kind: str) -> Steps[None]:
         """Raise ``TooManyAttemptsError`` if a check may not run now (counts nothing)."""
-        self._raise_if_blocked(self.status(user_id, kind))
+        self._raise_if_blocked((yield from self.status.steps(user_id, kind)))
 
-    def begin(self, user_id: str, kind: str) -> None:
+    @twin
+    def begin(self, user_id: str, kind: str) -> Steps[None]:
         """Start a check: raise ``TooManyAttemptsError`` if blocked, else count it as failed.
 
         Call ``record_success`` when the check passes. Counting first is what keeps
@@ -118,20 +130,23 @@ class AttemptLimiter:
             self._raise_if_blocked(status)
             return self._data(kind, status.failures + 1)
 
-        self._change(user_id, kind, count)
+        yield from self._change(user_id, kind, count)
 
-    def record_failure(self, user_id: str, kind: str) -> int:
+    @twin
+    def record_failure(self, user_id: str, kind: str) -> Steps[int]:
         """Count one failure without checking limits; return the consecutive failures."""
-        result = self._change(
+        result = yield from self._change(
             user_id, kind, lambda current: self._data(kind, self._status(current).failures + 1)
         )
         return 0 if result is None else self._status(result).failures
 
-    def record_success(self, user_id: str, kind: str) -> None:
+    @twin
+    def record_success(self, user_id: str, kind: str) -> Steps[None]:
         """A check passed: clear the count of this kind."""
-        self.adapter.delete_credential(self._id(user_id, kind))
+        yield from self._store(Adapter.delete_credential, self._id(user_id, kind))
 
-    def reset(self, user_id: str, kind: str | None = None) -> int:
+    @twin
+    def reset(self, user_id: str, kind: str | None = None) -> Steps[int]:
         """Clear the count of one kind, or of every kind; return how many counts were cleared.
 
         The way out of a lock at ``max_failures`` (an administrator, or a
@@ -139,10 +154,16 @@ class AttemptLimiter:
         """
         validate_id(user_id, "user_id")
         if kind is not None:
-            return int(self.adapter.delete_credential(self._id(user_id, kind)) is not None)
+            removed = yield from self._store(Adapter.delete_credential, self._id(user_id, kind))
+            return int(removed is not None)
         cleared = 0
-        for credential in self.adapter.list_credentials(user_id, CREDENTIAL_TYPE):
-            if credential.id and self.adapter.delete_credential(credential.id) is not None:
+        for credential in (
+            yield from self._store(Adapter.list_credentials, user_id, CREDENTIAL_TYPE)
+        ):
+            if (
+                credential.id
+                and (yield from self._store(Adapter.delete_credential, credential.id)) is not None
+            ):
                 cleared += 1
         return cleared
 
@@ -160,14 +181,16 @@ class AttemptLimiter:
 
     def _change(
         self, user_id: str, kind: str, change: Callable[[Credential | None], dict[str, Any] | None]
-    ) -> Credential | None:
+    ) -> Steps[Credential | None]:
         try:
-            return change_slot(
-                self.adapter,
-                user_id=user_id,
-                type=CREDENTIAL_TYPE,
-                id=self._id(user_id, kind),
-                change=change,
+            return (
+                yield from change_slot(
+                    self.adapter,
+                    user_id=user_id,
+                    type=CREDENTIAL_TYPE,
+                    id=self._id(user_id, kind),
+                    change=change,
+                )
             )
         except NotFoundError:
             return None
@@ -203,3 +226,7 @@ class AttemptLimiter:
                 f"too many failed attempts; try again in {status.retry_after} s",
                 retry_after=status.retry_after,
             )
+
+
+class AttemptLimiter(AttemptLimiterCore[Adapter]):
+    """Attempt limits on a sync store (``auth_store.aio.AttemptLimiter`` is the async twin)."""

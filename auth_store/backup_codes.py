@@ -17,14 +17,21 @@ import secrets
 from typing import Any
 
 from ._slots import change_slot, slot_id
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
-from .attempts import AttemptLimiter
+from .attempts import AttemptLimiterCore
 from .crypto import KEYED_BY, Keyring
 from .errors import ConfigurationError, StorageError, ValidationError
 from .models import Credential
 from .validation import validate_id
 
-__all__ = ["CODE_BITS", "CREDENTIAL_TYPE", "BackupCodeService", "normalize_code"]
+__all__ = [
+    "CODE_BITS",
+    "CREDENTIAL_TYPE",
+    "BackupCodeService",
+    "BackupCodeServiceCore",
+    "normalize_code",
+]
 
 CREDENTIAL_TYPE = "backup_codes"
 KIND = "backup_code"  # the AttemptLimiter kind
@@ -52,7 +59,7 @@ def _new_code() -> str:
     return "-".join(raw[i : i + _GROUP] for i in range(0, _LENGTH, _GROUP))
 
 
-class BackupCodeService:
+class BackupCodeServiceCore(Twin[StoreT]):
     """Generate, consume and count a user's backup codes.
 
     ``key`` keys the hashes: 32+ random bytes kept as a server secret, or a
@@ -64,24 +71,25 @@ class BackupCodeService:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         key: bytes | Keyring,
         *,
-        limiter: AttemptLimiter | None = None,
+        limiter: AttemptLimiterCore[StoreT] | None = None,
     ) -> None:
         if isinstance(key, bytes):
             if len(key) < 16:
                 raise ConfigurationError("a backup-code key must be at least 16 bytes")
         elif not isinstance(key, Keyring):
             raise ConfigurationError("a backup-code key must be bytes or a Keyring")
-        self.adapter = adapter
+        super().__init__(adapter)
         self._key = key
         self.limiter = limiter
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(adapter={self.adapter!r})"
 
-    def generate(self, user_id: str, count: int = 10) -> list[str]:
+    @twin
+    def generate(self, user_id: str, count: int = 10) -> Steps[list[str]]:
         """A new set of ``count`` codes for the user, replacing any old set. Shown once.
 
         Raises ``NotFoundError`` if there is no such user.
@@ -99,7 +107,7 @@ class BackupCodeService:
             data[KEYED_BY] = self._key.primary_id
         key = self._hmac_key(data)
         data["hashes"] = [self._digest(key, user_id, c.replace("-", "")) for c in codes]
-        change_slot(
+        yield from change_slot(
             self.adapter,
             user_id=user_id,
             type=CREDENTIAL_TYPE,
@@ -108,11 +116,12 @@ class BackupCodeService:
         )
         return codes
 
-    def consume(self, user_id: str, code: str) -> bool:
+    @twin
+    def consume(self, user_id: str, code: str) -> Steps[bool]:
         """Use up ``code``: True once for a valid unused code, False otherwise."""
         credential_id = self._id(user_id)
         if self.limiter is not None:
-            self.limiter.begin(user_id, KIND)
+            yield from self.limiter.begin.steps(user_id, KIND)
         normal = normalize_code(code)
         if normal is None:
             return False
@@ -135,21 +144,23 @@ class BackupCodeService:
             used = True
             return {**current.data, "hashes": hashes[:index] + hashes[index + 1 :]}
 
-        change_slot(
+        yield from change_slot(
             self.adapter, user_id=user_id, type=CREDENTIAL_TYPE, id=credential_id, change=spend
         )
         if used and self.limiter is not None:
-            self.limiter.record_success(user_id, KIND)
+            yield from self.limiter.record_success.steps(user_id, KIND)
         return used
 
-    def remaining(self, user_id: str) -> int:
+    @twin
+    def remaining(self, user_id: str) -> Steps[int]:
         """How many unused codes the user has."""
-        credential = self.adapter.get_credential(self._id(user_id))
+        credential = yield from self._store(Adapter.get_credential, self._id(user_id))
         return 0 if credential is None else len(self._hashes(credential))
 
-    def clear(self, user_id: str) -> bool:
+    @twin
+    def clear(self, user_id: str) -> Steps[bool]:
         """Void every code of the user; False if there were none."""
-        return self.adapter.delete_credential(self._id(user_id)) is not None
+        return (yield from self._store(Adapter.delete_credential, self._id(user_id))) is not None
 
     # -- internals -----------------------------------------------------------
 
@@ -183,3 +194,7 @@ class BackupCodeService:
     def _digest(key: bytes, user_id: str, normal: str) -> str:
         message = b"auth-store backup code v1\x00" + user_id.encode() + b"\x00" + normal.encode()
         return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+class BackupCodeService(BackupCodeServiceCore[Adapter]):
+    """Backup codes on a sync store (``auth_store.aio.BackupCodeService`` is the async twin)."""

@@ -22,7 +22,8 @@ protocol                   used by
 ``OpensExisting``          ``connect(url, create=False)``, every CLI command but the creators
 ``SharedWithAnotherApp``   ``PasswordService``, ``SessionManager`` (defaults)
 ``ChecksMapping``          ``migrate`` (what cannot map, before writing)
-``ReportsResources``       ``auth-store stats`` (open time, memory, disk)
+``ReportsResources``       ``auth-store stats`` (open time, memory, index sizes)
+``SupportsNativeAsync``    ``connect_async`` (a native twin instead of threads)
 =========================  ==================================================
 """
 
@@ -42,6 +43,7 @@ from .problems import CheckReport, Problem
 
 if TYPE_CHECKING:
     from .adapter import Adapter
+    from .async_adapter import AsyncAdapter
     from .models import Model
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "StoredAtPath",
     "SupportsBackup",
     "SupportsCheck",
+    "SupportsNativeAsync",
     "SupportsRepair",
     "SupportsRestore",
     "SupportsRestoreInPlace",
@@ -280,6 +283,21 @@ class ReportsResources(Protocol):
 
     def resources(self) -> dict[str, Any]:
         """Figures such as the time the store took to open and the memory it added."""
+        ...
+
+
+@runtime_checkable
+class SupportsNativeAsync(Protocol):
+    """A backend class with an async twin of its own (Postgres: psycopg's async pool).
+
+    ``auth_store.connect_async`` opens it with ``connect_async``; a backend
+    without one gets its sync adapter on worker threads
+    (``auth_store.async_twin.ThreadedAsyncAdapter``).
+    """
+
+    @classmethod
+    async def connect_async(cls, url: str) -> AsyncAdapter:
+        """Open the store ``url`` names as an ``AsyncAdapter`` (what ``from_url`` is to sync)."""
         ...
 
 

@@ -21,6 +21,7 @@ its ``from_url``.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from importlib.metadata import entry_points
 from urllib.parse import parse_qsl, urlsplit
 
 from .adapter import Adapter
+from .async_adapter import AsyncAdapter
 from .capabilities import OpensExisting
 from .errors import ConfigurationError
 
@@ -37,6 +39,7 @@ __all__ = [
     "backend_class",
     "backend_classes",
     "connect",
+    "connect_async",
     "parse_options",
 ]
 
@@ -77,14 +80,36 @@ def connect(url: str | None = None, *, create: bool = True) -> Adapter:
     ``auth_store.capabilities.OpensExisting`` (every built-in one does); one
     that does not is opened as its ``from_url`` opens it.
     """
-    if url is None:
-        url = os.environ.get("AUTH_STORE_URL") or DEFAULT_URL
-    if not isinstance(url, str):
-        raise ConfigurationError(f"store URL must be a string, got {type(url).__name__}")
+    url = _url(url)
     cls = backend_class(url)
     if not create and issubclass(cls, OpensExisting):
         return cls.open_existing(url)
     return cls.from_url(url)
+
+
+async def connect_async(url: str | None = None) -> AsyncAdapter:
+    """The async twin of ``connect``: ``store = await auth_store.connect_async(url)``.
+
+    A backend with a native twin (``SupportsNativeAsync``: Postgres) opens
+    it; any other is opened as ``connect`` opens it, off the event loop, and
+    runs on worker threads (``async_twin.ThreadedAsyncAdapter``).
+    """
+    from .async_twin import ThreadedAsyncAdapter
+    from .capabilities import SupportsNativeAsync
+
+    url = _url(url)
+    cls = backend_class(url)
+    if issubclass(cls, SupportsNativeAsync):
+        return await cls.connect_async(url)
+    return ThreadedAsyncAdapter(await asyncio.to_thread(cls.from_url, url))
+
+
+def _url(url: str | None) -> str:
+    if url is None:
+        url = os.environ.get("AUTH_STORE_URL") or DEFAULT_URL
+    if not isinstance(url, str):
+        raise ConfigurationError(f"store URL must be a string, got {type(url).__name__}")
+    return url
 
 
 def _scheme(url: str) -> str:

@@ -43,7 +43,6 @@ Rules kept here, once:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -51,11 +50,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import clock
 from ._slots import slot_id
+from ._twins import Deliver, Steps, StoreT, Twin, twin
 from .adapter import Adapter
-from .api_keys import ApiKeyService
-from .attempts import AttemptLimiter
+from .api_keys import ApiKeyServiceCore
+from .attempts import AttemptLimiterCore
 from .backup_codes import CREDENTIAL_TYPE as BACKUP_CODES_KIND
-from .backup_codes import BackupCodeService
+from .backup_codes import BackupCodeServiceCore
 from .crypto import FieldCipher, Keyring
 from .disabled import is_disabled
 from .errors import (
@@ -67,27 +67,28 @@ from .errors import (
     ValidationError,
     as_sentence,
 )
-from .mail import BackgroundMailer, Compose, DeferringMailer, Mailer, Message, deliver
+from .mail import BackgroundMailer, DeferringMailer, Mailer, Message
 from .models import User
-from .passkey_store import PasskeyStore
+from .passkey_store import PasskeyStoreCore
 from .passwords import KIND as PASSWORD_KIND
-from .passwords import PasswordPolicyError, PasswordService
-from .pending import PendingSecondStep, PendingSignIns
+from .passwords import PasswordPolicyError, PasswordServiceCore
+from .pending import PendingSecondStep, PendingSignInsCore
 from .reauth import ReauthenticationRequiredError, ReauthProofs
-from .sessions import ActiveSession, IssuedSession, SessionClient, SessionManager
+from .sessions import ActiveSession, IssuedSession, SessionClient, SessionManagerCore
 from .signing import Signer
-from .tokens import TokenPurpose, TokenService
+from .tokens import TokenPurpose, TokenServiceCore
 from .totp import CREDENTIAL_TYPE as TOTP_KIND
-from .totp import TOTPEnrollment, TOTPService
+from .totp import TOTPEnrollment, TOTPServiceCore
 from .validation import normalize_email
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
-    from .passkeys import PasskeyChallenge, PasskeyService
+    from .passkeys import PasskeyChallenge, PasskeyServiceCore
 
 __all__ = [
     "AuthFlow",
+    "AuthFlowCore",
     "EmailNotVerifiedError",
     "FlowError",
     "FlowPaths",
@@ -253,7 +254,7 @@ class FlowPaths:
     reset_password: str = "/auth/reset-password"  # noqa: S105 - a path
 
 
-class AuthFlow:
+class AuthFlowCore(Twin[StoreT]):
     """The sign-in flow over one store; see the module docstring for its rules.
 
     ``signer`` signs cookies and short-lived tokens; its keys also hash
@@ -267,7 +268,7 @@ class AuthFlow:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         *,
         signer: Signer,
         mailer: Mailer,
@@ -281,10 +282,10 @@ class AuthFlow:
         authjs_compat: bool = False,
         require_verified_email: bool = True,
         magic_link_sign_up: bool = True,
-        passwords: PasswordService | None = None,
-        limiter: AttemptLimiter | None = None,
+        passwords: PasswordServiceCore[StoreT] | None = None,
+        limiter: AttemptLimiterCore[StoreT] | None = None,
     ) -> None:
-        self.adapter = adapter
+        super().__init__(adapter)
         self.signer = signer
         # Mail never waits in a request: a plain mailer gets a worker and a queue.
         self.mailer: Mailer = (
@@ -300,44 +301,58 @@ class AuthFlow:
             timing["max_age"] = session_max_age
         if session_update_age is not None:
             timing["update_age"] = session_update_age
-        self.sessions = SessionManager(adapter, authjs_compat=authjs_compat, **timing)
-        self.tokens = TokenService(adapter, token_secret or list(signer.secret_keys))
-        self.limiter = limiter or AttemptLimiter(adapter)
-        self.passwords = passwords or PasswordService(adapter, limiter=self.limiter)
+        # Each service is the twin of this flow's kind (sync or async) on the same store.
+        self.sessions: SessionManagerCore[StoreT] = self._twin(SessionManagerCore)(
+            adapter, authjs_compat=authjs_compat, **timing
+        )
+        self.tokens: TokenServiceCore[StoreT] = self._twin(TokenServiceCore)(
+            adapter, token_secret or list(signer.secret_keys)
+        )
+        self.limiter: AttemptLimiterCore[StoreT] = limiter or self._twin(AttemptLimiterCore)(
+            adapter
+        )
+        self.passwords: PasswordServiceCore[StoreT] = passwords or self._twin(PasswordServiceCore)(
+            adapter, limiter=self.limiter
+        )
         self.keyring = keyring
         self.cipher = FieldCipher(keyring) if keyring is not None else None
-        self._totp: TOTPService | None = None
-        self._backup_codes: BackupCodeService | None = None
-        self._api_keys: ApiKeyService | None = None
-        self._passkeys: PasskeyService | None = None
+        self._totp: TOTPServiceCore[StoreT] | None = None
+        self._backup_codes: BackupCodeServiceCore[StoreT] | None = None
+        self._api_keys: ApiKeyServiceCore[StoreT] | None = None
+        self._passkeys: PasskeyServiceCore[StoreT] | None = None
         #: Re-authentication proofs ("this user just proved a factor again") for security changes.
         self.proofs = ReauthProofs(signer)
         #: Pending second steps: signed, good for ``second_step_max_age`` and one sign-in.
-        self.pending_sign_ins = PendingSignIns(adapter, signer, max_age=self.second_step_max_age)
+        self.pending_sign_ins: PendingSignInsCore[StoreT] = self._twin(PendingSignInsCore)(
+            adapter, signer, max_age=self.second_step_max_age
+        )
         if keyring is not None and self.cipher is not None:
-            self._totp = TOTPService(adapter, self.cipher, limiter=self.limiter)
-            self._backup_codes = BackupCodeService(adapter, keyring, limiter=self.limiter)
-            self._api_keys = ApiKeyService(adapter, self.cipher)
+            self._totp = self._twin(TOTPServiceCore)(adapter, self.cipher, limiter=self.limiter)
+            self._backup_codes = self._twin(BackupCodeServiceCore)(
+                adapter, keyring, limiter=self.limiter
+            )
+            self._api_keys = self._twin(ApiKeyServiceCore)(adapter, self.cipher)
 
     def __repr__(self) -> str:
-        return f"AuthFlow({self.adapter.backend}, base_url={self.base_url!r})"
+        backend = getattr(self.adapter, "backend", "?")
+        return f"{type(self).__name__}({backend}, base_url={self.base_url!r})"
 
     @property
-    def totp(self) -> TOTPService:
+    def totp(self) -> TOTPServiceCore[StoreT]:
         """The TOTP service (``ConfigurationError`` without a keyring)."""
         if self._totp is None:
             raise ConfigurationError("TOTP needs a keyring to encrypt its secrets")
         return self._totp
 
     @property
-    def backup_codes(self) -> BackupCodeService:
+    def backup_codes(self) -> BackupCodeServiceCore[StoreT]:
         """The backup-code service (``ConfigurationError`` without a keyring)."""
         if self._backup_codes is None:
             raise ConfigurationError("backup codes need a keyring to key their hashes")
         return self._backup_codes
 
     @property
-    def api_keys(self) -> ApiKeyService:
+    def api_keys(self) -> ApiKeyServiceCore[StoreT]:
         """The API-key service (``ConfigurationError`` without a keyring)."""
         if self._api_keys is None:
             raise ConfigurationError("API keys need a keyring to encrypt them")
@@ -349,7 +364,7 @@ class AuthFlow:
         return self._totp is not None
 
     @property
-    def passkeys(self) -> PasskeyService:
+    def passkeys(self) -> PasskeyServiceCore[StoreT]:
         """The passkey service (``ConfigurationError`` until ``enable_passkeys``)."""
         if self._passkeys is None:
             raise ConfigurationError(
@@ -364,7 +379,7 @@ class AuthFlow:
 
     def enable_passkeys(
         self, *, rp_id: str, origins: str | Sequence[str], **options: Any
-    ) -> PasskeyService:
+    ) -> PasskeyServiceCore[StoreT]:
         """Offer passkeys: as a way in, at the second step, and to re-authenticate.
 
         Builds the ``PasskeyService`` on this flow's store, signer, attempt
@@ -374,10 +389,10 @@ class AuthFlow:
         ``ImportError`` names it). Call it before building a web integration's
         routes.
         """
-        from .passkeys import PasskeyService  # the webauthn package: the passkeys extra
+        from .passkeys import PasskeyServiceCore  # the webauthn package: the passkeys extra
 
         options.setdefault("rp_name", self.app_name)
-        self._passkeys = PasskeyService(
+        self._passkeys = self._twin(PasskeyServiceCore)(
             self.adapter,
             signer=self.signer,
             rp_id=rp_id,
@@ -390,13 +405,15 @@ class AuthFlow:
 
     # -- reading the session -------------------------------------------------
 
-    def current(self, token: str | None) -> ActiveSession | None:
+    @twin
+    def current(self, token: str | None) -> Steps[ActiveSession | None]:
         """The live session a client token names (sliding its expiry), or ``None``."""
-        return self.sessions.get(token)
+        return (yield from self.sessions.get.steps(token))
 
     # -- sign up and e-mail verification ---------------------------------------
 
-    def sign_up(self, email: str, password: str, *, name: str | None = None) -> str:
+    @twin
+    def sign_up(self, email: str, password: str, *, name: str | None = None) -> Steps[str]:
         """Create an account and mail a link to verify it; return the message to show.
 
         For an address that already has an account nothing is created; the
@@ -408,36 +425,42 @@ class AuthFlow:
         """
         email = self._email(email)
         self._check_policy(password)
-        password_hash = self.passwords.hash(password)
-        self._deliver(lambda: self._sign_up_message(email, password_hash, name or None))
+        password_hash = yield from self.passwords.hash.steps(password)
+        yield from self._deliver(lambda: self._sign_up_message(email, password_hash, name or None))
         return Messages.SIGN_UP_SENT
 
-    def _sign_up_message(self, email: str, password_hash: str, name: str | None) -> Message:
+    def _sign_up_message(
+        self, email: str, password_hash: str, name: str | None
+    ) -> Steps[Message | None]:
         """Create the account and its verification mail, or the owner's reset mail."""
-        if self.adapter.get_user_by_email(email) is None:
+        if (yield from self._store(Adapter.get_user_by_email, email)) is None:
             try:
-                user = self.adapter.create_user(User(email=email, name=name))
+                user = yield from self._store(Adapter.create_user, User(email=email, name=name))
             except ConflictError:
                 pass  # lost a race to another sign-up: the address is taken now
             else:
-                self.passwords.import_hash(user.id, password_hash)
-                return self._verification_message(email)
-        return self._link_message(
-            email,
-            TokenPurpose.RESET_PASSWORD,
-            self.paths.reset_password,
-            subject=f"{self.app_name}: someone tried to sign up with your address",
-            opening="Someone (perhaps you) tried to create an account with this address, but"
-            " you already have one. Sign in, or choose a new password with this link:",
-            closing="If it wasn't you, ignore this message: nothing changes.",
+                yield from self.passwords.import_hash.steps(user.id, password_hash)
+                return (yield from self._verification_message(email))
+        return (
+            yield from self._link_message(
+                email,
+                TokenPurpose.RESET_PASSWORD,
+                self.paths.reset_password,
+                subject=f"{self.app_name}: someone tried to sign up with your address",
+                opening="Someone (perhaps you) tried to create an account with this address, but"
+                " you already have one. Sign in, or choose a new password with this link:",
+                closing="If it wasn't you, ignore this message: nothing changes.",
+            )
         )
 
-    def request_email_verification(self, user: User) -> str:
+    @twin
+    def request_email_verification(self, user: User) -> Steps[str]:
         """Mail ``user`` a new verification link; return the message to show."""
         email = user.email
-        self._deliver(lambda: self._verification_message(email))
+        yield from self._deliver(lambda: self._verification_message(email))
         return Messages.VERIFICATION_SENT
 
+    @twin
     def verify_email(
         self,
         email: str,
@@ -445,16 +468,19 @@ class AuthFlow:
         *,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignInResult:
+    ) -> Steps[SignInResult]:
         """Spend a verification link: mark the address verified and sign in."""
-        _, user = self._spend_link(email, token, TokenPurpose.VERIFY_EMAIL)
+        _, user = yield from self._spend_link(email, token, TokenPurpose.VERIFY_EMAIL)
         if user is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
-        user = self._mark_verified(user, keep_password=True)
-        return self._first_factor_passed(user, previous_token=previous_token, client=client)
+        user = yield from self._mark_verified(user, keep_password=True)
+        return (
+            yield from self._first_factor_passed(user, previous_token=previous_token, client=client)
+        )
 
     # -- password sign-in and the second step ------------------------------------
 
+    @twin
     def sign_in_password(
         self,
         email: str,
@@ -462,7 +488,7 @@ class AuthFlow:
         *,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignInResult:
+    ) -> Steps[SignInResult]:
         """First factor by password.
 
         An unknown address, a wrong password, a throttled account and a
@@ -473,54 +499,61 @@ class AuthFlow:
         try:
             email = normalize_email(email)
         except ValidationError:
-            self.passwords.dummy_verify(password)
+            yield from self.passwords.dummy_verify.steps(password)
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS) from None
-        user = self.adapter.get_user_by_email(email)
+        user = yield from self._store(Adapter.get_user_by_email, email)
         if user is None:
-            self.passwords.dummy_verify(password)
+            yield from self.passwords.dummy_verify.steps(password)
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
         try:
-            ok = self.passwords.verify_password(user.id, password)
+            ok = yield from self.passwords.verify_password.steps(user.id, password)
         except TooManyAttemptsError:
             # A 429 only for addresses that exist would tell a stranger which do.
-            self.passwords.dummy_verify(password)
+            yield from self.passwords.dummy_verify.steps(password)
             ok = False
         if not ok or is_disabled(user):
             raise InvalidCredentialsError(Messages.INVALID_CREDENTIALS)
         if self.require_verified_email and user.email_verified is None:
             email = user.email
-            self._deliver(lambda: self._verification_message(email))
+            yield from self._deliver(lambda: self._verification_message(email))
             raise EmailNotVerifiedError(Messages.NOT_VERIFIED)
-        return self._first_factor_passed(user, previous_token=previous_token, client=client)
+        return (
+            yield from self._first_factor_passed(user, previous_token=previous_token, client=client)
+        )
 
-    def pending_user(self, pending: str | None) -> User:
+    @twin
+    def pending_user(self, pending: str | None) -> Steps[User]:
         """The user a pending second step belongs to (``InvalidLinkError`` if stale)."""
-        return self._pending(pending)[0]
+        return (yield from self._pending(pending))[0]
 
-    def pending_methods(self, pending: str | None) -> tuple[SecondFactorMethod, ...]:
+    @twin
+    def pending_methods(self, pending: str | None) -> Steps[tuple[SecondFactorMethod, ...]]:
         """The ways a pending second step may be finished (``InvalidLinkError`` if stale)."""
-        return self._pending(pending)[1]
+        return (yield from self._pending(pending))[1]
 
-    def _pending(self, pending: str | None) -> tuple[User, tuple[SecondFactorMethod, ...]]:
-        user, methods, _ = self._read_pending(pending)
+    def _pending(self, pending: str | None) -> Steps[tuple[User, tuple[SecondFactorMethod, ...]]]:
+        user, methods, _ = yield from self._read_pending(pending)
         return user, methods
 
     def _read_pending(
         self, pending: str | None
-    ) -> tuple[User, tuple[SecondFactorMethod, ...], PendingSecondStep]:
+    ) -> Steps[tuple[User, tuple[SecondFactorMethod, ...], PendingSecondStep]]:
         step = self.pending_sign_ins.read(pending)
-        user = self.adapter.get_user(step.user_id) if step is not None else None
+        user = (
+            (yield from self._store(Adapter.get_user, step.user_id)) if step is not None else None
+        )
         if step is None or user is None:
             raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
         known = {m.value for m in SecondFactorMethod}
         methods = tuple(SecondFactorMethod(m) for m in step.methods if m in known)
         return user, methods, step
 
-    def _spend_pending(self, step: PendingSecondStep) -> None:
+    def _spend_pending(self, step: PendingSecondStep) -> Steps[None]:
         """Use up a pending second step that just passed (it finishes one sign-in only)."""
-        if not self.pending_sign_ins.spend(step):
+        if not (yield from self.pending_sign_ins.spend.steps(step)):
             raise InvalidLinkError(Messages.SECOND_STEP_EXPIRED)
 
+    @twin
     def verify_second_factor(
         self,
         pending: str | None,
@@ -528,20 +561,21 @@ class AuthFlow:
         *,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignedIn:
+    ) -> Steps[SignedIn]:
         """Finish a sign-in with a TOTP code or a backup code.
 
         A user disabled since the first step fails like a wrong code (and
         spends no code). ``pending`` finishes one sign-in: used again, even
         with another valid code, it fails like an expired one.
         """
-        user, _, step = self._read_pending(pending)
-        if is_disabled(user) or not self.check_second_factor(user, code):
+        user, _, step = yield from self._read_pending(pending)
+        if is_disabled(user) or not (yield from self.check_second_factor.steps(user, code)):
             raise InvalidCodeError(Messages.INVALID_CODE)
-        self._spend_pending(step)
-        return self._start_session(user, previous_token=previous_token, client=client)
+        yield from self._spend_pending(step)
+        return (yield from self._start_session(user, previous_token=previous_token, client=client))
 
-    def check_second_factor(self, user: User, code: str) -> bool:
+    @twin
+    def check_second_factor(self, user: User, code: str) -> Steps[bool]:
         """Whether ``code`` is a valid TOTP code or an unused backup code (spending it)."""
         user_id = user.id
         if not isinstance(code, str) or len(code) > 64:
@@ -551,11 +585,12 @@ class AuthFlow:
             return False
         totp, backup_codes = self._totp, self._backup_codes
         if _code_kind(compact) is SecondFactorMethod.TOTP:
-            return self._guard(lambda: totp.verify(user_id, compact))
-        return self._guard(lambda: backup_codes.consume(user_id, compact))
+            return (yield from self._guard(totp.verify.steps(user_id, compact)))
+        return (yield from self._guard(backup_codes.consume.steps(user_id, compact)))
 
     # -- passkeys --------------------------------------------------------------
 
+    @twin
     def sign_in_passkey(
         self,
         response: str | bytes | Mapping[str, Any],
@@ -563,7 +598,7 @@ class AuthFlow:
         state: str | None,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignInResult:
+    ) -> Steps[SignInResult]:
         """First factor by passkey; both factors when the authenticator verified the user.
 
         ``state`` is the challenge state from ``passkeys.sign_in_options``.
@@ -573,22 +608,31 @@ class AuthFlow:
         verification (PIN, biometrics) signs in at once; without it, a user
         with TOTP is asked for a code, as after a password.
         """
-        result = self.passkeys.sign_in(response, state=state)
+        result = yield from self.passkeys.sign_in.steps(response, state=state)
         if result.multi_factor:
-            return self._start_session(result.user, previous_token=previous_token, client=client)
-        return self._first_factor_passed(
-            result.user, previous_token=previous_token, client=client, passkey_first=True
+            return (
+                yield from self._start_session(
+                    result.user, previous_token=previous_token, client=client
+                )
+            )
+        return (
+            yield from self._first_factor_passed(
+                result.user, previous_token=previous_token, client=client, passkey_first=True
+            )
         )
 
-    def second_factor_passkey_options(self, pending: str | None) -> PasskeyChallenge:
+    @twin
+    def second_factor_passkey_options(self, pending: str | None) -> Steps[PasskeyChallenge]:
         """Options to finish a pending sign-in with one of that user's passkeys.
 
         ``InvalidLinkError`` for a stale pending step, ``FlowError`` when a
         passkey is not among its ``methods`` (the first factor was a passkey),
         ``NotFoundError`` when the user has no passkey (any more).
         """
-        return self.passkeys.second_factor_options(self._pending_for_passkey(pending)[0])
+        user, _ = yield from self._pending_for_passkey(pending)
+        return (yield from self.passkeys.second_factor_options.steps(user))
 
+    @twin
     def verify_second_factor_passkey(
         self,
         pending: str | None,
@@ -597,31 +641,33 @@ class AuthFlow:
         state: str | None,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignedIn:
+    ) -> Steps[SignedIn]:
         """Finish a pending sign-in with a passkey instead of a code.
 
         Only the pending user's own passkeys pass; a throttled user gets
         ``ThrottledError``; every other refusal is the passkey service's.
         """
-        user, step = self._pending_for_passkey(pending)
-        passkeys = self.passkeys
-        self._guard(lambda: passkeys.verify_second_factor(user, response, state=state))
-        self._spend_pending(step)
-        return self._start_session(user, previous_token=previous_token, client=client)
+        user, step = yield from self._pending_for_passkey(pending)
+        yield from self._guard(
+            self.passkeys.verify_second_factor.steps(user, response, state=state)
+        )
+        yield from self._spend_pending(step)
+        return (yield from self._start_session(user, previous_token=previous_token, client=client))
 
-    def _pending_for_passkey(self, pending: str | None) -> tuple[User, PendingSecondStep]:
-        user, methods, step = self._read_pending(pending)
+    def _pending_for_passkey(self, pending: str | None) -> Steps[tuple[User, PendingSecondStep]]:
+        user, methods, step = yield from self._read_pending(pending)
         if SecondFactorMethod.PASSKEY not in methods:
             raise FlowError(Messages.PASSKEY_NOT_OFFERED)
         return user, step
 
-    def _has_passkey(self, user: User) -> bool:
-        return self._passkeys is not None and bool(
-            self.adapter.list_authenticators_by_user_id(user.id)
-        )
+    def _has_passkey(self, user: User) -> Steps[bool]:
+        if self._passkeys is None:
+            return False
+        return bool((yield from self._store(Adapter.list_authenticators_by_user_id, user.id)))
 
     # -- re-authentication -------------------------------------------------------
 
+    @twin
     def reauthenticate(
         self,
         user: User,
@@ -629,7 +675,7 @@ class AuthFlow:
         password: str | None = None,
         code: str | None = None,
         session_id: str | None = None,
-    ) -> str:
+    ) -> Steps[str]:
         """A re-authentication proof (``self.proofs``) after ``user``'s password or a code.
 
         Give exactly one: the current ``password``, or a TOTP or backup
@@ -643,31 +689,35 @@ class AuthFlow:
         if is_disabled(user):
             raise ReauthenticationRequiredError()
         if password is not None:
-            proofs, passwords = self.proofs, self.passwords
-            return self._guard(
-                lambda: proofs.with_password(passwords, user, password, session_id=session_id)
+            proof = self.proofs.password_steps(
+                self.passwords, user, password, session_id=session_id
             )
+            return (yield from self._guard(proof))
         assert code is not None
-        if not self.check_second_factor(user, code):
+        if not (yield from self.check_second_factor.steps(user, code)):
             raise ReauthenticationRequiredError(Messages.INVALID_CODE)
         method = _code_kind("".join(code.split()))
         return self.proofs.issue(user, method.value, session_id=session_id)
 
     # -- magic links ---------------------------------------------------------
 
-    def request_magic_link(self, email: str) -> str:
+    @twin
+    def request_magic_link(self, email: str) -> Steps[str]:
         """Mail a sign-in link; return the message to show (the same for every address)."""
         try:
             email = normalize_email(email)
         except ValidationError:
             return Messages.MAGIC_LINK_SENT
-        self._deliver(lambda: self._magic_link_message(email))
+        yield from self._deliver(lambda: self._magic_link_message(email))
         return Messages.MAGIC_LINK_SENT
 
-    def _magic_link_message(self, email: str) -> Message | None:
-        may_sign_in = self.magic_link_sign_up or self.adapter.get_user_by_email(email) is not None
+    def _magic_link_message(self, email: str) -> Steps[Message | None]:
+        may_sign_in = (
+            self.magic_link_sign_up
+            or (yield from self._store(Adapter.get_user_by_email, email)) is not None
+        )
         # The same work either way (a token no one gets is harmless); only the mail differs.
-        message = self._link_message(
+        message = yield from self._link_message(
             email,
             TokenPurpose.SIGN_IN,
             self.paths.magic_link,
@@ -677,6 +727,7 @@ class AuthFlow:
         )
         return message if may_sign_in else None
 
+    @twin
     def sign_in_magic_link(
         self,
         email: str,
@@ -684,37 +735,42 @@ class AuthFlow:
         *,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignInResult:
+    ) -> Steps[SignInResult]:
         """Spend a magic link: sign in (creating the user if sign-up by link is on)."""
-        address, user = self._spend_link(email, token, TokenPurpose.SIGN_IN)
+        address, user = yield from self._spend_link(email, token, TokenPurpose.SIGN_IN)
         new_user = user is None
         if user is None:
             if not self.magic_link_sign_up:
                 raise InvalidLinkError(Messages.INVALID_LINK)
-            user = self.adapter.create_user(User(email=address, email_verified=clock.now()))
+            user = yield from self._store(
+                Adapter.create_user, User(email=address, email_verified=clock.now())
+            )
         else:
-            user = self._mark_verified(user, keep_password=False)
+            user = yield from self._mark_verified(user, keep_password=False)
             # The owner's way back in, which failed guesses by others can't block.
-            self.limiter.reset(user.id, PASSWORD_KIND)
-        return self._first_factor_passed(
-            user, previous_token=previous_token, client=client, new_user=new_user
+            yield from self.limiter.reset.steps(user.id, PASSWORD_KIND)
+        return (
+            yield from self._first_factor_passed(
+                user, previous_token=previous_token, client=client, new_user=new_user
+            )
         )
 
     # -- password reset and change ---------------------------------------------
 
-    def request_password_reset(self, email: str) -> str:
+    @twin
+    def request_password_reset(self, email: str) -> Steps[str]:
         """Mail a reset link if an account uses ``email``; the same message either way."""
         try:
             email = normalize_email(email)
         except ValidationError:
             return Messages.RESET_SENT
-        self._deliver(lambda: self._reset_message(email))
+        yield from self._deliver(lambda: self._reset_message(email))
         return Messages.RESET_SENT
 
-    def _reset_message(self, email: str) -> Message | None:
-        known = self.adapter.get_user_by_email(email) is not None
+    def _reset_message(self, email: str) -> Steps[Message | None]:
+        known = (yield from self._store(Adapter.get_user_by_email, email)) is not None
         # The same work either way (a token no one gets is harmless); only the mail differs.
-        message = self._link_message(
+        message = yield from self._link_message(
             email,
             TokenPurpose.RESET_PASSWORD,
             self.paths.reset_password,
@@ -724,49 +780,53 @@ class AuthFlow:
         )
         return message if known else None
 
-    def reset_password(self, email: str, token: str, new_password: str) -> str:
+    @twin
+    def reset_password(self, email: str, token: str, new_password: str) -> Steps[str]:
         """Spend a reset link: set the new password and end every session.
 
         It never signs in. For a disabled user the link fails like a spent one
         and nothing changes: a disabled account stays as it was until enabled.
         """
         self._check_policy(new_password)
-        consumed = self.tokens.consume(email, token, TokenPurpose.RESET_PASSWORD)
+        consumed = yield from self.tokens.consume.steps(email, token, TokenPurpose.RESET_PASSWORD)
         if consumed is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
-        user = self.adapter.get_user_by_email(consumed.email)
+        user = yield from self._store(Adapter.get_user_by_email, consumed.email)
         if user is None or is_disabled(user):
             raise InvalidLinkError(Messages.INVALID_LINK)
-        self.passwords.set_password(user.id, new_password)
-        self._mark_verified(user, keep_password=True)
-        self.limiter.reset(user.id, PASSWORD_KIND)
-        self.sessions.revoke_all(user.id)
+        yield from self.passwords.set_password.steps(user.id, new_password)
+        yield from self._mark_verified(user, keep_password=True)
+        yield from self.limiter.reset.steps(user.id, PASSWORD_KIND)
+        yield from self.sessions.revoke_all.steps(user.id)
         return Messages.PASSWORD_RESET
 
+    @twin
     def change_password(
         self, user: User, current_password: str, new_password: str, *, keep_token: str | None
-    ) -> str:
+    ) -> Steps[str]:
         """Change a signed-in user's password; end their other sessions."""
         user_id = user.id
         self._check_policy(new_password)
         # A user who signed up by link or OAuth has no password yet and may set one.
-        if self.passwords.has_password(user_id) and not self._guard(
-            lambda: self.passwords.verify_password(user_id, current_password)
+        if (yield from self.passwords.has_password.steps(user_id)) and not (
+            yield from self._guard(self.passwords.verify_password.steps(user_id, current_password))
         ):
             raise InvalidCredentialsError(Messages.WRONG_PASSWORD)
-        self.passwords.set_password(user_id, new_password)
-        self.sessions.revoke_all(user_id, except_token=keep_token)
+        yield from self.passwords.set_password.steps(user_id, new_password)
+        yield from self.sessions.revoke_all.steps(user_id, except_token=keep_token)
         return Messages.PASSWORD_CHANGED
 
     # -- sign out --------------------------------------------------------------
 
-    def sign_out(self, token: str | None) -> None:
+    @twin
+    def sign_out(self, token: str | None) -> Steps[None]:
         """End the session a client token names (no error if there is none)."""
-        self.sessions.revoke(token)
+        yield from self.sessions.revoke.steps(token)
 
     # -- TOTP and backup codes (signed-in user) -----------------------------------
 
-    def start_totp(self, user: User, *, restart: bool = False) -> TOTPEnrollment:
+    @twin
+    def start_totp(self, user: User, *, restart: bool = False) -> Steps[TOTPEnrollment]:
         """Begin TOTP enrolment: the pending secret and its provisioning URI.
 
         An enrolment already pending (and not expired) is kept and returned,
@@ -774,37 +834,52 @@ class AuthFlow:
         ``restart=True`` a new secret replaces it.
         """
         if not restart:
-            pending = self.totp_enrollment(user)
+            pending = yield from self.totp_enrollment.steps(user)
             if pending is not None:
                 return pending
-        return self.totp.enroll(user.id, issuer=self.app_name, account_name=user.email)
+        return (
+            yield from self.totp.enroll.steps(
+                user.id, issuer=self.app_name, account_name=user.email
+            )
+        )
 
-    def totp_enrollment(self, user: User) -> TOTPEnrollment | None:
+    @twin
+    def totp_enrollment(self, user: User) -> Steps[TOTPEnrollment | None]:
         """The enrolment waiting for its first code, or ``None`` (changes nothing)."""
-        return self.totp.pending_enrollment(user.id, issuer=self.app_name, account_name=user.email)
+        return (
+            yield from self.totp.pending_enrollment.steps(
+                user.id, issuer=self.app_name, account_name=user.email
+            )
+        )
 
-    def confirm_totp(self, user: User, code: str) -> list[str]:
+    @twin
+    def confirm_totp(self, user: User, code: str) -> Steps[list[str]]:
         """Turn TOTP on with a first valid code; return a fresh set of backup codes."""
         user_id = user.id
         totp = self.totp
-        if not isinstance(code, str) or not self._guard(lambda: totp.confirm(user_id, code)):
+        if not isinstance(code, str) or not (
+            yield from self._guard(totp.confirm.steps(user_id, code))
+        ):
             raise InvalidCodeError(Messages.INVALID_CODE)
-        return self.backup_codes.generate(user_id)
+        return (yield from self.backup_codes.generate.steps(user_id))
 
-    def disable_totp(self, user: User, code: str) -> None:
+    @twin
+    def disable_totp(self, user: User, code: str) -> Steps[None]:
         """Turn TOTP off after a valid TOTP or backup code; void the backup codes."""
-        if not self.check_second_factor(user, code):
+        if not (yield from self.check_second_factor.steps(user, code)):
             raise InvalidCodeError(Messages.INVALID_CODE)
-        self.totp.disable(user.id)
-        self.backup_codes.clear(user.id)
+        yield from self.totp.disable.steps(user.id)
+        yield from self.backup_codes.clear.steps(user.id)
 
-    def totp_enabled(self, user: User) -> bool:
+    @twin
+    def totp_enabled(self, user: User) -> Steps[bool]:
         """Whether the user passes a second step at sign-in."""
-        return self._totp is not None and self._totp.is_enabled(user.id)
+        return self._totp is not None and (yield from self._totp.is_enabled.steps(user.id))
 
-    def regenerate_backup_codes(self, user: User) -> list[str]:
+    @twin
+    def regenerate_backup_codes(self, user: User) -> Steps[list[str]]:
         """A new set of backup codes (the old set stops working)."""
-        return self.backup_codes.generate(user.id)
+        return (yield from self.backup_codes.generate.steps(user.id))
 
     # -- internals -----------------------------------------------------------
 
@@ -821,13 +896,13 @@ class AuthFlow:
             raise PasswordRejectedError(as_sentence(str(exc))) from None
 
     @staticmethod
-    def _guard(check: Callable[[], T]) -> T:
+    def _guard(check: Steps[T]) -> Steps[T]:
         """Run a secret check (which counts against the attempt limits itself).
 
         Only for checks by someone already identified: the throttle is told.
         """
         try:
-            return check()
+            return (yield from check)
         except TooManyAttemptsError as exc:
             if exc.retry_after is None:
                 message = Messages.THROTTLED
@@ -835,17 +910,19 @@ class AuthFlow:
                 message = Messages.THROTTLED_FOR.format(seconds=exc.retry_after)
             raise ThrottledError(message, retry_after=exc.retry_after) from None
 
-    def _spend_link(self, email: str, token: str, purpose: TokenPurpose) -> tuple[str, User | None]:
+    def _spend_link(
+        self, email: str, token: str, purpose: TokenPurpose
+    ) -> Steps[tuple[str, User | None]]:
         """Spend a mailed link: the address it was sent to, and that address's user.
 
         ``None`` for the user when the address has no account yet. A spent,
         unknown or expired link, and a disabled user's link, fail alike
         (``InvalidLinkError``).
         """
-        consumed = self.tokens.consume(email, token, purpose)
+        consumed = yield from self.tokens.consume.steps(email, token, purpose)
         if consumed is None:
             raise InvalidLinkError(Messages.INVALID_LINK)
-        user = self.adapter.get_user_by_email(consumed.email)
+        user = yield from self._store(Adapter.get_user_by_email, consumed.email)
         if user is not None:
             self._refuse_disabled(user, InvalidLinkError(Messages.INVALID_LINK))
         return consumed.email, user
@@ -856,27 +933,29 @@ class AuthFlow:
         if is_disabled(user):
             raise error
 
-    def _deliver(self, compose: Compose) -> None:
+    def _deliver(self, compose: Callable[[], Steps[Message | None]]) -> Steps[None]:
         """Hand a message to the mailer, with the work of composing it (``mail.deliver``).
 
         With a ``BackgroundMailer`` that work (looking an address up, issuing
         a token) runs on its worker, not in the request: what a request does
         is then the same whether or not an account exists.
         """
-        deliver(self.mailer, compose)
+        yield Deliver(self.mailer, compose)
 
-    def _send(self, to: str, subject: str, text: str) -> None:
+    def _send(self, to: str, subject: str, text: str) -> Steps[None]:
         message = Message(to=to, subject=subject, text=text)
-        self._deliver(lambda: message)
+        yield from self._deliver(lambda: _ready(message))
 
-    def _verification_message(self, email: str) -> Message:
-        return self._link_message(
-            email,
-            TokenPurpose.VERIFY_EMAIL,
-            self.paths.verify_email,
-            subject=f"Verify your {self.app_name} address",
-            opening="Open this link to verify your address and sign in:",
-            closing="If you didn't sign up, ignore this message.",
+    def _verification_message(self, email: str) -> Steps[Message | None]:
+        return (
+            yield from self._link_message(
+                email,
+                TokenPurpose.VERIFY_EMAIL,
+                self.paths.verify_email,
+                subject=f"Verify your {self.app_name} address",
+                opening="Open this link to verify your address and sign in:",
+                closing="If you didn't sign up, ignore this message.",
+            )
         )
 
     def _link_message(
@@ -888,9 +967,9 @@ class AuthFlow:
         subject: str,
         opening: str,
         closing: str,
-    ) -> Message:
+    ) -> Steps[Message]:
         """Issue a single-use token for ``purpose``: the message that mails its link."""
-        issued = self.tokens.issue(email, purpose)
+        issued = yield from self.tokens.issue.steps(email, purpose)
         return Message(
             to=email,
             subject=subject,
@@ -898,7 +977,8 @@ class AuthFlow:
             f"It works once and expires at {issued.expires:%Y-%m-%d %H:%M} UTC. {closing}",
         )
 
-    def mark_email_verified(self, user: User) -> User:
+    @twin
+    def mark_email_verified(self, user: User) -> Steps[User]:
         """Mark an address verified that someone just proved to own (a link, a provider).
 
         Every way in set up before that is removed (see ``_mark_verified``),
@@ -907,9 +987,9 @@ class AuthFlow:
         (``InvalidCredentialsError``) and left as is.
         """
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
-        return self._mark_verified(user, keep_password=False)
+        return (yield from self._mark_verified(user, keep_password=False))
 
-    def _mark_verified(self, user: User, *, keep_password: bool) -> User:
+    def _mark_verified(self, user: User, *, keep_password: bool) -> Steps[User]:
         """Mark the address proven; first remove every way in set up before it was.
 
         Until now anybody could have set this account up (pre-account
@@ -923,11 +1003,11 @@ class AuthFlow:
         """
         if user.email_verified is not None:
             return user
-        removed = self._remove_unproven(user.id, keep_password=keep_password)
-        verified = self.adapter.update_user(user.id, email_verified=clock.now())
-        removed += self._remove_unproven(user.id, keep_password=True)
+        removed = yield from self._remove_unproven(user.id, keep_password=keep_password)
+        verified = yield from self._update(Adapter.update_user, user.id, email_verified=clock.now())
+        removed += yield from self._remove_unproven(user.id, keep_password=True)
         if removed:
-            self._send(
+            yield from self._send(
                 user.email,
                 f"{self.app_name}: your address is confirmed",
                 "Your address was just confirmed. Before that, this account had:\n\n"
@@ -938,25 +1018,34 @@ class AuthFlow:
             )
         return verified
 
-    def _remove_unproven(self, user_id: str, *, keep_password: bool) -> list[str]:
+    def _remove_unproven(self, user_id: str, *, keep_password: bool) -> Steps[list[str]]:
         """Remove the user's ways in (see ``_mark_verified``); describe what was removed."""
         removed: list[str] = []
-        passkeys = PasskeyStore(self.adapter)
-        for authenticator in self.adapter.list_authenticators_by_user_id(user_id):
-            passkey = passkeys.delete(user_id, authenticator.credential_id)
+        passkeys = self._twin(PasskeyStoreCore)(self.adapter)
+        for authenticator in (
+            yield from self._store(Adapter.list_authenticators_by_user_id, user_id)
+        ):
+            passkey = yield from passkeys.delete.steps(user_id, authenticator.credential_id)
             if passkey is not None:
                 removed.append(f"a passkey ({passkey.name})")
-        for account in self.adapter.list_accounts(user_id):
-            if self.adapter.unlink_account(account.provider, account.provider_account_id):
+        for account in (yield from self._store(Adapter.list_accounts, user_id)):
+            if (
+                yield from self._store(
+                    Adapter.unlink_account, account.provider, account.provider_account_id
+                )
+            ):
                 removed.append(f"sign-in with {account.provider}")
-        if not keep_password and self.passwords.remove_password(user_id):
+        if not keep_password and (yield from self.passwords.remove_password.steps(user_id)):
             removed.append("a password")
         # By id, not through the services: they may be unavailable (no keyring here).
-        if self.adapter.delete_credential(slot_id(TOTP_KIND, user_id)) is not None:
-            removed.append("two-step sign-in (an authenticator app)")
-        if self.adapter.delete_credential(slot_id(BACKUP_CODES_KIND, user_id)) is not None:
-            removed.append("backup codes")
-        self.sessions.revoke_all(user_id)
+        for kind, what in (
+            (TOTP_KIND, "two-step sign-in (an authenticator app)"),
+            (BACKUP_CODES_KIND, "backup codes"),
+        ):
+            gone = yield from self._store(Adapter.delete_credential, slot_id(kind, user_id))
+            if gone is not None:
+                removed.append(what)
+        yield from self.sessions.revoke_all.steps(user_id)
         return removed
 
     def _first_factor_passed(
@@ -967,15 +1056,19 @@ class AuthFlow:
         client: SessionClient | None = None,
         new_user: bool = False,
         passkey_first: bool = False,
-    ) -> SignInResult:
-        if self.totp_enabled(user):
+    ) -> Steps[SignInResult]:
+        if (yield from self.totp_enabled.steps(user)):
             methods = [SecondFactorMethod.TOTP, SecondFactorMethod.BACKUP_CODE]
-            if not passkey_first and self._has_passkey(user):
+            if not passkey_first and (yield from self._has_passkey(user)):
                 methods.append(SecondFactorMethod.PASSKEY)
-            pending = self.pending_sign_ins.issue(user.id, [m.value for m in methods])
+            pending = yield from self.pending_sign_ins.issue.steps(
+                user.id, [m.value for m in methods]
+            )
             return SecondFactorRequired(pending=pending, methods=tuple(methods))
-        return self._start_session(
-            user, previous_token=previous_token, client=client, new_user=new_user
+        return (
+            yield from self._start_session(
+                user, previous_token=previous_token, client=client, new_user=new_user
+            )
         )
 
     def _start_session(
@@ -985,31 +1078,44 @@ class AuthFlow:
         previous_token: str | None,
         client: SessionClient | None = None,
         new_user: bool = False,
-    ) -> SignedIn:
+    ) -> Steps[SignedIn]:
         # Every route checks first with its own failure; this is the last line.
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
         # A new token on every sign-in; the one the browser brought is ended.
         if previous_token:
-            self.sessions.revoke(previous_token)
+            yield from self.sessions.revoke.steps(previous_token)
         described = client or SessionClient()
-        session = self.sessions.create(
+        session = yield from self.sessions.create.steps(
             user, ip_address=described.ip_address, user_agent=described.user_agent
         )
         return SignedIn(session=session, new_user=new_user)
 
+    @twin
     def sign_in_user(
         self,
         user: User,
         *,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignInResult:
+    ) -> Steps[SignInResult]:
         """Sign in a user whose first factor was checked elsewhere (OAuth).
 
         A disabled user is refused with ``InvalidCredentialsError``.
         """
         self._refuse_disabled(user, InvalidCredentialsError(Messages.INVALID_CREDENTIALS))
-        return self._first_factor_passed(user, previous_token=previous_token, client=client)
+        return (
+            yield from self._first_factor_passed(user, previous_token=previous_token, client=client)
+        )
+
+
+class AuthFlow(AuthFlowCore[Adapter]):
+    """The sign-in flow on a sync store (``auth_store.aio.AuthFlow`` is the async twin)."""
+
+
+def _ready(message: Message) -> Steps[Message | None]:
+    """A message that needs no composing, as steps."""
+    return message
+    yield  # a generator: never reached
 
 
 def _code_kind(compact: str) -> SecondFactorMethod:

@@ -36,19 +36,30 @@ from typing import Any
 from ._extras import missing_extra
 
 try:
+    import httpx
     import requests
     from authlib.common.errors import AuthlibBaseError
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
     from authlib.integrations.requests_client import OAuth2Session
     from joserfc import jwt
     from joserfc.errors import JoseError
     from joserfc.jwk import KeySet
 except ModuleNotFoundError as exc:  # pragma: no cover - tested in a subprocess
     raise missing_extra(exc, "auth_store.oauth", "oauth") from exc
+try:
+    # authlib's async client runs on httpx2 when it is installed, else on httpx.
+    import httpx2
+
+    _ASYNC_CLIENT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
+except ModuleNotFoundError:  # pragma: no cover - httpx2 comes with the fastapi extra
+    _ASYNC_CLIENT_ERRORS = (httpx.HTTPError,)
 
 from . import clock
+from ._twins import Steps, StoreT, Twin, call, twin
+from .adapter import Adapter
 from .crypto import is_envelope
 from .errors import ConfigurationError, ConflictError, ErrorCode
-from .flow import AuthFlow, FlowError, SignInResult
+from .flow import AuthFlowCore, FlowError, SignInResult
 from .models import ACCOUNT_TOKEN_FIELDS, Account, User
 from .sessions import SessionClient
 from .signing import InvalidSignatureError
@@ -59,25 +70,27 @@ __all__ = [
     "OAuthError",
     "OAuthProvider",
     "OAuthService",
+    "OAuthServiceCore",
     "OAuthStart",
     "Profile",
     "ProviderTokens",
 ]
 
+#: What a failed exchange with the provider raises, by either twin's HTTP client.
+_HTTP_ERRORS = (
+    AuthlibBaseError,
+    requests.RequestException,
+    *_ASYNC_CLIENT_ERRORS,
+    ValueError,
+)
 _ENCRYPTED_FIELDS = ("access_token", "refresh_token", "id_token")
 _STATE_PURPOSE = "oauth-state"
 #: What a provider's failure looks like on our side: its OAuth error answers
 #: (``invalid_grant`` for an expired, replayed or bogus code), a network error or
-#: an HTTP error status, and replies of the wrong shape (not JSON, a list where
-#: an object belongs, a field missing or of the wrong type).
-_PROVIDER_FAILURES = (
-    AuthlibBaseError,
-    requests.RequestException,
-    ValueError,
-    KeyError,
-    TypeError,
-    AttributeError,
-)
+#: an HTTP error status (either twin's HTTP client), and replies of the wrong
+#: shape (not JSON, a list where an object belongs, a field missing or of the
+#: wrong type).
+_PROVIDER_FAILURES = (*_HTTP_ERRORS, KeyError, TypeError, AttributeError)
 # Asymmetric only: an ID token is verified with the provider's public keys.
 _ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 
@@ -213,14 +226,23 @@ class ProviderTokens:
     expires_at: int | None = None
 
 
-class OAuthService:
-    """OAuth / OpenID Connect sign-in for an ``AuthFlow``."""
+class OAuthServiceCore(Twin[StoreT]):
+    """OAuth / OpenID Connect sign-in for an ``AuthFlow``.
+
+    The sync twin talks to providers with authlib's ``requests`` client, the
+    async twin (``auth_store.aio.OAuthService``) with its ``httpx`` async one.
+    """
 
     state_max_age = timedelta(minutes=10)
 
     def __init__(
-        self, flow: AuthFlow, providers: Iterable[OAuthProvider], *, timeout: float = 10.0
+        self,
+        flow: AuthFlowCore[StoreT],
+        providers: Iterable[OAuthProvider],
+        *,
+        timeout: float = 10.0,
     ) -> None:
+        super().__init__(flow.adapter)
         self.flow = flow
         self.providers = {p.name: p for p in providers}
         self.timeout = timeout
@@ -228,7 +250,7 @@ class OAuthService:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"OAuthService(providers={sorted(self.providers)!r})"
+        return f"{type(self).__name__}(providers={sorted(self.providers)!r})"
 
     def provider(self, name: str) -> OAuthProvider:
         """The provider called ``name`` (``OAuthError`` if there is none)."""
@@ -239,18 +261,24 @@ class OAuthService:
 
     # -- the round trip --------------------------------------------------------
 
-    def begin(self, name: str, redirect_uri: str, *, next_url: str | None = None) -> OAuthStart:
+    @twin
+    def begin(
+        self, name: str, redirect_uri: str, *, next_url: str | None = None
+    ) -> Steps[OAuthStart]:
         """The authorization URL for ``name`` and the state cookie value to set."""
         provider = self.provider(name)
-        endpoints = self._endpoints(provider)
+        endpoints = yield from self._endpoints(provider)
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48)
         nonce = secrets.token_urlsafe(32) if provider.is_oidc else None
         extra = {"nonce": nonce} if nonce else {}
-        with self._client(provider, redirect_uri) as client:
+        client = self._client(provider, redirect_uri)
+        try:
             url, _ = client.create_authorization_url(
                 endpoints["authorization_endpoint"], state=state, code_verifier=verifier, **extra
             )
+        finally:
+            yield from self._close(client)
         cookie = self.flow.signer.dumps(
             {"p": name, "s": state, "v": verifier, "n": nonce, "r": redirect_uri, "x": next_url},
             purpose=_STATE_PURPOSE,
@@ -266,6 +294,7 @@ class OAuthService:
         value = data.get("x")
         return value if isinstance(value, str) else None
 
+    @twin
     def finish(
         self,
         name: str,
@@ -275,7 +304,7 @@ class OAuthService:
         current_user: User | None = None,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignInResult:
+    ) -> Steps[SignInResult]:
         """Handle the provider's redirect back (its query ``params``) and sign in."""
         provider = self.provider(name)
         data = self._state(state_cookie)
@@ -287,33 +316,38 @@ class OAuthService:
         code = params.get("code")
         if not code:
             raise OAuthError("The provider sent no authorization code.")
-        endpoints = self._endpoints(provider)
+        endpoints = yield from self._endpoints(provider)
+        http = self._client(provider, str(data.get("r")))
         try:
-            with self._client(provider, str(data.get("r"))) as http:
-                token = dict(
-                    http.fetch_token(
-                        endpoints["token_endpoint"],
-                        code=code,
-                        code_verifier=data.get("v"),
-                        timeout=self.timeout,
-                    )
-                )
-                claims = self._profile_data(provider, endpoints, token, data.get("n"), http)
+            fetched = yield from call(
+                http.fetch_token,
+                endpoints["token_endpoint"],
+                code=code,
+                code_verifier=data.get("v"),
+                timeout=self.timeout,
+            )
+            token = dict(fetched)
+            claims = yield from self._profile_data(provider, endpoints, token, data.get("n"), http)
         except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider could not complete the sign-in.") from exc
+        finally:
+            yield from self._close(http)
         try:
             profile = provider.profile(claims)
         except (KeyError, TypeError, ValueError) as exc:
             raise OAuthError("The provider's answer was incomplete.") from exc
-        return self.sign_in_with_profile(
-            provider,
-            profile,
-            token,
-            current_user=current_user,
-            previous_token=previous_token,
-            client=client,
+        return (
+            yield from self.sign_in_with_profile.steps(
+                provider,
+                profile,
+                token,
+                current_user=current_user,
+                previous_token=previous_token,
+                client=client,
+            )
         )
 
+    @twin
     def sign_in_with_profile(
         self,
         provider: OAuthProvider,
@@ -323,24 +357,27 @@ class OAuthService:
         current_user: User | None = None,
         previous_token: str | None = None,
         client: SessionClient | None = None,
-    ) -> SignInResult:
+    ) -> Steps[SignInResult]:
         """Sign in (or link, or create) the user for a provider profile; store the tokens."""
-        adapter = self.flow.adapter
-        account = adapter.get_account(provider.name, profile.id)
+        account = yield from self._store(Adapter.get_account, provider.name, profile.id)
         if account is not None:
             if current_user is not None and account.user_id != current_user.id:
                 raise OAuthError(f"This {provider.name} account is linked to another user.")
-            user = adapter.get_user(account.user_id)
+            user = yield from self._store(Adapter.get_user, account.user_id)
             if user is None:
                 raise OAuthError("The sign-in could not be completed.")
-            self._replace_tokens(account, token)
+            yield from self._replace_tokens(account, token)
         elif current_user is not None:
             user = current_user
-            self._link(provider, profile, token, user)
+            yield from self._link(provider, profile, token, user)
         else:
-            user = self._user_for_new_account(provider, profile)
-            self._link(provider, profile, token, user)
-        return self.flow.sign_in_user(user, previous_token=previous_token, client=client)
+            user = yield from self._user_for_new_account(provider, profile)
+            yield from self._link(provider, profile, token, user)
+        return (
+            yield from self.flow.sign_in_user.steps(
+                user, previous_token=previous_token, client=client
+            )
+        )
 
     # -- stored tokens ---------------------------------------------------------
 
@@ -349,36 +386,55 @@ class OAuthService:
         values = {name: self._decrypt(account, name) for name in _ENCRYPTED_FIELDS}
         return ProviderTokens(expires_at=account.expires_at, **values)
 
-    def refresh(self, account: Account) -> Account:
+    @twin
+    def refresh(self, account: Account) -> Steps[Account]:
         """Use the stored refresh token for new provider tokens; store and return them."""
         provider = self.provider(account.provider)
         refresh_token = self._decrypt(account, "refresh_token")
         if not refresh_token:
             raise OAuthError("This account has no refresh token.")
-        endpoints = self._endpoints(provider)
+        endpoints = yield from self._endpoints(provider)
+        client = self._client(provider, None)
         try:
-            with self._client(provider, None) as client:
-                token = dict(
-                    client.refresh_token(
-                        endpoints["token_endpoint"],
-                        refresh_token=refresh_token,
-                        timeout=self.timeout,
-                    )
-                )
+            refreshed = yield from call(
+                client.refresh_token,
+                endpoints["token_endpoint"],
+                refresh_token=refresh_token,
+                timeout=self.timeout,
+            )
         except _PROVIDER_FAILURES as exc:
             raise OAuthError("The provider did not refresh the tokens.") from exc
-        return self._replace_tokens(account, token)
+        finally:
+            yield from self._close(client)
+        return (yield from self._replace_tokens(account, dict(refreshed)))
 
     # -- internals -----------------------------------------------------------
 
     def _client(self, provider: OAuthProvider, redirect_uri: str | None) -> OAuth2Session:
-        return OAuth2Session(
+        """The HTTP client of this twin: authlib's ``requests`` session, or its ``httpx``
+        async client (same methods, as coroutines: ``call`` awaits them)."""
+        client_class = OAuth2Session if self._kind == "sync" else AsyncOAuth2Client
+        client: OAuth2Session = client_class(
             client_id=provider.client_id,
             client_secret=provider.client_secret,
             scope=provider.scope,
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
         )
+        return client
+
+    @staticmethod
+    def _close(client: OAuth2Session) -> Steps[None]:
+        close = getattr(client, "aclose", None) or client.close  # httpx's, or requests'
+        yield from call(close)
+
+    def _get(self, client: OAuth2Session, url: str, *, with_token: bool = False) -> Steps[Any]:
+        """``GET url`` with ``client`` (sending its token only ``with_token``): the response."""
+        response = yield from call(
+            client.request, "GET", url, timeout=self.timeout, withhold_token=not with_token
+        )
+        response.raise_for_status()
+        return response
 
     def _state(self, state_cookie: str | None) -> dict[str, Any]:
         if not state_cookie:
@@ -395,19 +451,21 @@ class OAuthService:
             raise OAuthError("The sign-in could not be verified. Please try again.")
         return data
 
-    def _endpoints(self, provider: OAuthProvider) -> dict[str, Any]:
+    def _endpoints(self, provider: OAuthProvider) -> Steps[dict[str, Any]]:
         with self._lock:
             cached = self._metadata.get(provider.name)
         if cached is not None:
             return cached
         endpoints: dict[str, Any] = {}
         if provider.server_metadata_url:
+            client = self._client(provider, None)
             try:
-                response = requests.get(provider.server_metadata_url, timeout=self.timeout)
-                response.raise_for_status()
+                response = yield from self._get(client, provider.server_metadata_url)
                 endpoints.update(response.json())
-            except (requests.RequestException, ValueError) as exc:
+            except _HTTP_ERRORS as exc:
                 raise OAuthError("The provider could not be reached.") from exc
+            finally:
+                yield from self._close(client)
         explicit = {
             "authorization_endpoint": provider.authorize_url,
             "token_endpoint": provider.token_url,
@@ -432,28 +490,31 @@ class OAuthService:
         token: Mapping[str, Any],
         nonce: object,
         client: OAuth2Session,
-    ) -> dict[str, Any]:
+    ) -> Steps[dict[str, Any]]:
         if provider.is_oidc:
             id_token = token.get("id_token")
             if not isinstance(id_token, str):
                 raise OAuthError("The provider sent no ID token.")
-            return self._validate_id_token(provider, endpoints, id_token, nonce)
+            jwks = yield from self._get(client, endpoints["jwks_uri"])
+            return self._validate_id_token(provider, endpoints, id_token, nonce, jwks.json())
         if not endpoints.get("userinfo_endpoint"):
             raise ConfigurationError(f"OAuth provider {provider.name!r} has no userinfo_endpoint")
-        response = client.get(endpoints["userinfo_endpoint"], timeout=self.timeout)
-        response.raise_for_status()
+        response = yield from self._get(client, endpoints["userinfo_endpoint"], with_token=True)
         data = response.json()
         if not isinstance(data, dict):
             raise OAuthError("The provider's answer was incomplete.")
         return data
 
     def _validate_id_token(
-        self, provider: OAuthProvider, endpoints: Mapping[str, Any], id_token: str, nonce: object
+        self,
+        provider: OAuthProvider,
+        endpoints: Mapping[str, Any],
+        id_token: str,
+        nonce: object,
+        jwks: Any,
     ) -> dict[str, Any]:
-        response = requests.get(endpoints["jwks_uri"], timeout=self.timeout)
-        response.raise_for_status()
         try:
-            keys = KeySet.import_key_set(response.json())
+            keys = KeySet.import_key_set(jwks)
             decoded = jwt.decode(id_token, keys, algorithms=_ID_TOKEN_ALGORITHMS)
             expected: dict[str, Any] = {
                 "sub": {"essential": True},
@@ -473,25 +534,27 @@ class OAuthService:
             raise OAuthError("The provider's ID token is not valid.")
         return dict(decoded.claims)
 
-    def _user_for_new_account(self, provider: OAuthProvider, profile: Profile) -> User:
-        adapter = self.flow.adapter
+    def _user_for_new_account(self, provider: OAuthProvider, profile: Profile) -> Steps[User]:
         if not profile.email:
             raise OAuthError(f"{provider.name} did not share an e-mail address.")
-        existing = adapter.get_user_by_email(profile.email)
+        existing = yield from self._store(Adapter.get_user_by_email, profile.email)
         if existing is not None:
             if provider.allow_email_linking and profile.email_verified:
-                return self.flow.mark_email_verified(existing)
+                return (yield from self.flow.mark_email_verified.steps(existing))
             raise AccountNotLinkedError(
                 "An account already uses this e-mail address. Sign in the way you usually "
                 f"do, then connect {provider.name} from your account page."
             )
         try:
-            return adapter.create_user(
-                User(
-                    email=profile.email,
-                    email_verified=clock.now() if profile.email_verified else None,
-                    name=profile.name,
-                    image=profile.image,
+            return (
+                yield from self._store(
+                    Adapter.create_user,
+                    User(
+                        email=profile.email,
+                        email_verified=clock.now() if profile.email_verified else None,
+                        name=profile.name,
+                        image=profile.image,
+                    ),
                 )
             )
         except ConflictError:
@@ -503,7 +566,7 @@ class OAuthService:
         profile: Profile,
         token: Mapping[str, Any],
         user: User,
-    ) -> Account:
+    ) -> Steps[Account]:
         account = Account.from_token(
             user_id=user.id,
             type="oidc" if provider.is_oidc else "oauth",
@@ -513,11 +576,11 @@ class OAuthService:
         )
         account = self._encrypted(replace(account, id=new_id()))
         try:
-            return self.flow.adapter.link_account(account)
+            return (yield from self._store(Adapter.link_account, account))
         except ConflictError:
             raise OAuthError(f"This {provider.name} account is linked to another user.") from None
 
-    def _replace_tokens(self, account: Account, token: Mapping[str, Any]) -> Account:
+    def _replace_tokens(self, account: Account, token: Mapping[str, Any]) -> Steps[Account]:
         fresh = Account.from_token(
             user_id=account.user_id,
             type=account.type,
@@ -529,7 +592,8 @@ class OAuthService:
             fresh = replace(fresh, refresh_token=self._decrypt(account, "refresh_token"))
         updated = self._encrypted(replace(fresh, id=account.id))
         # One atomic write: no moment without the account, nothing half-replaced.
-        stored = self.flow.adapter.update_account(
+        stored = yield from self._update(
+            Adapter.update_account,
             account.provider,
             account.provider_account_id,
             extra=updated.extra,
@@ -558,3 +622,7 @@ class OAuthService:
         if cipher is None:
             raise ConfigurationError("the account's tokens are encrypted: configure the keyring")
         return cipher.decrypt_str(value, collection="accounts", record_id=account.id, field=name)
+
+
+class OAuthService(OAuthServiceCore[Adapter]):
+    """OAuth sign-in on a sync ``AuthFlow`` (``auth_store.aio.OAuthService`` is the async twin)."""

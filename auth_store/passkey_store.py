@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ from typing import Any
 
 from . import clock
 from ._slots import change_slot, slot_id
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
 from .errors import ConflictError, NotFoundError, ValidationError
 from .models import Account, Authenticator, Credential
@@ -56,6 +58,7 @@ __all__ = [
     "USER_HANDLE_TYPE",
     "Passkey",
     "PasskeyStore",
+    "PasskeyStoreCore",
     "counter_regressed",
     "credential_id_bytes",
     "stored_credential_id",
@@ -160,7 +163,7 @@ class Passkey:
     counter_regressions: int = 0
 
 
-class PasskeyStore:
+class PasskeyStoreCore(Twin[StoreT]):
     """Stores, lists, renames and removes passkeys of an ``Adapter`` (no ceremonies here).
 
     ``provider`` is the Auth.js provider id new passkeys' accounts get
@@ -168,59 +171,66 @@ class PasskeyStore:
     the provider your Auth.js app configures, if it shares the database.
     """
 
-    def __init__(self, adapter: Adapter, *, provider: str = DEFAULT_PROVIDER) -> None:
+    def __init__(self, adapter: StoreT, *, provider: str = DEFAULT_PROVIDER) -> None:
         if not isinstance(provider, str) or not provider.strip():
             raise ValidationError("provider must be a non-empty Auth.js provider id")
-        self.adapter = adapter
+        super().__init__(adapter)
         self.provider = provider
 
     def __repr__(self) -> str:
-        return f"PasskeyStore({self.adapter.backend}, provider={self.provider!r})"
+        backend = getattr(self.adapter, "backend", "?")
+        return f"{type(self).__name__}({backend}, provider={self.provider!r})"
 
     # -- reading -------------------------------------------------------------
 
-    def list(self, user_id: str) -> list[Passkey]:
+    @twin
+    def list(self, user_id: str) -> Steps[builtins.list[Passkey]]:
         """The passkeys of ``user_id``, oldest first (those without a known time last)."""
         validate_id(user_id, "user_id")
-        metadata = {
-            c.data.get("credential_id"): c
-            for c in self.adapter.list_credentials(user_id, METADATA_TYPE)
-        }
+        credentials = yield from self._store(Adapter.list_credentials, user_id, METADATA_TYPE)
+        metadata = {c.data.get("credential_id"): c for c in credentials}
         found = [
             self._passkey(a, metadata.get(a.credential_id))
-            for a in self.adapter.list_authenticators_by_user_id(user_id)
+            for a in (yield from self._store(Adapter.list_authenticators_by_user_id, user_id))
         ]
         far_future = datetime.max.replace(tzinfo=clock.now().tzinfo)
         return sorted(found, key=lambda p: (p.created_at or far_future, p.credential_id))
 
-    def get(self, user_id: str, credential_id: str) -> Passkey | None:
+    @twin
+    def get(self, user_id: str, credential_id: str) -> Steps[Passkey | None]:
         """``user_id``'s passkey with this credential id (either encoding), or ``None``."""
-        authenticator = self.authenticator(credential_id)
+        authenticator = yield from self.authenticator.steps(credential_id)
         if authenticator is None or authenticator.user_id != validate_id(user_id, "user_id"):
             return None
-        return self.passkey(authenticator)
+        return (yield from self.passkey.steps(authenticator))
 
-    def find(self, credential_id: str) -> Passkey | None:
+    @twin
+    def find(self, credential_id: str) -> Steps[Passkey | None]:
         """The passkey with this credential id, whoever owns it (for operators), or ``None``."""
-        authenticator = self.authenticator(credential_id)
-        return None if authenticator is None else self.passkey(authenticator)
+        authenticator = yield from self.authenticator.steps(credential_id)
+        return None if authenticator is None else (yield from self.passkey.steps(authenticator))
 
-    def authenticator(self, credential_id: str | bytes) -> Authenticator | None:
+    @twin
+    def authenticator(self, credential_id: str | bytes) -> Steps[Authenticator | None]:
         """The stored ``Authenticator`` for a credential id in any encoding, or ``None``."""
-        return self.adapter.get_authenticator(stored_credential_id(credential_id))
+        stored = stored_credential_id(credential_id)
+        return (yield from self._store(Adapter.get_authenticator, stored))
 
-    def passkey(self, authenticator: Authenticator) -> Passkey:
+    @twin
+    def passkey(self, authenticator: Authenticator) -> Steps[Passkey]:
         """The listing of one stored authenticator, with its metadata."""
-        meta = self.adapter.get_credential(self._metadata_id(authenticator))
+        meta = yield from self._store(Adapter.get_credential, self._metadata_id(authenticator))
         return self._passkey(authenticator, meta)
 
-    def metadata(self, authenticator: Authenticator) -> dict[str, Any]:
+    @twin
+    def metadata(self, authenticator: Authenticator) -> Steps[dict[str, Any]]:
         """The metadata stored for a passkey (``{}`` for one registered elsewhere)."""
-        meta = self.adapter.get_credential(self._metadata_id(authenticator))
+        meta = yield from self._store(Adapter.get_credential, self._metadata_id(authenticator))
         return {} if meta is None else dict(meta.data)
 
     # -- writing -------------------------------------------------------------
 
+    @twin
     def add(
         self,
         user_id: str,
@@ -234,7 +244,7 @@ class PasskeyStore:
         name: str | None = None,
         aaguid: str | None = None,
         user_handle: bytes | None = None,
-    ) -> Passkey:
+    ) -> Steps[Passkey]:
         """Store a verified new passkey as Auth.js would, plus its metadata.
 
         ``ConflictError`` if the credential id is registered already (to
@@ -273,53 +283,59 @@ class PasskeyStore:
             "counter": counter,
             "backed_up": backed_up,
         }
-        if self.adapter.get_authenticator(stored_id) is not None:
+        if (yield from self._store(Adapter.get_authenticator, stored_id)) is not None:
             raise ConflictError("this passkey is registered already")
         # Account first: its (provider, id) key is unique, so of two racing
         # registrations of one credential exactly one gets past this line.
-        self.adapter.link_account(account)
+        yield from self._store(Adapter.link_account, account)
         try:
-            self.adapter.create_authenticator(authenticator)
-            meta = self.adapter.create_credential(
+            yield from self._store(Adapter.create_authenticator, authenticator)
+            meta = yield from self._store(
+                Adapter.create_credential,
                 Credential(
                     id=self._metadata_id(authenticator),
                     user_id=user_id,
                     type=METADATA_TYPE,
                     data=data,
-                )
+                ),
             )
         except BaseException:
-            self.adapter.delete_authenticator(stored_id)
-            self.adapter.unlink_account(self.provider, stored_id)
+            yield from self._store(Adapter.delete_authenticator, stored_id)
+            yield from self._store(Adapter.unlink_account, self.provider, stored_id)
             raise
         return self._passkey(authenticator, meta)
 
-    def rename(self, user_id: str, credential_id: str, name: str) -> Passkey:
+    @twin
+    def rename(self, user_id: str, credential_id: str, name: str) -> Steps[Passkey]:
         """Give ``user_id``'s passkey a new name (``NotFoundError`` if it is not theirs)."""
         label = check_name(name)
-        authenticator = self._owned(user_id, credential_id)
-        meta = self._change_metadata(authenticator, lambda data: {**data, "name": label})
+        authenticator = yield from self._owned(user_id, credential_id)
+        meta = yield from self._change_metadata(authenticator, lambda data: {**data, "name": label})
         return self._passkey(authenticator, meta)
 
-    def delete(self, user_id: str, credential_id: str) -> Passkey | None:
+    @twin
+    def delete(self, user_id: str, credential_id: str) -> Steps[Passkey | None]:
         """Remove ``user_id``'s passkey with its account and metadata; ``None`` if not theirs."""
-        authenticator = self.authenticator(credential_id)
+        authenticator = yield from self.authenticator.steps(credential_id)
         if authenticator is None or authenticator.user_id != validate_id(user_id, "user_id"):
             return None
-        passkey = self.passkey(authenticator)
+        passkey = yield from self.passkey.steps(authenticator)
         # The authenticator first: without it the passkey signs in nowhere.
-        if self.adapter.delete_authenticator(authenticator.credential_id) is None:
+        removed = yield from self._store(Adapter.delete_authenticator, authenticator.credential_id)
+        if removed is None:
             return None
+        account_id = authenticator.provider_account_id
         for provider in dict.fromkeys((self.provider, *_KNOWN_PROVIDERS)):
-            account = self.adapter.get_account(provider, authenticator.provider_account_id)
+            account = yield from self._store(Adapter.get_account, provider, account_id)
             if account is not None and account.type == "webauthn" and account.user_id == user_id:
-                self.adapter.unlink_account(provider, authenticator.provider_account_id)
-        self.adapter.delete_credential(self._metadata_id(authenticator))
+                yield from self._store(Adapter.unlink_account, provider, account_id)
+        yield from self._store(Adapter.delete_credential, self._metadata_id(authenticator))
         return passkey
 
+    @twin
     def record_use(
         self, authenticator: Authenticator, *, counter: int, backed_up: bool
-    ) -> Passkey | None:
+    ) -> Steps[Passkey | None]:
         """Record a verified sign-in: counter, backup state, last use. ``None``: counter regressed.
 
         The check and the write are one compare-and-set on the metadata, so of
@@ -345,13 +361,13 @@ class PasskeyStore:
                 }
             return {**data, "counter": counter, "backed_up": backed_up, "last_used_at": now}
 
-        meta = self._change_metadata(authenticator, use)
+        meta = yield from self._change_metadata(authenticator, use)
         if regressed:
             return None
         if counter != authenticator.counter:
             try:
-                authenticator = self.adapter.update_authenticator_counter(
-                    authenticator.credential_id, counter
+                authenticator = yield from self._store(
+                    Adapter.update_authenticator_counter, authenticator.credential_id, counter
                 )
             except NotFoundError:
                 return None  # deleted while signing in
@@ -359,18 +375,21 @@ class PasskeyStore:
 
     # -- user handles ----------------------------------------------------------
 
-    def user_handle(self, user_id: str) -> bytes | None:
+    @twin
+    def user_handle(self, user_id: str) -> Steps[bytes | None]:
         """The WebAuthn user handle of ``user_id``, or ``None`` if none was made yet."""
-        found = self.adapter.get_credential(slot_id(USER_HANDLE_TYPE, validate_id(user_id)))
+        handle_id = slot_id(USER_HANDLE_TYPE, validate_id(user_id))
+        found = yield from self._store(Adapter.get_credential, handle_id)
         return None if found is None else self._handle_of(found)
 
-    def ensure_user_handle(self, user_id: str) -> bytes:
+    @twin
+    def ensure_user_handle(self, user_id: str) -> Steps[bytes]:
         """The user's handle, made (32 random bytes) and stored on first use; stable after.
 
         ``NotFoundError`` if there is no such user.
         """
         made = secrets.token_bytes(_USER_HANDLE_BYTES)
-        credential = change_slot(
+        credential = yield from change_slot(
             self.adapter,
             user_id=validate_id(user_id, "user_id"),
             type=USER_HANDLE_TYPE,
@@ -389,8 +408,8 @@ class PasskeyStore:
             raise ValidationError("the stored passkey user handle is unreadable")
         return credential_id_bytes(handle)
 
-    def _owned(self, user_id: str, credential_id: str) -> Authenticator:
-        authenticator = self.authenticator(credential_id)
+    def _owned(self, user_id: str, credential_id: str) -> Steps[Authenticator]:
+        authenticator = yield from self.authenticator.steps(credential_id)
         if authenticator is None or authenticator.user_id != validate_id(user_id, "user_id"):
             raise NotFoundError("no such passkey")
         return authenticator
@@ -401,19 +420,21 @@ class PasskeyStore:
 
     def _change_metadata(
         self, authenticator: Authenticator, change: Callable[[dict[str, Any]], dict[str, Any]]
-    ) -> Credential | None:
+    ) -> Steps[Credential | None]:
         """Compare-and-set the metadata; a passkey registered elsewhere gets it on first change."""
 
         def apply(current: Credential | None) -> dict[str, Any]:
             base = {"credential_id": authenticator.credential_id} if current is None else {}
             return change({**base, **(current.data if current is not None else {})})
 
-        return change_slot(
-            self.adapter,
-            user_id=authenticator.user_id,
-            type=METADATA_TYPE,
-            id=self._metadata_id(authenticator),
-            change=apply,
+        return (
+            yield from change_slot(
+                self.adapter,
+                user_id=authenticator.user_id,
+                type=METADATA_TYPE,
+                id=self._metadata_id(authenticator),
+                change=apply,
+            )
         )
 
     @staticmethod
@@ -452,3 +473,7 @@ def _when(value: object) -> datetime | None:
         return load_datetime(value)
     except ValidationError:
         return None
+
+
+class PasskeyStore(PasskeyStoreCore[Adapter]):
+    """Passkeys' storage on a sync store (``auth_store.aio.PasskeyStore`` is the async twin)."""

@@ -85,9 +85,10 @@ except ImportError:  # pragma: no cover - tested in a subprocess without webauth
 
 from . import clock
 from ._slots import slot_id
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
 from .attempts import CREDENTIAL_TYPE as ATTEMPTS_TYPE
-from .attempts import AttemptLimiter
+from .attempts import AttemptLimiterCore
 from .disabled import is_disabled
 from .errors import (
     AuthStoreError,
@@ -103,7 +104,7 @@ from .passkey_store import (
     DEFAULT_PROVIDER,
     METADATA_TYPE,
     Passkey,
-    PasskeyStore,
+    PasskeyStoreCore,
     check_name,
     stored_credential_id,
 )
@@ -125,6 +126,7 @@ __all__ = [
     "PasskeyExistsError",
     "PasskeyResponseError",
     "PasskeyService",
+    "PasskeyServiceCore",
     "PasskeySignIn",
     "PasskeyVerificationError",
 ]
@@ -267,7 +269,7 @@ class _Response:
     transports: tuple[str, ...] = ()
 
 
-class PasskeyService:
+class PasskeyServiceCore(Twin[StoreT]):
     """Passkey ceremonies and management for the users of an ``Adapter``.
 
     ``rp_id`` is the domain passkeys are bound to (``example.com``; a passkey
@@ -290,14 +292,14 @@ class PasskeyService:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         *,
         signer: Signer,
         rp_id: str,
         origins: str | Sequence[str],
         rp_name: str | None = None,
         provider: str = DEFAULT_PROVIDER,
-        limiter: AttemptLimiter | None = None,
+        limiter: AttemptLimiterCore[StoreT] | None = None,
         challenge_max_age: timedelta = DEFAULT_CHALLENGE_MAX_AGE,
         user_verification: str = "preferred",
         require_user_verification: bool = False,
@@ -306,13 +308,17 @@ class PasskeyService:
         algorithms: Sequence[int] | None = None,
         proofs: ReauthProofs | None = None,
     ) -> None:
-        self.adapter = adapter
+        super().__init__(adapter)
         self.signer = signer
         self.rp_id = _check_rp_id(rp_id)
         self.origins = _check_origins(origins, self.rp_id)
         self.rp_name = rp_name or self.rp_id
-        self.store = PasskeyStore(adapter, provider=provider)
-        self.limiter = limiter or AttemptLimiter(adapter)
+        self.store: PasskeyStoreCore[StoreT] = self._twin(PasskeyStoreCore)(
+            adapter, provider=provider
+        )
+        self.limiter: AttemptLimiterCore[StoreT] = limiter or self._twin(AttemptLimiterCore)(
+            adapter
+        )
         if not isinstance(challenge_max_age, timedelta) or not (
             timedelta(seconds=10) <= challenge_max_age <= timedelta(hours=1)
         ):
@@ -337,13 +343,15 @@ class PasskeyService:
         self.proofs = proofs or ReauthProofs(signer)
 
     def __repr__(self) -> str:
-        return f"PasskeyService({self.adapter.backend}, rp_id={self.rp_id!r})"
+        backend = getattr(self.adapter, "backend", "?")
+        return f"{type(self).__name__}({backend}, rp_id={self.rp_id!r})"
 
     # -- registration ----------------------------------------------------------
 
+    @twin
     def registration_options(
         self, user: User, *, authenticator_attachment: str | None = None
-    ) -> PasskeyChallenge:
+    ) -> Steps[PasskeyChallenge]:
         """Options to register a new passkey for the signed-in ``user``.
 
         ``authenticator_attachment`` (``platform``, ``cross-platform``) narrows
@@ -357,7 +365,8 @@ class PasskeyService:
             if authenticator_attachment is None
             else _choice(AuthenticatorAttachment, authenticator_attachment, error=ValidationError)
         )
-        handle = self.store.ensure_user_handle(user_id)
+        handle = yield from self.store.ensure_user_handle.steps(user_id)
+        existing = yield from self._store(Adapter.list_authenticators_by_user_id, user_id)
         challenge = secrets.token_bytes(_CHALLENGE_BYTES)
         options = generate_registration_options(
             rp_id=self.rp_id,
@@ -373,13 +382,12 @@ class PasskeyService:
                 resident_key=self.resident_key,
                 user_verification=self.user_verification,
             ),
-            exclude_credentials=self._descriptors(
-                self.adapter.list_authenticators_by_user_id(user_id)
-            ),
+            exclude_credentials=self._descriptors(existing),
             supported_pub_key_algs=self.algorithms,
         )
-        return self._challenge(Ceremony.REGISTER, challenge, options, subject=user_id)
+        return (yield from self._challenge(Ceremony.REGISTER, challenge, options, subject=user_id))
 
+    @twin
     def register(
         self,
         user: User,
@@ -387,7 +395,7 @@ class PasskeyService:
         *,
         state: str | None,
         name: str | None = None,
-    ) -> Passkey:
+    ) -> Steps[Passkey]:
         """Verify a registration response for ``user`` and store the new passkey.
 
         ``state`` is ``PasskeyChallenge.state`` from ``registration_options``
@@ -399,7 +407,7 @@ class PasskeyService:
         user_id = user.id
         label = None if name is None else check_name(name)
         parsed = _parse_registration(response)
-        bound = self._spend(Ceremony.REGISTER, state, parsed.challenge)
+        bound = yield from self._spend(Ceremony.REGISTER, state, parsed.challenge)
         if bound.subject is None or not self._subject_is(Ceremony.REGISTER, bound, user_id):
             raise PasskeyChallengeError(Messages.CHALLENGE_FAILED)
         if is_disabled(user):
@@ -418,31 +426,35 @@ class PasskeyService:
             raise PasskeyVerificationError(Messages.REGISTRATION_FAILED) from None
         if not hmac.compare_digest(verified.credential_id, parsed.raw_id):
             raise PasskeyVerificationError(Messages.REGISTRATION_FAILED)
+        user_handle = yield from self.store.user_handle.steps(user_id)
         try:
-            return self.store.add(
-                user_id,
-                credential_id=verified.credential_id,
-                public_key=verified.credential_public_key,
-                counter=verified.sign_count,
-                device_type=(
-                    "multiDevice"
-                    if verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE
-                    else "singleDevice"
-                ),
-                backed_up=verified.credential_backed_up,
-                transports=parsed.transports,
-                name=label,
-                aaguid=verified.aaguid,
-                user_handle=self.store.user_handle(user_id),
+            return (
+                yield from self.store.add.steps(
+                    user_id,
+                    credential_id=verified.credential_id,
+                    public_key=verified.credential_public_key,
+                    counter=verified.sign_count,
+                    device_type=(
+                        "multiDevice"
+                        if verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE
+                        else "singleDevice"
+                    ),
+                    backed_up=verified.credential_backed_up,
+                    transports=parsed.transports,
+                    name=label,
+                    aaguid=verified.aaguid,
+                    user_handle=user_handle,
+                )
             )
         except ConflictError:
             raise PasskeyExistsError(Messages.ALREADY_REGISTERED) from None
 
     # -- sign-in ---------------------------------------------------------------
 
+    @twin
     def sign_in_options(
         self, email: str | None = None, *, conditional: bool = False
-    ) -> PasskeyChallenge:
+    ) -> Steps[PasskeyChallenge]:
         """Options to sign in with a passkey.
 
         Without ``email`` the browser offers every passkey it holds for this
@@ -458,7 +470,7 @@ class PasskeyService:
         if email is not None:
             if conditional:
                 raise ValidationError("conditional sign-in takes no e-mail: the browser offers it")
-            subject, allow = self._allowed_for(normalize_email(email))
+            subject, allow = yield from self._allowed_for(normalize_email(email))
         challenge = secrets.token_bytes(_CHALLENGE_BYTES)
         options = generate_authentication_options(
             rp_id=self.rp_id,
@@ -467,17 +479,20 @@ class PasskeyService:
             allow_credentials=allow,
             user_verification=self.user_verification,
         )
-        return self._challenge(
-            Ceremony.SIGN_IN,
-            challenge,
-            options,
-            subject=subject,
-            mediation="conditional" if conditional else None,
+        return (
+            yield from self._challenge(
+                Ceremony.SIGN_IN,
+                challenge,
+                options,
+                subject=subject,
+                mediation="conditional" if conditional else None,
+            )
         )
 
+    @twin
     def sign_in(
         self, response: str | bytes | Mapping[str, Any], *, state: str | None
-    ) -> PasskeySignIn:
+    ) -> Steps[PasskeySignIn]:
         """Verify a sign-in response; return who signed in.
 
         ``state`` is ``PasskeyChallenge.state`` from ``sign_in_options``.
@@ -489,21 +504,23 @@ class PasskeyService:
         step of two is the caller's decision.
         """
         parsed = _parse_assertion(response)
-        bound = self._spend(Ceremony.SIGN_IN, state, parsed.challenge)
-        return self._verify_assertion(Ceremony.SIGN_IN, parsed, bound, expected=None)
+        bound = yield from self._spend(Ceremony.SIGN_IN, state, parsed.challenge)
+        return (yield from self._verify_assertion(Ceremony.SIGN_IN, parsed, bound, expected=None))
 
     # -- second factor and re-authentication -------------------------------------
 
-    def second_factor_options(self, user: User) -> PasskeyChallenge:
+    @twin
+    def second_factor_options(self, user: User) -> Steps[PasskeyChallenge]:
         """Options for the second step of a sign-in by ``user`` (first factor passed).
 
         ``NotFoundError`` if the user has no passkey (don't offer the method then).
         """
-        return self._user_options(Ceremony.SECOND_FACTOR, user)
+        return (yield from self._user_options(Ceremony.SECOND_FACTOR, user))
 
+    @twin
     def verify_second_factor(
         self, user: User, response: str | bytes | Mapping[str, Any], *, state: str | None
-    ) -> PasskeySignIn:
+    ) -> Steps[PasskeySignIn]:
         """Verify that ``user`` (and nobody else) answered with one of their passkeys.
 
         As ``sign_in``, except that the user is known: a throttled user gets
@@ -511,13 +528,17 @@ class PasskeyService:
         counts towards their limit.
         """
         parsed = _parse_assertion(response)
-        bound = self._spend(Ceremony.SECOND_FACTOR, state, parsed.challenge)
-        return self._verify_assertion(Ceremony.SECOND_FACTOR, parsed, bound, expected=user)
+        bound = yield from self._spend(Ceremony.SECOND_FACTOR, state, parsed.challenge)
+        return (
+            yield from self._verify_assertion(Ceremony.SECOND_FACTOR, parsed, bound, expected=user)
+        )
 
-    def reauthentication_options(self, user: User) -> PasskeyChallenge:
+    @twin
+    def reauthentication_options(self, user: User) -> Steps[PasskeyChallenge]:
         """Options for the signed-in ``user`` to confirm it's them before a security change."""
-        return self._user_options(Ceremony.REAUTHENTICATE, user)
+        return (yield from self._user_options(Ceremony.REAUTHENTICATE, user))
 
+    @twin
     def reauthenticate(
         self,
         user: User,
@@ -525,7 +546,7 @@ class PasskeyService:
         *,
         state: str | None,
         session_id: str | None = None,
-    ) -> str:
+    ) -> Steps[str]:
         """Verify ``user``'s passkey assertion and return a re-authentication proof.
 
         Fails as ``verify_second_factor`` does. Pass the proof to ``delete``
@@ -533,16 +554,18 @@ class PasskeyService:
         good only in that session.
         """
         parsed = _parse_assertion(response)
-        bound = self._spend(Ceremony.REAUTHENTICATE, state, parsed.challenge)
-        self._verify_assertion(Ceremony.REAUTHENTICATE, parsed, bound, expected=user)
+        bound = yield from self._spend(Ceremony.REAUTHENTICATE, state, parsed.challenge)
+        yield from self._verify_assertion(Ceremony.REAUTHENTICATE, parsed, bound, expected=user)
         return self.proofs.issue(user, "passkey", session_id=session_id)
 
     # -- management ------------------------------------------------------------
 
-    def rename(self, user: User, credential_id: str, name: str) -> Passkey:
+    @twin
+    def rename(self, user: User, credential_id: str, name: str) -> Steps[Passkey]:
         """Rename one of ``user``'s passkeys (``NotFoundError`` if it is not theirs)."""
-        return self.store.rename(user.id, credential_id, name)
+        return (yield from self.store.rename.steps(user.id, credential_id, name))
 
+    @twin
     def delete(
         self,
         user: User,
@@ -550,7 +573,7 @@ class PasskeyService:
         *,
         proof: str | None,
         session_id: str | None = None,
-    ) -> Passkey:
+    ) -> Steps[Passkey]:
         """Remove one of ``user``'s passkeys; needs a fresh re-authentication ``proof``.
 
         The proof comes from ``reauthenticate`` (another passkey) or
@@ -559,7 +582,7 @@ class PasskeyService:
         first) and ``NotFoundError`` if the passkey is not the user's.
         """
         self.proofs.check(user, proof, session_id=session_id)
-        deleted = self.store.delete(user.id, credential_id)
+        deleted = yield from self.store.delete.steps(user.id, credential_id)
         if deleted is None:
             raise NotFoundError("no such passkey")
         return deleted
@@ -578,16 +601,17 @@ class PasskeyService:
         *,
         subject: str | None,
         mediation: str | None = None,
-    ) -> PasskeyChallenge:
+    ) -> Steps[PasskeyChallenge]:
         """Store the challenge under a new binding; sign the binding as the state."""
         binding = secrets.token_urlsafe(32)
         expires = clock.now() + self.challenge_max_age
-        self.adapter.create_verification_token(
+        yield from self._store(
+            Adapter.create_verification_token,
             VerificationToken(
                 identifier=_identifier(ceremony, binding),
                 token=_digest(challenge),
                 expires=expires,
-            )
+            ),
         )
         mac = None if subject is None else self._subject_mac(ceremony, binding, subject)
         state = self.signer.dumps(
@@ -600,7 +624,7 @@ class PasskeyService:
             mediation=mediation,
         )
 
-    def _spend(self, ceremony: Ceremony, state: str | None, challenge: bytes) -> _State:
+    def _spend(self, ceremony: Ceremony, state: str | None, challenge: bytes) -> Steps[_State]:
         """Check the state and spend its challenge (``PasskeyChallengeError`` if not possible)."""
         if not isinstance(state, str) or not state or len(state) > _MAX_STATE_CHARS:
             raise PasskeyChallengeError(Messages.CHALLENGE_FAILED)
@@ -616,8 +640,8 @@ class PasskeyService:
             or not (subject is None or isinstance(subject, str))
         ):
             raise PasskeyChallengeError(Messages.CHALLENGE_FAILED)
-        used = self.adapter.use_verification_token(
-            _identifier(ceremony, binding), _digest(challenge)
+        used = yield from self._store(
+            Adapter.use_verification_token, _identifier(ceremony, binding), _digest(challenge)
         )
         if used is None or used.expires <= clock.now():
             raise PasskeyChallengeError(Messages.CHALLENGE_FAILED)
@@ -638,11 +662,13 @@ class PasskeyService:
             return False
         return True
 
-    def _allowed_for(self, email: str) -> tuple[str, list[PublicKeyCredentialDescriptor]]:
+    def _allowed_for(self, email: str) -> Steps[tuple[str, list[PublicKeyCredentialDescriptor]]]:
         """The subject and allowCredentials for an e-mail: real ones, or a stable decoy."""
-        user = self.adapter.get_user_by_email(email)
+        user = yield from self._store(Adapter.get_user_by_email, email)
         user_id = None if user is None else user.id
-        allow = self._descriptors(self.adapter.list_authenticators_by_user_id(user_id or _NO_USER))
+        allow = self._descriptors(
+            (yield from self._store(Adapter.list_authenticators_by_user_id, user_id or _NO_USER))
+        )
         if user_id is None or not allow:
             decoy = hmac.new(
                 self.signer.secret_keys[-1].encode(),
@@ -653,9 +679,11 @@ class PasskeyService:
             return new_id(), [PublicKeyCredentialDescriptor(id=decoy, transports=hybrid)]
         return user_id, allow
 
-    def _user_options(self, ceremony: Ceremony, user: User) -> PasskeyChallenge:
+    def _user_options(self, ceremony: Ceremony, user: User) -> Steps[PasskeyChallenge]:
         user_id = user.id
-        allow = self._descriptors(self.adapter.list_authenticators_by_user_id(user_id))
+        allow = self._descriptors(
+            (yield from self._store(Adapter.list_authenticators_by_user_id, user_id))
+        )
         if not allow:
             raise NotFoundError("this user has no passkey")
         challenge = secrets.token_bytes(_CHALLENGE_BYTES)
@@ -666,7 +694,7 @@ class PasskeyService:
             allow_credentials=allow,
             user_verification=self.user_verification,
         )
-        return self._challenge(ceremony, challenge, options, subject=user_id)
+        return (yield from self._challenge(ceremony, challenge, options, subject=user_id))
 
     @staticmethod
     def _descriptors(
@@ -689,17 +717,21 @@ class PasskeyService:
 
     def _verify_assertion(
         self, ceremony: Ceremony, parsed: _Response, bound: _State, *, expected: User | None
-    ) -> PasskeySignIn:
+    ) -> Steps[PasskeySignIn]:
         """The shared second half of sign-in, second factor and re-authentication."""
-        authenticator = self.adapter.get_authenticator(stored_credential_id(parsed.raw_id))
-        owner = self.adapter.get_user(_NO_USER if authenticator is None else authenticator.user_id)
+        authenticator = yield from self._store(
+            Adapter.get_authenticator, stored_credential_id(parsed.raw_id)
+        )
+        owner = yield from self._store(
+            Adapter.get_user, _NO_USER if authenticator is None else authenticator.user_id
+        )
         counted = expected if expected is not None else owner
         try:
             if counted is None:
-                self._count_for_nobody()
+                yield from self._count_for_nobody()
             else:
                 # Counted as failed before the check, cleared on success (see AttemptLimiter).
-                self.limiter.begin(counted.id, KIND)
+                yield from self.limiter.begin.steps(counted.id, KIND)
         except TooManyAttemptsError:
             if expected is not None:
                 raise  # the person is identified already: say "retry in N s"
@@ -713,7 +745,9 @@ class PasskeyService:
         if is_disabled(owner):
             raise PasskeyVerificationError(Messages.SIGN_IN_FAILED)
         discoverable = ceremony is Ceremony.SIGN_IN and bound.subject is None
-        if not self._user_handle_matches(authenticator, parsed.user_handle, discoverable):
+        if not (
+            yield from self._user_handle_matches(authenticator, parsed.user_handle, discoverable)
+        ):
             raise PasskeyVerificationError(Messages.SIGN_IN_FAILED)
         try:
             verified = verify_authentication_response(
@@ -731,7 +765,7 @@ class PasskeyService:
             _refused(ceremony.value, exc)
             raise PasskeyVerificationError(Messages.SIGN_IN_FAILED) from None
         try:
-            passkey = self.store.record_use(
+            passkey = yield from self.store.record_use.steps(
                 authenticator,
                 counter=verified.new_sign_count,
                 backed_up=verified.credential_backed_up,
@@ -739,7 +773,7 @@ class PasskeyService:
         except NotFoundError:  # deleted meanwhile
             raise PasskeyVerificationError(Messages.SIGN_IN_FAILED) from None
         if passkey is None:
-            listed = self.store.passkey(authenticator)
+            listed = yield from self.store.passkey.steps(authenticator)
             log.warning(
                 "passkey signature counter went backwards (a cloned authenticator?): "
                 "user=%s passkey=%s stored=%d received=%d; sign-in refused",
@@ -754,10 +788,10 @@ class PasskeyService:
                 },
             )
             raise PasskeyCounterError(Messages.SIGN_IN_FAILED, passkey_id=listed.id)
-        self.limiter.record_success(owner.id, KIND)
+        yield from self.limiter.record_success.steps(owner.id, KIND)
         return PasskeySignIn(user=owner, passkey=passkey, user_verified=verified.user_verified)
 
-    def _count_for_nobody(self) -> None:
+    def _count_for_nobody(self) -> Steps[None]:
         """The store work a known passkey's failure costs, for a passkey nobody has.
 
         ``begin``'s read and write (here a compare-and-set that matches
@@ -765,19 +799,19 @@ class PasskeyService:
         passkey and an unknown one cost the same round trips.
         """
         missing = slot_id(ATTEMPTS_TYPE, _NO_USER, KIND)
-        self.adapter.get_credential(missing)
-        self.adapter.update_credential(missing, {}, expected_version=1)
-        self.adapter.get_credential(slot_id(METADATA_TYPE, _NO_USER))
+        yield from self._store(Adapter.get_credential, missing)
+        yield from self._store(Adapter.update_credential, missing, {}, expected_version=1)
+        yield from self._store(Adapter.get_credential, slot_id(METADATA_TYPE, _NO_USER))
 
     def _user_handle_matches(
         self, authenticator: Authenticator, received: bytes | None, discoverable: bool
-    ) -> bool:
+    ) -> Steps[bool]:
         """WebAuthn's user-handle check, for passkeys registered here.
 
         A passkey registered by an Auth.js app carries a random handle Auth.js
         never stores; the credential's owner is who the row says.
         """
-        recorded = self.store.metadata(authenticator).get("user_handle")
+        recorded = (yield from self.store.metadata.steps(authenticator)).get("user_handle")
         if not isinstance(recorded, str):
             return True
         if received is None:
@@ -789,9 +823,14 @@ class PasskeyService:
         return hmac.compare_digest(expected, received)
 
     # Last in the class: below it, ``list`` would name this method, not the type.
-    def list(self, user: User) -> list[Passkey]:
+    @twin
+    def list(self, user: User) -> Steps[list[Passkey]]:
         """``user``'s passkeys: name, created, last used, device type, backed up."""
-        return self.store.list(user.id)
+        return (yield from self.store.list.steps(user.id))
+
+
+class PasskeyService(PasskeyServiceCore[Adapter]):
+    """Passkeys on a sync store (``auth_store.aio.PasskeyService`` is the async twin)."""
 
 
 # -- the browser's JSON ----------------------------------------------------------

@@ -16,9 +16,9 @@ from typing import Any
 from passlib.context import CryptContext
 
 from ._slots import change_slot, slot_id
+from ._twins import Steps, StoreT, Twin, offload, shared_with, twin
 from .adapter import Adapter
-from .attempts import AttemptLimiter
-from .capabilities import SharedWithAnotherApp
+from .attempts import AttemptLimiterCore
 from .errors import ErrorCode, ValidationError
 from .models import Credential, User
 from .validation import validate_id
@@ -31,6 +31,7 @@ __all__ = [
     "PasswordPolicy",
     "PasswordPolicyError",
     "PasswordService",
+    "PasswordServiceCore",
     "make_context",
 ]
 
@@ -115,7 +116,7 @@ class PasswordPolicy:
             )
 
 
-class PasswordService:
+class PasswordServiceCore(Twin[StoreT]):
     """Set, verify, change and import password hashes stored through an ``Adapter``.
 
     ``breached_check(password) -> bool`` (optional) returns True for a password
@@ -129,22 +130,23 @@ class PasswordService:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         *,
         policy: PasswordPolicy | None = None,
         breached_check: Callable[[str], bool] | None = None,
-        limiter: AttemptLimiter | None = None,
+        limiter: AttemptLimiterCore[StoreT] | None = None,
         context: CryptContext | None = None,
     ) -> None:
-        self.adapter = adapter
+        super().__init__(adapter)
         self.policy = policy or PasswordPolicy()
         self.breached_check = breached_check
         self.limiter = limiter
         # A store another app shares (Better Auth): hashes that app verifies, and
         # passwords that app set, whose credentials have ids of its making.
-        self._shared = isinstance(adapter, SharedWithAnotherApp)
-        if context is None and isinstance(adapter, SharedWithAnotherApp):
-            context = adapter.app_conventions().password_context()
+        shared = shared_with(adapter)
+        self._shared = shared is not None
+        if context is None and shared is not None:
+            context = shared.password_context()
         self.context = context or make_context()
 
     # -- new passwords -------------------------------------------------------
@@ -158,24 +160,27 @@ class PasswordService:
                 reason="breached",
             )
 
-    def hash(self, password: str) -> str:
+    @twin
+    def hash(self, password: str) -> Steps[str]:
         """A hash of ``password`` in the context's default scheme (argon2id; on a store
         shared with Better Auth, its scrypt), without a policy check."""
         if not isinstance(password, str):
             raise ValidationError(f"password must be a string, got {type(password).__name__}")
-        result: str = self.context.hash(password)
+        result: str = yield from offload(self.context.hash, password)
         return result
 
-    def set_password(self, user_id: str, password: str) -> None:
+    @twin
+    def set_password(self, user_id: str, password: str) -> Steps[None]:
         """Check the policy, hash and store ``password`` as the user's password.
 
         Raises ``PasswordPolicyError`` or ``NotFoundError`` (no such user).
         """
         validate_id(user_id, "user_id")
         self.check_policy(password)
-        self._store(user_id, self.hash(password))
+        yield from self._put(user_id, (yield from self.hash.steps(password)))
 
-    def import_hash(self, user_id: str, hash_string: str) -> None:
+    @twin
+    def import_hash(self, user_id: str, hash_string: str) -> Steps[None]:
         """Store a hash made elsewhere: argon2 (any variant), bcrypt ``$2a$/$2b$/$2y$``
         or Better Auth's scrypt (``<salt hex>:<key hex>``).
 
@@ -195,11 +200,11 @@ class PasswordService:
             self.context.handler(scheme).from_string(hash_string)
         except (ValueError, TypeError):
             raise ValidationError(f"malformed {scheme} hash") from None
-        self._store(user_id, hash_string)
+        yield from self._put(user_id, hash_string)
 
-    def _store(self, user_id: str, hash_string: str) -> None:
-        current = self._credential(user_id) if self._shared else None
-        change_slot(
+    def _put(self, user_id: str, hash_string: str) -> Steps[None]:
+        current = (yield from self._credential(user_id)) if self._shared else None
+        yield from change_slot(
             self.adapter,
             user_id=user_id,
             type=CREDENTIAL_TYPE,
@@ -209,18 +214,26 @@ class PasswordService:
 
     # -- checks --------------------------------------------------------------
 
-    def has_password(self, user_id: str) -> bool:
+    @twin
+    def has_password(self, user_id: str) -> Steps[bool]:
         """Whether the user has a password."""
-        return self._credential(user_id) is not None
+        return (yield from self._credential(user_id)) is not None
 
-    def remove_password(self, user_id: str) -> bool:
+    @twin
+    def remove_password(self, user_id: str) -> Steps[bool]:
         """Delete the user's password; False if there was none."""
         if self._shared:
-            current = self._credential(user_id)
-            return current is not None and self.adapter.delete_credential(current.id) is not None
-        return self.adapter.delete_credential(slot_id(CREDENTIAL_TYPE, user_id)) is not None
+            current = yield from self._credential(user_id)
+            if current is None:
+                return False
+            return (yield from self._store(Adapter.delete_credential, current.id)) is not None
+        removed = yield from self._store(
+            Adapter.delete_credential, slot_id(CREDENTIAL_TYPE, user_id)
+        )
+        return removed is not None
 
-    def verify_password(self, user_id: str, password: str) -> bool:
+    @twin
+    def verify_password(self, user_id: str, password: str) -> Steps[bool]:
         """Whether ``password`` is the user's password.
 
         A user without a password costs one dummy hash, like a wrong password.
@@ -233,59 +246,66 @@ class PasswordService:
         if not isinstance(password, str):
             raise ValidationError(f"password must be a string, got {type(password).__name__}")
         if self.limiter is not None:
-            self.limiter.begin(user_id, KIND)
-        credential = self._credential(user_id)
+            yield from self.limiter.begin.steps(user_id, KIND)
+        credential = yield from self._credential(user_id)
         stored = credential.data.get("hash") if credential is not None else None
         if credential is None or not isinstance(stored, str):
-            self.dummy_verify()
+            yield from self.dummy_verify.steps()
             return False
-        ok, new_hash = self._verify(user_id, password, stored)
+        ok, new_hash = yield from offload(self._verify, user_id, password, stored)
         if not ok:
             return False
         if self.limiter is not None:
-            self.limiter.record_success(user_id, KIND)
+            yield from self.limiter.record_success.steps(user_id, KIND)
         if new_hash is not None:
             # Best effort: if the password changed meanwhile, that change wins.
-            self.adapter.update_credential(
-                credential.id, {"hash": new_hash}, expected_version=credential.version
+            yield from self._store(
+                Adapter.update_credential,
+                credential.id,
+                {"hash": new_hash},
+                expected_version=credential.version,
             )
         return True
 
-    def verify_password_for_email(self, email: str, password: str) -> User | None:
+    @twin
+    def verify_password_for_email(self, email: str, password: str) -> Steps[User | None]:
         """The user with this e-mail if ``password`` is theirs, else ``None``.
 
         An unknown e-mail takes as long as a wrong password for a known one.
         """
         try:
-            user = self.adapter.get_user_by_email(email)
+            user = yield from self._store(Adapter.get_user_by_email, email)
         except ValidationError:
             user = None
         if user is None:
-            self.dummy_verify()
+            yield from self.dummy_verify.steps()
             return None
-        return user if self.verify_password(user.id, password) else None
+        return user if (yield from self.verify_password.steps(user.id, password)) else None
 
-    def change_password(self, user_id: str, old: str, new: str) -> bool:
+    @twin
+    def change_password(self, user_id: str, old: str, new: str) -> Steps[bool]:
         """Replace the password if ``old`` is right; False (nothing changed) if it is not.
 
         ``new`` is checked against the policy first (``PasswordPolicyError``).
         """
         self.check_policy(new)
-        if not self.verify_password(user_id, old):
+        if not (yield from self.verify_password.steps(user_id, old)):
             return False
-        self._store(user_id, self.hash(new))
+        yield from self._put(user_id, (yield from self.hash.steps(new)))
         return True
 
-    def dummy_verify(self, password: str | None = None) -> None:
+    @twin
+    def dummy_verify(self, password: str | None = None) -> Steps[None]:
         """Spend the time of one verification against a default hash (for misses).
 
         ``password`` is accepted so callers can pass what they got; it is not used.
         """
-        self.context.dummy_verify()
+        yield from offload(self.context.dummy_verify)
 
-    def needs_rehash(self, user_id: str) -> bool:
+    @twin
+    def needs_rehash(self, user_id: str) -> Steps[bool]:
         """Whether the stored hash is outdated (bcrypt, or other argon2 parameters)."""
-        credential = self._credential(user_id)
+        credential = yield from self._credential(user_id)
         if credential is None:
             return False
         stored = credential.data.get("hash")
@@ -294,12 +314,12 @@ class PasswordService:
         except (ValueError, TypeError):
             return True
 
-    def _credential(self, user_id: str) -> Credential | None:
+    def _credential(self, user_id: str) -> Steps[Credential | None]:
         validate_id(user_id, "user_id")
-        found = self.adapter.get_credential(slot_id(CREDENTIAL_TYPE, user_id))
+        found = yield from self._store(Adapter.get_credential, slot_id(CREDENTIAL_TYPE, user_id))
         if found is None and self._shared:
             # A password the other app set (Better Auth's sign-up) has an id of its making.
-            listed = self.adapter.list_credentials(user_id, CREDENTIAL_TYPE)
+            listed = yield from self._store(Adapter.list_credentials, user_id, CREDENTIAL_TYPE)
             found = listed[0] if listed else None
         return found
 
@@ -310,14 +330,14 @@ class PasswordService:
             scheme = None
         if scheme is None:
             log.warning("stored password hash of user %s is not a known format", user_id)
-            self.dummy_verify()
+            self.context.dummy_verify()
             return False, None
         if scheme == "bcrypt" and len(password.encode("utf-8")) > _BCRYPT_MAX_BYTES:
             # bcrypt would only see the first 72 bytes; a longer password is not that one.
-            self.dummy_verify()
+            self.context.dummy_verify()
             return False, None
         if len(password) > self.policy.max_length:
-            self.dummy_verify()
+            self.context.dummy_verify()
             return False, None
         try:
             result: tuple[bool, Any] = self.context.verify_and_update(password, stored)
@@ -325,3 +345,7 @@ class PasswordService:
             log.warning("stored password hash of user %s could not be checked", user_id)
             return False, None
         return bool(result[0]), result[1]
+
+
+class PasswordService(PasswordServiceCore[Adapter]):
+    """Passwords on a sync store (``auth_store.aio.PasswordService`` is the async twin)."""

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from . import clock
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
 from .models import VerificationToken
 from .signing import InvalidSignatureError, Signer
 
-__all__ = ["PendingSecondStep", "PendingSignIns"]
+__all__ = ["PendingSecondStep", "PendingSignIns", "PendingSignInsCore"]
 
 _PURPOSE = "second-factor"
 _IDENTIFIER = "second-step:"
@@ -36,23 +37,25 @@ class PendingSecondStep:
     nonce: str
 
 
-class PendingSignIns:
+class PendingSignInsCore(Twin[StoreT]):
     """Issues, reads and spends pending second steps for one store."""
 
-    def __init__(self, adapter: Adapter, signer: Signer, *, max_age: timedelta) -> None:
-        self.adapter = adapter
+    def __init__(self, adapter: StoreT, signer: Signer, *, max_age: timedelta) -> None:
+        super().__init__(adapter)
         self.signer = signer
         self.max_age = max_age
 
-    def issue(self, user_id: str, methods: list[str]) -> str:
+    @twin
+    def issue(self, user_id: str, methods: list[str]) -> Steps[str]:
         """A new pending value for ``user_id``, good once within ``max_age``."""
         nonce = secrets.token_urlsafe(32)
-        self.adapter.create_verification_token(
+        yield from self._store(
+            Adapter.create_verification_token,
             VerificationToken(
                 identifier=_IDENTIFIER + user_id,
                 token=_digest(nonce),
                 expires=clock.now() + self.max_age,
-            )
+            ),
         )
         return self.signer.dumps({"u": user_id, "m": methods, "t": nonce}, purpose=_PURPOSE)
 
@@ -78,12 +81,19 @@ class PendingSignIns:
         methods = tuple(m for m in listed if isinstance(m, str))
         return PendingSecondStep(user_id=user_id, methods=methods, nonce=nonce)
 
-    def spend(self, step: PendingSecondStep) -> bool:
+    @twin
+    def spend(self, step: PendingSecondStep) -> Steps[bool]:
         """Use up a pending second step; True for exactly one caller, once."""
-        used = self.adapter.use_verification_token(_IDENTIFIER + step.user_id, _digest(step.nonce))
+        used = yield from self._store(
+            Adapter.use_verification_token, _IDENTIFIER + step.user_id, _digest(step.nonce)
+        )
         return used is not None and used.expires > clock.now()
 
 
 def _digest(nonce: str) -> str:
     # The nonce is 256 random bits: a plain hash is enough to keep it out of the store.
     return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+class PendingSignIns(PendingSignInsCore[Adapter]):
+    """Pending second steps on a sync store (``auth_store.aio.PendingSignIns``: the async twin)."""

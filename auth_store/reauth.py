@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hmac
 from datetime import timedelta
+from typing import Any
 
+from ._twins import Steps, run_sync
 from .errors import AuthStoreError, ErrorCode, ValidationError
 from .models import User
-from .passwords import PasswordService
+from .passwords import PasswordService, PasswordServiceCore
 from .signing import InvalidSignatureError, Signer
 
 __all__ = ["DEFAULT_MAX_AGE", "PURPOSE", "ReauthProofs", "ReauthenticationRequiredError"]
@@ -106,6 +108,19 @@ class ReauthProofs:
         without one); a throttled account raises ``TooManyAttemptsError``, as
         for a password change.
         """
-        if not isinstance(password, str) or not passwords.verify_password(user.id, password):
+        return run_sync(self.password_steps(passwords, user, password, session_id=session_id))
+
+    def password_steps(
+        self,
+        passwords: PasswordServiceCore[Any],
+        user: User,
+        password: str,
+        *,
+        session_id: str | None = None,
+    ) -> Steps[str]:
+        """``with_password`` as steps, for either twin of the password service."""
+        if not isinstance(password, str) or not (
+            yield from passwords.verify_password.steps(user.id, password)
+        ):
             raise ReauthenticationRequiredError("That password is not right.")
         return self.issue(user, "password", session_id=session_id)

@@ -24,6 +24,7 @@ together with a sliding-expiry refresh, so it is exact to that interval.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import ipaddress
@@ -32,8 +33,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from . import clock
+from ._twins import Steps, StoreT, Twin, shared_with, twin
 from .adapter import Adapter
-from .capabilities import SharedWithAnotherApp
 from .disabled import is_disabled
 from .errors import ValidationError
 from .models import Session, User
@@ -47,6 +48,7 @@ __all__ = [
     "IssuedSession",
     "SessionClient",
     "SessionManager",
+    "SessionManagerCore",
     "client_ip",
     "client_user_agent",
 ]
@@ -133,7 +135,7 @@ class ActiveSession:
         return self.session.expires
 
 
-class SessionManager:
+class SessionManagerCore(Twin[StoreT]):
     """Creates, reads (with sliding expiry), lists and revokes sessions.
 
     ``last_seen_interval`` bounds how stale a session's ``updated_at`` (last
@@ -143,14 +145,14 @@ class SessionManager:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         *,
         max_age: timedelta | None = None,
         update_age: timedelta | None = None,
         authjs_compat: bool = False,
         last_seen_interval: timedelta = DEFAULT_LAST_SEEN_INTERVAL,
     ) -> None:
-        shared = adapter.app_conventions() if isinstance(adapter, SharedWithAnotherApp) else None
+        shared = shared_with(adapter)
         if max_age is None:
             max_age = DEFAULT_MAX_AGE if shared is None else shared.session_max_age
         if update_age is None:
@@ -159,7 +161,7 @@ class SessionManager:
             raise ValidationError("need max_age > 0 and 0 <= update_age <= max_age")
         if last_seen_interval < timedelta(0):
             raise ValidationError("last_seen_interval must not be negative")
-        self.adapter = adapter
+        super().__init__(adapter)
         self.max_age = max_age
         self.update_age = update_age
         self.authjs_compat = authjs_compat
@@ -173,9 +175,10 @@ class SessionManager:
             return token
         return hashlib.sha256(token.encode()).hexdigest()
 
+    @twin
     def create(
         self, user: User, *, ip_address: str | None = None, user_agent: str | None = None
-    ) -> IssuedSession:
+    ) -> Steps[IssuedSession]:
         """Start a new session for ``user`` with a fresh token.
 
         ``ip_address`` and ``user_agent`` describe the client (the request's
@@ -186,7 +189,8 @@ class SessionManager:
         """
         token = secrets.token_urlsafe(_TOKEN_BYTES)
         now = clock.now()
-        session = self.adapter.create_session(
+        session = yield from self._store(
+            Adapter.create_session,
             Session(
                 session_token=self.stored_token(token),
                 user_id=user.id,
@@ -195,11 +199,12 @@ class SessionManager:
                 updated_at=now,
                 ip_address=client_ip(ip_address),
                 user_agent=client_user_agent(user_agent),
-            )
+            ),
         )
         return IssuedSession(token=token, session=session, user=user)
 
-    def get(self, token: str | None) -> ActiveSession | None:
+    @twin
+    def get(self, token: str | None) -> Steps[ActiveSession | None]:
         """The live session for a client token, or ``None``.
 
         An expired session, or one of a disabled user (``auth_store.disabled``),
@@ -212,64 +217,76 @@ class SessionManager:
         if not token or not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
             return None
         stored = self.stored_token(token)
-        found = self.adapter.get_session_and_user(stored)
+        found = yield from self._store(Adapter.get_session_and_user, stored)
         if found is None:
             return None
         session, user = found
         now = clock.now()
         if session.expires <= now or is_disabled(user):
             # Disabling revokes every session; one made in a race with it ends here.
-            self.adapter.delete_session(stored)
+            yield from self._store(Adapter.delete_session, stored)
             return None
         due = session.expires - self.max_age + self.update_age
         if due <= now:
-            updated = self.adapter.update_session(
-                stored, expires=now + self.max_age, updated_at=now
+            updated = yield from self._update(
+                Adapter.update_session, stored, expires=now + self.max_age, updated_at=now
             )
             if updated is None:  # revoked between the read and the write
                 return None
             return ActiveSession(session=updated, user=user, refreshed=True)
         seen = session.updated_at
         if seen is None or now - seen >= self.last_seen_interval:
-            touched = self.adapter.update_session(stored, updated_at=now)
+            touched = yield from self._update(Adapter.update_session, stored, updated_at=now)
             if touched is None:
                 return None
             session = touched
         return ActiveSession(session=session, user=user)
 
-    def revoke(self, token: str | None) -> bool:
+    @twin
+    def revoke(self, token: str | None) -> Steps[bool]:
         """End the session a client token names; whether there was one."""
         if not token or not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
             return False
-        return self.adapter.delete_session(self.stored_token(token)) is not None
+        ended = yield from self._store(Adapter.delete_session, self.stored_token(token))
+        return ended is not None
 
-    def revoke_by_id(self, user_id: str, session_id: str) -> bool:
+    @twin
+    def revoke_by_id(self, user_id: str, session_id: str) -> Steps[bool]:
         """End one of ``user_id``'s sessions by its id (as shown by ``list``)."""
-        for session in self.adapter.list_sessions(user_id):
+        for session in (yield from self._store(Adapter.list_sessions, user_id)):
             if session.id == session_id:
-                return self.adapter.delete_session(session.session_token) is not None
+                ended = yield from self._store(Adapter.delete_session, session.session_token)
+                return ended is not None
         return False
 
-    def revoke_all(self, user_id: str, *, except_token: str | None = None) -> int:
+    @twin
+    def revoke_all(self, user_id: str, *, except_token: str | None = None) -> Steps[int]:
         """End every session of a user (but ``except_token``'s); return how many ended."""
         if except_token is None:
-            return self.adapter.delete_sessions(user_id)
+            return (yield from self._store(Adapter.delete_sessions, user_id))
         keep = self.stored_token(except_token)
         ended = 0
-        for session in self.adapter.list_sessions(user_id):
+        for session in (yield from self._store(Adapter.list_sessions, user_id)):
             if _same(session.session_token, keep):
                 continue
-            if self.adapter.delete_session(session.session_token) is not None:
+            if (yield from self._store(Adapter.delete_session, session.session_token)) is not None:
                 ended += 1
         return ended
 
-    def list(self, user_id: str) -> list[Session]:
+    @twin
+    def list(self, user_id: str) -> Steps[builtins.list[Session]]:
         """A user's live sessions, oldest expiry first (expired ones are not listed)."""
         now = clock.now()
-        return [s for s in self.adapter.list_sessions(user_id) if s.expires > now]
+        return [
+            s for s in (yield from self._store(Adapter.list_sessions, user_id)) if s.expires > now
+        ]
 
     def is_current(self, session: Session, token: str | None) -> bool:
         """Whether ``session`` is the one the client ``token`` names."""
         if not token:
             return False
         return _same(session.session_token, self.stored_token(token))
+
+
+class SessionManager(SessionManagerCore[Adapter]):
+    """Sessions on a sync store (``auth_store.aio.SessionManager`` is the async twin)."""

@@ -27,6 +27,7 @@ from enum import StrEnum
 from urllib.parse import urlencode
 
 from . import clock
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
 from .errors import ConfigurationError, ValidationError
 from .models import VerificationToken
@@ -38,6 +39,7 @@ __all__ = [
     "IssuedToken",
     "TokenPurpose",
     "TokenService",
+    "TokenServiceCore",
     "hash_token",
 ]
 
@@ -96,7 +98,7 @@ class ConsumedToken:
     purpose: TokenPurpose
 
 
-class TokenService:
+class TokenServiceCore(Twin[StoreT]):
     """Issues and consumes single-use verification tokens.
 
     ``secret`` is one string or several ordered oldest to newest: the newest
@@ -106,7 +108,7 @@ class TokenService:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         secret: str | Sequence[str],
         *,
         lifetimes: Mapping[TokenPurpose, timedelta] | None = None,
@@ -114,7 +116,7 @@ class TokenService:
         secrets_ = (secret,) if isinstance(secret, str) else tuple(secret)
         if not secrets_ or not all(isinstance(s, str) and s for s in secrets_):
             raise ConfigurationError("a token secret must be a non-empty string")
-        self.adapter = adapter
+        super().__init__(adapter)
         self._secrets = secrets_
         self.lifetimes = {**DEFAULT_LIFETIMES, **(lifetimes or {})}
 
@@ -131,13 +133,14 @@ class TokenService:
         normal = normalize_email(email)
         return normal if purpose is TokenPurpose.SIGN_IN else f"{purpose.value}:{normal}"
 
+    @twin
     def issue(
         self,
         email: str,
         purpose: TokenPurpose = TokenPurpose.SIGN_IN,
         *,
         max_age: timedelta | None = None,
-    ) -> IssuedToken:
+    ) -> Steps[IssuedToken]:
         """Store a new token for ``email`` and return it (the only copy of the plain token)."""
         purpose = _purpose(purpose)
         lifetime = self.lifetimes[purpose] if max_age is None else max_age
@@ -145,20 +148,22 @@ class TokenService:
             raise ValidationError("a token lifetime must be positive")
         token = secrets.token_hex(32)
         expires = clock.now() + lifetime
-        self.adapter.create_verification_token(
+        yield from self._store(
+            Adapter.create_verification_token,
             VerificationToken(
                 identifier=self.identifier(email, purpose),
                 token=hash_token(token, self._secrets[-1]),
                 expires=expires,
-            )
+            ),
         )
         return IssuedToken(
             email=normalize_email(email), purpose=purpose, token=token, expires=expires
         )
 
+    @twin
     def consume(
         self, email: str, token: str, purpose: TokenPurpose = TokenPurpose.SIGN_IN
-    ) -> ConsumedToken | None:
+    ) -> Steps[ConsumedToken | None]:
         """Spend a token: ``ConsumedToken`` if it was stored and unexpired, else ``None``.
 
         The token is deleted in either case, so it never works twice.
@@ -171,9 +176,15 @@ class TokenService:
         except ValidationError:
             return None
         for secret in reversed(self._secrets):
-            used = self.adapter.use_verification_token(identifier, hash_token(token, secret))
+            used = yield from self._store(
+                Adapter.use_verification_token, identifier, hash_token(token, secret)
+            )
             if used is not None:
                 if used.expires <= clock.now():
                     return None
                 return ConsumedToken(email=normalize_email(email), purpose=purpose)
         return None
+
+
+class TokenService(TokenServiceCore[Adapter]):
+    """Verification tokens on a sync store (``auth_store.aio.TokenService`` is the async twin)."""

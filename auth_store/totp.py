@@ -29,8 +29,9 @@ import pyotp
 
 from . import clock
 from ._slots import change_slot, slot_id
+from ._twins import Steps, StoreT, Twin, twin
 from .adapter import Adapter
-from .attempts import AttemptLimiter
+from .attempts import AttemptLimiterCore
 from .crypto import FieldCipher
 from .errors import ConflictError, StorageError, ValidationError
 from .models import Credential
@@ -41,6 +42,7 @@ __all__ = [
     "CREDENTIAL_TYPE",
     "TOTPEnrollment",
     "TOTPService",
+    "TOTPServiceCore",
     "hotp_code",
     "totp_code",
 ]
@@ -108,7 +110,7 @@ class TOTPEnrollment:
     algorithm: str = "SHA1"
 
 
-class TOTPService:
+class TOTPServiceCore(Twin[StoreT]):
     """Enroll, confirm, verify and disable TOTP for users of an ``Adapter``.
 
     ``window`` is how many time steps either side of now are accepted
@@ -119,10 +121,10 @@ class TOTPService:
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: StoreT,
         cipher: FieldCipher,
         *,
-        limiter: AttemptLimiter | None = None,
+        limiter: AttemptLimiterCore[StoreT] | None = None,
         window: int = 1,
         enrollment_max_age: timedelta = timedelta(hours=1),
     ) -> None:
@@ -132,7 +134,7 @@ class TOTPService:
             raise ValidationError("window must be from 0 to 10 steps")
         if enrollment_max_age <= timedelta(0):
             raise ValidationError("enrollment_max_age must be positive")
-        self.adapter = adapter
+        super().__init__(adapter)
         self.cipher = cipher
         self.limiter = limiter
         self.window = window
@@ -140,6 +142,7 @@ class TOTPService:
 
     # -- enrollment ----------------------------------------------------------
 
+    @twin
     def enroll(
         self,
         user_id: str,
@@ -149,7 +152,7 @@ class TOTPService:
         digits: int = 6,
         period: int = 30,
         algorithm: str = "SHA1",
-    ) -> TOTPEnrollment:
+    ) -> Steps[TOTPEnrollment]:
         """Start (or restart) an enrollment with a new 160-bit secret, pending until ``confirm``.
 
         Raises ``ConflictError`` if TOTP is already enabled (``disable`` it
@@ -158,12 +161,13 @@ class TOTPService:
         check_text(issuer, "issuer")
         check_text(account_name, "account_name")
         secret = pyotp.random_base32(32)
-        self._store(user_id, secret, digits, period, algorithm, confirmed=False)
+        yield from self._put(user_id, secret, digits, period, algorithm, confirmed=False)
         return _enrollment(secret, issuer, account_name, digits, period, algorithm)
 
+    @twin
     def pending_enrollment(
         self, user_id: str, *, issuer: str, account_name: str
-    ) -> TOTPEnrollment | None:
+    ) -> Steps[TOTPEnrollment | None]:
         """The enrollment waiting for its first code (the same secret), or ``None``.
 
         ``None`` when TOTP is on, was never started, or the pending enrollment
@@ -171,14 +175,14 @@ class TOTPService:
         """
         check_text(issuer, "issuer")
         check_text(account_name, "account_name")
-        credential = self.adapter.get_credential(self._id(user_id))
+        credential = yield from self._store(Adapter.get_credential, self._id(user_id))
         if credential is None or not self._pending_and_fresh(credential):
             return None
-        data = credential.data
-        digits, period, algorithm = _params(data)
+        digits, period, algorithm = _params(credential.data)
         secret = self._secret(credential)
         return _enrollment(secret, issuer, account_name, digits, period, algorithm)
 
+    @twin
     def import_secret(
         self,
         user_id: str,
@@ -187,11 +191,13 @@ class TOTPService:
         digits: int = 6,
         period: int = 30,
         algorithm: str = "SHA1",
-    ) -> None:
+    ) -> Steps[None]:
         """Store an existing base32 secret (from another system) as enabled."""
-        self._store(user_id, secret, digits, period, algorithm, confirmed=True, replace=True)
+        yield from self._put(
+            user_id, secret, digits, period, algorithm, confirmed=True, replace=True
+        )
 
-    def _store(
+    def _put(
         self,
         user_id: str,
         secret: str,
@@ -201,7 +207,7 @@ class TOTPService:
         *,
         confirmed: bool,
         replace: bool = False,
-    ) -> None:
+    ) -> Steps[None]:
         validate_id(user_id, "user_id")
         _check_params(digits, period, algorithm)
         if not isinstance(secret, str):
@@ -228,36 +234,41 @@ class TOTPService:
                 data["started"] = int(clock.now().timestamp())
             return data
 
-        change_slot(
+        yield from change_slot(
             self.adapter, user_id=user_id, type=CREDENTIAL_TYPE, id=credential_id, change=put
         )
 
     # -- checks --------------------------------------------------------------
 
-    def confirm(self, user_id: str, code: str) -> bool:
+    @twin
+    def confirm(self, user_id: str, code: str) -> Steps[bool]:
         """Finish a pending enrollment with a valid code; True turns TOTP on."""
-        return self._check(user_id, code, confirmed=False)
+        return (yield from self._check(user_id, code, confirmed=False))
 
-    def verify(self, user_id: str, code: str) -> bool:
+    @twin
+    def verify(self, user_id: str, code: str) -> Steps[bool]:
         """Whether ``code`` is valid now for an enabled user and its time step is unused.
 
         A success uses up the time step. False for users without TOTP enabled.
         """
-        return self._check(user_id, code, confirmed=True)
+        return (yield from self._check(user_id, code, confirmed=True))
 
-    def is_enabled(self, user_id: str) -> bool:
+    @twin
+    def is_enabled(self, user_id: str) -> Steps[bool]:
         """Whether TOTP is on (enrolled and confirmed)."""
-        credential = self.adapter.get_credential(self._id(user_id))
+        credential = yield from self._store(Adapter.get_credential, self._id(user_id))
         return credential is not None and credential.data.get("confirmed") is True
 
-    def is_pending(self, user_id: str) -> bool:
+    @twin
+    def is_pending(self, user_id: str) -> Steps[bool]:
         """Whether an enrollment waits for its first code (and has not expired)."""
-        credential = self.adapter.get_credential(self._id(user_id))
+        credential = yield from self._store(Adapter.get_credential, self._id(user_id))
         return credential is not None and self._pending_and_fresh(credential)
 
-    def disable(self, user_id: str) -> bool:
+    @twin
+    def disable(self, user_id: str) -> Steps[bool]:
         """Turn TOTP off (or drop a pending enrollment); False if there was nothing."""
-        return self.adapter.delete_credential(self._id(user_id)) is not None
+        return (yield from self._store(Adapter.delete_credential, self._id(user_id))) is not None
 
     # -- internals -----------------------------------------------------------
 
@@ -266,12 +277,12 @@ class TOTPService:
         validate_id(user_id, "user_id")
         return slot_id(CREDENTIAL_TYPE, user_id)
 
-    def _check(self, user_id: str, code: str, *, confirmed: bool) -> bool:
+    def _check(self, user_id: str, code: str, *, confirmed: bool) -> Steps[bool]:
         credential_id = self._id(user_id)
         if not isinstance(code, str):
             raise ValidationError(f"code must be a string, got {type(code).__name__}")
         if self.limiter is not None:
-            self.limiter.begin(user_id, KIND)
+            yield from self.limiter.begin.steps(user_id, KIND)
         code = "".join(code.split())
         accepted = False
 
@@ -289,11 +300,11 @@ class TOTPService:
             accepted = True
             return {**current.data, "confirmed": True, "last_step": step}
 
-        change_slot(
+        yield from change_slot(
             self.adapter, user_id=user_id, type=CREDENTIAL_TYPE, id=credential_id, change=use_step
         )
         if accepted and self.limiter is not None:
-            self.limiter.record_success(user_id, KIND)
+            yield from self.limiter.record_success.steps(user_id, KIND)
         return accepted
 
     def _pending_and_fresh(self, credential: Credential) -> bool:
@@ -361,3 +372,7 @@ def _enrollment(
         period=period,
         algorithm=algorithm,
     )
+
+
+class TOTPService(TOTPServiceCore[Adapter]):
+    """TOTP on a sync store (``auth_store.aio.TOTPService`` is the async twin)."""

@@ -14,6 +14,7 @@ __all__ = [
     "markdown",
     "plot_lookups",
     "replace_between_markers",
+    "replace_marked",
 ]
 
 BEGIN = "<!-- benchmark results: begin (written by python -m benchmarks) -->"
@@ -113,10 +114,15 @@ def markdown(
 
 def replace_between_markers(page: str, section: str) -> str:
     """``page`` with the text between the results markers replaced by ``section``."""
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    return replace_marked(page, section, BEGIN, END)
+
+
+def replace_marked(page: str, section: str, begin: str, end: str) -> str:
+    """``page`` with the text between the markers ``begin`` and ``end`` replaced by ``section``."""
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if not pattern.search(page):
-        raise ValueError(f"the page lacks the results markers {BEGIN!r} ... {END!r}")
-    return pattern.sub(lambda _: f"{BEGIN}\n\n{section}\n{END}", page, count=1)
+        raise ValueError(f"the page lacks the markers {begin!r} ... {end!r}")
+    return pattern.sub(lambda _: f"{begin}\n\n{section}\n{end}", page, count=1)
 
 
 def plot_lookups(rows: Sequence[Row], path: Path) -> bool:

@@ -99,7 +99,8 @@ class SQLiteSuite:
 
     def _pooled(self, operation: str, sample: list[int]) -> AsyncCase:
         """The adapter's lookup awaited through ``run_in_threadpool``, as a FastAPI
-        endpoint or dependency calls a sync function (there is no async twin yet)."""
+        endpoint or dependency calls a sync function (SQLite's async twin, from
+        ``connect_async``, runs the sync adapter on worker threads the same way)."""
         from starlette.concurrency import run_in_threadpool
 
         call: Callable[[str], User | None] = self.store.get_user

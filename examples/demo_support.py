@@ -31,19 +31,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import qrcode
 import qrcode.image.svg
 
-import auth_store
 from auth_store.crypto import KEY_FILE_ENV, KEYS_ENV, Keyring
 from auth_store.devices import describe_device
 from auth_store.errors import ConfigurationError, as_sentence
-from auth_store.flow import AuthFlow
+from auth_store.flow import AuthFlowCore
 from auth_store.mail import BackgroundMailer, Mailer, Message, OutboxMailer
+from auth_store.models import Session
 from auth_store.oauth import OAuthProvider
 from auth_store.signing import SECRET_ENV, Signer, secret_keys
+
+F = TypeVar("F", bound=AuthFlowCore[Any])
 
 __all__ = [
     "NOTICES",
@@ -128,8 +131,11 @@ def error_texts(status: int, message: str) -> tuple[str, str]:
     return heading, as_sentence(message)
 
 
-def session_rows(flow: AuthFlow, user_id: str, token: str | None) -> list[dict[str, object]]:
-    """The sessions page's rows: device, address, signed in, last seen, current or not."""
+def session_rows(
+    flow: AuthFlowCore[Any], sessions: list[Session], token: str | None
+) -> list[dict[str, object]]:
+    """The sessions page's rows (from ``flow.sessions.list``): device, address, signed in,
+    last seen, current or not."""
     return [
         {
             "id": s.id,
@@ -141,7 +147,7 @@ def session_rows(flow: AuthFlow, user_id: str, token: str | None) -> list[dict[s
             "last_seen": s.updated_at,
             "expires": s.expires,
         }
-        for s in flow.sessions.list(user_id)
+        for s in sessions
     ]
 
 
@@ -173,10 +179,10 @@ ERRORS = {
 
 
 @dataclass(frozen=True)
-class Demo:
+class Demo(Generic[F]):
     """A configured flow plus the bits the example pages show."""
 
-    flow: AuthFlow
+    flow: F
     outbox: OutboxMailer | None
     providers: tuple[OAuthProvider, ...] = ()
     #: Why passkeys are off (``None`` when they are on).
@@ -204,14 +210,19 @@ def _kept_secret(path: Path, make: str) -> str:
 
 
 def build_demo(
-    store: auth_store.Adapter,
+    store: Any,
     *,
+    flow_class: type[F],
     base_url: str,
     data_dir: str | Path,
     mailer: Mailer | None = None,
     providers: Sequence[OAuthProvider] = (),
-) -> Demo:
-    """The flow the example apps run on ``store``, configured from the environment or files."""
+) -> Demo[F]:
+    """The flow the example apps run on ``store``, configured from the environment or files.
+
+    ``flow_class`` is ``auth_store.flow.AuthFlow`` on a sync store (Flask), or
+    ``auth_store.aio.AuthFlow`` on an async one (FastAPI).
+    """
     data = Path(data_dir)
     secret_file = data / "secret.txt"
     if not os.environ.get(SECRET_ENV, "").strip():
@@ -228,7 +239,7 @@ def build_demo(
         mailer = BackgroundMailer(outbox)
     else:
         outbox = mailer if isinstance(mailer, OutboxMailer) else None
-    flow = AuthFlow(
+    flow = flow_class(
         store,
         signer=signer,
         keyring=keyring,
@@ -245,7 +256,7 @@ def build_demo(
     )
 
 
-def _enable_passkeys(flow: AuthFlow, base_url: str) -> str | None:
+def _enable_passkeys(flow: AuthFlowCore[Any], base_url: str) -> str | None:
     """Turn passkeys on for ``base_url``'s host; say why not when it can't have them."""
     parts = urlsplit(base_url)
     try:

@@ -18,6 +18,7 @@ a domain name: open the printed http://localhost URL. Behind HTTPS, set
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import auth_store
+import auth_store.aio as aio
+from auth_store.async_twin import ThreadedAsyncAdapter
 from auth_store.errors import as_sentence
 from auth_store.flow import FlowError, SecondFactorMethod
 from auth_store.integrations.common import CookieSettings, safe_next
@@ -46,7 +49,7 @@ from auth_store.integrations.fastapi import (
 )
 from auth_store.mail import Mailer
 from auth_store.models import User
-from auth_store.oauth import OAuthProvider, OAuthService
+from auth_store.oauth import OAuthProvider
 from examples.demo_support import (
     APP_NAME,
     ERRORS,
@@ -103,7 +106,7 @@ class SecurityHeaders:
 
 
 def create_app(
-    store: auth_store.Adapter | None = None,
+    store: auth_store.AsyncAdapter | auth_store.Adapter,
     *,
     base_url: str = "http://localhost:8000",
     data_dir: str | Path = ".auth-store-demo",
@@ -111,22 +114,28 @@ def create_app(
     mailer: Mailer | None = None,
     providers: tuple[OAuthProvider, ...] = (),
 ) -> FastAPI:
-    """The demo app on ``store`` (default: ``auth_store.connect()``).
+    """The demo app on the async twin of ``store``.
 
+    ``store`` is an async store (``await auth_store.connect_async(url)``:
+    native on Postgres), or a sync one, which then runs on worker threads
+    (``ThreadedAsyncAdapter``, what ``connect_async`` does for SQLite).
     ``secure_cookies``: ``None`` reads ``DEMO_SECURE_COOKIES``, else on exactly
     when ``base_url`` is https (see ``examples.demo_support``).
     """
-    store = store if store is not None else auth_store.connect()
-    demo = build_demo(store, base_url=base_url, data_dir=data_dir, mailer=mailer)
+    if isinstance(store, auth_store.Adapter):
+        store = ThreadedAsyncAdapter(store)
+    demo = build_demo(
+        store, flow_class=aio.AuthFlow, base_url=base_url, data_dir=data_dir, mailer=mailer
+    )
     flow = demo.flow
-    oauth = OAuthService(flow, providers) if providers else None
+    oauth = aio.OAuthService(flow, providers) if providers else None
     secure = secure_cookies if secure_cookies is not None else cookies_secure_by_default(base_url)
 
-    def error_page(request: Request, status_code: int, text: str) -> Response:
+    async def error_page(request: Request, status_code: int, text: str) -> Response:
         heading, text = error_texts(status_code, text)
         # After a server failure, don't touch the store again to show who is signed in.
         who: dict[str, Any] = {"user": None} if status_code >= 500 else {}
-        return page(
+        return await page(
             request,
             "error.html",
             status_code,
@@ -153,7 +162,7 @@ def create_app(
     app.state.demo = demo
     templates = Jinja2Templates(directory=TEMPLATES)
 
-    def page(
+    async def page(
         request: Request,
         template: str,
         status_code: int = 200,
@@ -166,7 +175,7 @@ def create_app(
         if context.get("error"):
             context["error"] = as_sentence(str(context["error"]))
         headers = {**SECURITY_HEADERS, **(NO_STORE if no_store else {})}
-        user = context.pop("user") if "user" in context else auth.load(request)
+        user = context.pop("user") if "user" in context else await auth.load(request)
         base = {
             "app_name": APP_NAME,
             "user": user,
@@ -184,8 +193,8 @@ def create_app(
             request, template, {**base, **context}, status_code=status_code, headers=headers
         )
 
-    def message(request: Request, heading: str, text: str) -> HTMLResponse:
-        return page(request, "message.html", heading=heading, text=text)
+    async def message(request: Request, heading: str, text: str) -> HTMLResponse:
+        return await page(request, "message.html", heading=heading, text=text)
 
     def see_other(url: str) -> RedirectResponse:
         return RedirectResponse(url, status_code=303)
@@ -198,73 +207,75 @@ def create_app(
     # -- public pages --------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse)
-    def index(request: Request) -> HTMLResponse:
-        return page(request, "index.html")
+    async def index(request: Request) -> HTMLResponse:
+        return await page(request, "index.html")
 
     @app.get("/sign-up", response_class=HTMLResponse)
-    def sign_up_form(request: Request) -> HTMLResponse:
-        return page(request, "sign_up.html")
+    async def sign_up_form(request: Request) -> HTMLResponse:
+        return await page(request, "sign_up.html")
 
     @app.post("/sign-up", dependencies=CSRF)
-    def sign_up(
+    async def sign_up(
         request: Request,
         email: Annotated[str, Form()],
         password: Annotated[str, Form()],
         name: Annotated[str, Form()] = "",
     ) -> Response:
         try:
-            text = flow.sign_up(email, password, name=name or None)
+            text = await flow.sign_up(email, password, name=name or None)
         except FlowError as exc:
-            return page(request, "sign_up.html", 400, error=str(exc), email=email, name=name)
-        return message(request, "Check your inbox", text)
+            return await page(request, "sign_up.html", 400, error=str(exc), email=email, name=name)
+        return await message(request, "Check your inbox", text)
 
     @app.get("/sign-in", response_class=HTMLResponse)
-    def sign_in_form(request: Request, next: str = "") -> HTMLResponse:
-        return page(request, "sign_in.html", next=safe_next(next, ""))
+    async def sign_in_form(request: Request, next: str = "") -> HTMLResponse:
+        return await page(request, "sign_in.html", next=safe_next(next, ""))
 
     @app.post("/sign-in", dependencies=CSRF)
-    def sign_in(
+    async def sign_in(
         request: Request,
         email: Annotated[str, Form()],
         password: Annotated[str, Form()],
         next: Annotated[str, Form()] = "",
     ) -> Response:
         try:
-            result = flow.sign_in_password(
+            result = await flow.sign_in_password(
                 email,
                 password,
-                previous_token=auth.session_token(request),
+                previous_token=await auth.session_token(request),
                 client=auth.client(request),
             )
         except FlowError as exc:
             code = http_status(exc)
-            return page(request, "sign_in.html", code, error=str(exc), email=email, next=next)
+            return await page(request, "sign_in.html", code, error=str(exc), email=email, next=next)
         return after_first_factor(request, result, next)
 
-    def passkey_offered(request: Request) -> bool:
+    async def passkey_offered(request: Request) -> bool:
         try:
-            return SecondFactorMethod.PASSKEY in flow.pending_methods(auth.pending(request))
+            return SecondFactorMethod.PASSKEY in await flow.pending_methods(auth.pending(request))
         except FlowError:
             return False
 
     @app.get("/second-step", response_class=HTMLResponse)
-    def second_step_form(request: Request) -> Response:
+    async def second_step_form(request: Request) -> Response:
         if not auth.pending(request):
             return see_other("/sign-in")
-        return page(request, "second_step.html", passkey_offered=passkey_offered(request))
+        return await page(
+            request, "second_step.html", passkey_offered=await passkey_offered(request)
+        )
 
     @app.post("/second-step", dependencies=CSRF)
-    def second_step(request: Request, code: Annotated[str, Form()]) -> Response:
+    async def second_step(request: Request, code: Annotated[str, Form()]) -> Response:
         try:
-            result = flow.verify_second_factor(
+            result = await flow.verify_second_factor(
                 auth.pending(request),
                 code,
-                previous_token=auth.session_token(request),
+                previous_token=await auth.session_token(request),
                 client=auth.client(request),
             )
         except FlowError as exc:
-            offered = passkey_offered(request)
-            return page(
+            offered = await passkey_offered(request)
+            return await page(
                 request,
                 "second_step.html",
                 http_status(exc),
@@ -275,22 +286,24 @@ def create_app(
         return see_other("/account")
 
     @app.post("/sign-out", dependencies=CSRF)
-    def sign_out(request: Request) -> Response:
-        auth.logout(request)
+    async def sign_out(request: Request) -> Response:
+        await auth.logout(request)
         return see_other("/?notice=signed_out")
 
     @app.get("/magic-link", response_class=HTMLResponse)
-    def magic_link_form(request: Request) -> HTMLResponse:
-        return page(request, "magic_link.html")
+    async def magic_link_form(request: Request) -> HTMLResponse:
+        return await page(request, "magic_link.html")
 
     @app.post("/magic-link", dependencies=CSRF)
-    def magic_link(request: Request, email: Annotated[str, Form()]) -> Response:
-        return message(request, "Check your inbox", flow.request_magic_link(email))
+    async def magic_link(request: Request, email: Annotated[str, Form()]) -> Response:
+        return await message(request, "Check your inbox", await flow.request_magic_link(email))
 
     # The links in e-mails: GET shows a button, POST spends the token.
     @app.get(flow.paths.magic_link, response_class=HTMLResponse)
-    def magic_link_confirm(request: Request, email: str = "", token: str = "") -> HTMLResponse:
-        return page(
+    async def magic_link_confirm(
+        request: Request, email: str = "", token: str = ""
+    ) -> HTMLResponse:
+        return await page(
             request,
             "confirm.html",
             heading="Sign in",
@@ -302,23 +315,25 @@ def create_app(
         )
 
     @app.post(flow.paths.magic_link, dependencies=CSRF)
-    def magic_link_consume(
+    async def magic_link_consume(
         request: Request, email: Annotated[str, Form()], token: Annotated[str, Form()]
     ) -> Response:
         try:
-            result = flow.sign_in_magic_link(
+            result = await flow.sign_in_magic_link(
                 email,
                 token,
-                previous_token=auth.session_token(request),
+                previous_token=await auth.session_token(request),
                 client=auth.client(request),
             )
         except FlowError as exc:
-            return message(request, "This link did not work", str(exc))
+            return await message(request, "This link did not work", str(exc))
         return after_first_factor(request, result)
 
     @app.get(flow.paths.verify_email, response_class=HTMLResponse)
-    def verify_email_confirm(request: Request, email: str = "", token: str = "") -> HTMLResponse:
-        return page(
+    async def verify_email_confirm(
+        request: Request, email: str = "", token: str = ""
+    ) -> HTMLResponse:
+        return await page(
             request,
             "confirm.html",
             heading="Verify your address",
@@ -330,31 +345,31 @@ def create_app(
         )
 
     @app.post(flow.paths.verify_email, dependencies=CSRF)
-    def verify_email(
+    async def verify_email(
         request: Request, email: Annotated[str, Form()], token: Annotated[str, Form()]
     ) -> Response:
         try:
-            result = flow.verify_email(
+            result = await flow.verify_email(
                 email,
                 token,
-                previous_token=auth.session_token(request),
+                previous_token=await auth.session_token(request),
                 client=auth.client(request),
             )
         except FlowError as exc:
-            return message(request, "This link did not work", str(exc))
+            return await message(request, "This link did not work", str(exc))
         return after_first_factor(request, result)
 
     @app.get("/reset-password", response_class=HTMLResponse)
-    def reset_request_form(request: Request) -> HTMLResponse:
-        return page(request, "reset_request.html")
+    async def reset_request_form(request: Request) -> HTMLResponse:
+        return await page(request, "reset_request.html")
 
     @app.post("/reset-password", dependencies=CSRF)
-    def reset_request(request: Request, email: Annotated[str, Form()]) -> Response:
-        return message(request, "Check your inbox", flow.request_password_reset(email))
+    async def reset_request(request: Request, email: Annotated[str, Form()]) -> Response:
+        return await message(request, "Check your inbox", await flow.request_password_reset(email))
 
     @app.get(flow.paths.reset_password, response_class=HTMLResponse)
-    def reset_form(request: Request, email: str = "", token: str = "") -> HTMLResponse:
-        return page(
+    async def reset_form(request: Request, email: str = "", token: str = "") -> HTMLResponse:
+        return await page(
             request,
             "reset_password.html",
             action=flow.paths.reset_password,
@@ -363,16 +378,16 @@ def create_app(
         )
 
     @app.post(flow.paths.reset_password, dependencies=CSRF)
-    def reset(
+    async def reset(
         request: Request,
         email: Annotated[str, Form()],
         token: Annotated[str, Form()],
         new_password: Annotated[str, Form()],
     ) -> Response:
         try:
-            flow.reset_password(email, token, new_password)
+            await flow.reset_password(email, token, new_password)
         except FlowError as exc:
-            return page(
+            return await page(
                 request,
                 "reset_password.html",
                 400,
@@ -384,11 +399,12 @@ def create_app(
         return see_other("/sign-in?notice=password_reset")
 
     @app.get("/outbox", response_class=HTMLResponse)
-    def outbox(request: Request) -> HTMLResponse:
+    async def outbox(request: Request) -> HTMLResponse:
         if not demo.outbox_page:  # a development tool: only while the demo runs on localhost
             raise HTTPException(404)
-        messages = demo.outbox_messages()
-        return page(request, "outbox.html", messages=list(reversed(messages)))
+        # Waits for the mail worker, which has this loop compose: not on the loop.
+        messages = await asyncio.to_thread(demo.outbox_messages)
+        return await page(request, "outbox.html", messages=list(reversed(messages)))
 
     # -- signed-in pages -------------------------------------------------------
 
@@ -398,43 +414,43 @@ def create_app(
         return user
 
     @app.get("/account", response_class=HTMLResponse)
-    def account(request: Request, user: OptionalUser) -> Response:
+    async def account(request: Request, user: OptionalUser) -> Response:
         checked = require(request, user)
         if isinstance(checked, Response):
             return checked
-        return account_page(request, checked)
+        return await account_page(request, checked)
 
-    def account_page(
+    async def account_page(
         request: Request, user: User, status_code: int = 200, error: str | None = None
     ) -> HTMLResponse:
-        enabled = flow.totp_enabled(user)
+        enabled = await flow.totp_enabled(user)
         extra: dict[str, Any] = {"error": error} if error else {}
-        return page(
+        return await page(
             request,
             "account.html",
             status_code,
             totp_enabled=enabled,
-            backup_remaining=flow.backup_codes.remaining(user.id) if enabled else 0,
-            has_password=flow.passwords.has_password(user.id),
-            passkey_list=flow.passkeys.list(user) if flow.passkeys_available else [],
+            backup_remaining=await flow.backup_codes.remaining(user.id) if enabled else 0,
+            has_password=await flow.passwords.has_password(user.id),
+            passkey_list=await flow.passkeys.list(user) if flow.passkeys_available else [],
             **extra,
         )
 
     @app.post("/account/verify-email", dependencies=CSRF)
-    def resend_verification(request: Request, user: CurrentUser) -> Response:
-        flow.request_email_verification(user)
+    async def resend_verification(request: Request, user: CurrentUser) -> Response:
+        await flow.request_email_verification(user)
         return see_other("/account?notice=verification_sent")
 
-    def totp_page(
+    async def totp_page(
         request: Request, user: User, status_code: int = 200, error: str | None = None
     ) -> HTMLResponse:
         # Shows the pending enrolment (the same key until it is confirmed or
         # expires), or a button to start one: a GET never makes a secret.
-        enrollment = flow.totp_enrollment(user)
+        enrollment = await flow.totp_enrollment(user)
         extra: dict[str, Any] = {"error": error} if error else {}
         if enrollment is None:
-            return page(request, "totp_enroll.html", status_code, **extra)
-        return page(
+            return await page(request, "totp_enroll.html", status_code, **extra)
+        return await page(
             request,
             "totp_enroll.html",
             status_code,
@@ -445,83 +461,90 @@ def create_app(
         )
 
     @app.get("/account/totp", response_class=HTMLResponse)
-    def totp_form(request: Request, user: OptionalUser) -> Response:
+    async def totp_form(request: Request, user: OptionalUser) -> Response:
         checked = require(request, user)
         if isinstance(checked, Response):
             return checked
-        if flow.totp_enabled(checked):
+        if await flow.totp_enabled(checked):
             return see_other("/account")
-        return totp_page(request, checked)
+        return await totp_page(request, checked)
 
     @app.post("/account/totp/start", dependencies=CSRF)
-    def totp_start(user: CurrentUser) -> Response:
-        if not flow.totp_enabled(user):
-            flow.start_totp(user)  # keeps an enrolment already pending
+    async def totp_start(user: CurrentUser) -> Response:
+        if not await flow.totp_enabled(user):
+            await flow.start_totp(user)  # keeps an enrolment already pending
         return see_other("/account/totp")
 
     @app.post("/account/totp", dependencies=CSRF)
-    def totp_confirm(request: Request, user: CurrentUser, code: Annotated[str, Form()]) -> Response:
+    async def totp_confirm(
+        request: Request, user: CurrentUser, code: Annotated[str, Form()]
+    ) -> Response:
         try:
-            codes = flow.confirm_totp(user, code)
+            codes = await flow.confirm_totp(user, code)
         except FlowError as exc:
-            return totp_page(request, user, http_status(exc), str(exc))
-        return page(
+            return await totp_page(request, user, http_status(exc), str(exc))
+        return await page(
             request, "backup_codes.html", no_store=True, codes=codes, notice=NOTICES["totp_on"]
         )
 
     @app.post("/account/totp/disable", dependencies=CSRF)
-    def totp_disable(request: Request, user: CurrentUser, code: Annotated[str, Form()]) -> Response:
+    async def totp_disable(
+        request: Request, user: CurrentUser, code: Annotated[str, Form()]
+    ) -> Response:
         try:
-            flow.disable_totp(user, code)
+            await flow.disable_totp(user, code)
         except FlowError as exc:
-            return account_page(request, user, http_status(exc), str(exc))
+            return await account_page(request, user, http_status(exc), str(exc))
         return see_other("/account?notice=totp_off")
 
     @app.post("/account/backup-codes", dependencies=CSRF)
-    def backup_codes(request: Request, user: CurrentUser, code: Annotated[str, Form()]) -> Response:
+    async def backup_codes(
+        request: Request, user: CurrentUser, code: Annotated[str, Form()]
+    ) -> Response:
         try:
-            ok = flow.check_second_factor(user, code)
+            ok = await flow.check_second_factor(user, code)
         except FlowError as exc:
-            return account_page(request, user, http_status(exc), str(exc))
+            return await account_page(request, user, http_status(exc), str(exc))
         if not ok:
-            return account_page(request, user, 401, "That code is not valid. Try again.")
-        codes = flow.regenerate_backup_codes(user)
-        return page(request, "backup_codes.html", no_store=True, codes=codes)
+            return await account_page(request, user, 401, "That code is not valid. Try again.")
+        codes = await flow.regenerate_backup_codes(user)
+        return await page(request, "backup_codes.html", no_store=True, codes=codes)
 
     @app.post("/account/password", dependencies=CSRF)
-    def change_password(
+    async def change_password(
         request: Request,
         user: CurrentUser,
         new_password: Annotated[str, Form()],
         current_password: Annotated[str, Form()] = "",
     ) -> Response:
         try:
-            flow.change_password(
-                user, current_password, new_password, keep_token=auth.session_token(request)
+            await flow.change_password(
+                user, current_password, new_password, keep_token=await auth.session_token(request)
             )
         except FlowError as exc:
-            return account_page(request, user, http_status(exc), str(exc))
+            return await account_page(request, user, http_status(exc), str(exc))
         return see_other("/account?notice=password_changed")
 
     @app.get("/sessions", response_class=HTMLResponse)
-    def sessions(request: Request, user: OptionalUser) -> Response:
+    async def sessions(request: Request, user: OptionalUser) -> Response:
         checked = require(request, user)
         if isinstance(checked, Response):
             return checked
-        rows = session_rows(flow, checked.id, auth.session_token(request))
-        return page(request, "sessions.html", sessions=rows)
+        token = await auth.session_token(request)
+        rows = session_rows(flow, await flow.sessions.list(checked.id), token)
+        return await page(request, "sessions.html", sessions=rows)
 
     @app.post("/sessions/{session_id}/revoke", dependencies=CSRF)
-    def revoke_session(session_id: str, user: CurrentUser) -> Response:
-        flow.sessions.revoke_by_id(user.id, session_id)
+    async def revoke_session(session_id: str, user: CurrentUser) -> Response:
+        await flow.sessions.revoke_by_id(user.id, session_id)
         return see_other("/sessions?notice=session_revoked")
 
     @app.post("/sessions/revoke-others", dependencies=CSRF)
-    def revoke_others(request: Request, user: CurrentUser) -> Response:
-        flow.sessions.revoke_all(user.id, except_token=auth.session_token(request))
+    async def revoke_others(request: Request, user: CurrentUser) -> Response:
+        await flow.sessions.revoke_all(user.id, except_token=await auth.session_token(request))
         return see_other("/sessions?notice=sessions_revoked")
 
-    def keys_page(
+    async def keys_page(
         request: Request,
         user: User,
         status_code: int = 200,
@@ -529,18 +552,20 @@ def create_app(
         no_store: bool = False,
         **context: Any,
     ) -> HTMLResponse:
-        keys = flow.api_keys.list(user.id)
-        return page(request, "api_keys.html", status_code, no_store=no_store, keys=keys, **context)
+        keys = await flow.api_keys.list(user.id)
+        return await page(
+            request, "api_keys.html", status_code, no_store=no_store, keys=keys, **context
+        )
 
     @app.get("/api-keys", response_class=HTMLResponse)
-    def api_keys(request: Request, user: OptionalUser) -> Response:
+    async def api_keys(request: Request, user: OptionalUser) -> Response:
         checked = require(request, user)
         if isinstance(checked, Response):
             return checked
-        return keys_page(request, checked)
+        return await keys_page(request, checked)
 
     @app.post("/api-keys", dependencies=CSRF)
-    def add_api_key(
+    async def add_api_key(
         request: Request,
         user: CurrentUser,
         label: Annotated[str, Form()],
@@ -548,28 +573,28 @@ def create_app(
         key: Annotated[str, Form()],
     ) -> Response:
         try:
-            flow.api_keys.add(user.id, label=label, provider=provider, key=key)
+            await flow.api_keys.add(user.id, label=label, provider=provider, key=key)
         except auth_store.ValidationError as exc:
-            return keys_page(request, user, 400, error=str(exc))
+            return await keys_page(request, user, 400, error=str(exc))
         return see_other("/api-keys?notice=key_added")
 
     @app.post("/api-keys/{key_id}/reveal", dependencies=CSRF)
-    def reveal_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
+    async def reveal_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
         try:
-            info = flow.api_keys.get(user.id, key_id)
+            info = await flow.api_keys.get(user.id, key_id)
         except auth_store.ValidationError:  # not even a valid id: no such key either
             info = None
         if info is None:
-            return keys_page(request, user, 404, error="No such key.")
-        revealed = {"label": info.label, "key": flow.api_keys.reveal(user.id, key_id)}
-        return keys_page(request, user, no_store=True, revealed=revealed)
+            return await keys_page(request, user, 404, error="No such key.")
+        revealed = {"label": info.label, "key": await flow.api_keys.reveal(user.id, key_id)}
+        return await keys_page(request, user, no_store=True, revealed=revealed)
 
     @app.post("/api-keys/{key_id}/delete", dependencies=CSRF)
-    def delete_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
+    async def delete_api_key(request: Request, key_id: str, user: CurrentUser) -> Response:
         try:
-            flow.api_keys.delete(user.id, key_id)
+            await flow.api_keys.delete(user.id, key_id)
         except auth_store.ValidationError:
-            return keys_page(request, user, 404, error="No such key.")
+            return await keys_page(request, user, 404, error="No such key.")
         return see_other("/api-keys?notice=key_deleted")
 
     return app
@@ -582,9 +607,16 @@ def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
     # Passkeys need a name, not an IP address; behind HTTPS, DEMO_BASE_URL is the public URL.
     base_url = os.environ.get("DEMO_BASE_URL") or f"http://localhost:{port}"
-    app = create_app(base_url=base_url)
-    print(f"auth-store demo: open {base_url}  (mail goes to {base_url}/outbox)", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+    async def serve() -> None:
+        # The store is opened on the loop that serves the app (a Postgres pool lives there).
+        async with await auth_store.connect_async() as store:
+            app = create_app(store, base_url=base_url)
+            print(f"auth-store demo: open {base_url}  (mail goes to {base_url}/outbox)", flush=True)
+            config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+            await uvicorn.Server(config).serve()
+
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":

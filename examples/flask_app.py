@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response
 
 import auth_store
 from auth_store.errors import as_sentence
-from auth_store.flow import FlowError, SecondFactorMethod, SignInResult
+from auth_store.flow import AuthFlow, FlowError, SecondFactorMethod, SignInResult
 from auth_store.integrations.common import CookieSettings, WebPages, safe_next
 from auth_store.integrations.errors import http_status
 from auth_store.integrations.flask import (
@@ -77,7 +77,9 @@ def create_app(
     when ``base_url`` is https (see ``examples.demo_support``).
     """
     store = store if store is not None else auth_store.connect()
-    demo = build_demo(store, base_url=base_url, data_dir=data_dir, mailer=mailer)
+    demo = build_demo(
+        store, flow_class=AuthFlow, base_url=base_url, data_dir=data_dir, mailer=mailer
+    )
     flow = demo.flow
     app = Flask(
         __name__,
@@ -430,7 +432,7 @@ def create_app(
     @app.get("/sessions")
     @login_required
     def sessions() -> Any:
-        rows = session_rows(flow, user().id, auth.session_token)
+        rows = session_rows(flow, flow.sessions.list(user().id), auth.session_token)
         return page("sessions.html", sessions=rows)
 
     @app.post("/sessions/<session_id>/revoke")

@@ -8,11 +8,12 @@ for FastAPI, Werkzeug's threaded server for Flask) in a thread of the test.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "free_port",
     "need_chromium",
     "serve",
+    "serve_on_async_store",
 ]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -116,3 +118,44 @@ def serve(app: Any, port: int, *, kind: str) -> Iterator[None]:
         wsgi.shutdown()
         thread.join(timeout=30)
         wsgi.server_close()
+
+
+@contextmanager
+def serve_on_async_store(url: str, port: int, make_app: Callable[[Any], Any]) -> Iterator[None]:
+    """Serve ``make_app(store)`` with uvicorn on 127.0.0.1:``port`` meanwhile, where ``store``
+    is ``await auth_store.connect_async(url)`` opened on the serving loop (as the FastAPI
+    example's ``main`` does: a native async Postgres pool lives on that loop)."""
+    import uvicorn
+
+    import auth_store
+
+    servers: list[uvicorn.Server] = []
+    failed: list[BaseException] = []
+
+    async def main() -> None:
+        async with await auth_store.connect_async(url) as store:
+            config = uvicorn.Config(
+                make_app(store), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            )
+            server = uvicorn.Server(config)
+            servers.append(server)
+            await server.serve()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported by the waiting test
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (servers and servers[0].started):
+        if failed or time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail(f"the example app did not start: {failed!r}")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        servers[0].should_exit = True
+        thread.join(timeout=30)

@@ -1,5 +1,8 @@
 """One real browser: headless Chromium drives both example apps over real HTTP.
 
+The FastAPI demo runs twice: on SQLite (the threaded twin) and on the native
+async Postgres twin, opened on the loop that serves it.
+
 Sign up, follow the verification link from the demo's outbox, enrol TOTP
 from the page (a wrong code first: the page and its key stay), sign out,
 sign in with a code, land on the account page, see this browser on the
@@ -19,18 +22,31 @@ import pyotp
 import pytest
 
 import auth_store
+from auth_store.adapters.postgres_async import AsyncPostgresAdapter
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
-from tests.chromium import WAIT, chrome_driver, free_port, serve
+from tests.chromium import WAIT, chrome_driver, free_port, serve, serve_on_async_store
+from tests.pg import fresh_postgres_url
 
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(params=["fastapi", "flask"])
+@pytest.fixture(params=["fastapi", "flask", "fastapi-postgres"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     kind = str(request.param)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
+    if kind == "fastapi-postgres":
+        # The FastAPI demo on the native async Postgres twin, opened on uvicorn's loop.
+        with fresh_postgres_url() as url:
+
+            def make_app(store: auth_store.AsyncAdapter) -> Any:
+                assert isinstance(store, AsyncPostgresAdapter)  # native, not on threads
+                return create_fastapi_app(store, base_url=base_url, data_dir=tmp_path / "demo")
+
+            with serve_on_async_store(url, port, make_app):
+                yield base_url
+        return
     store = auth_store.connect(f"sqlite:///{tmp_path}/auth.db")
     create: Any = create_fastapi_app if kind == "fastapi" else create_flask_app
     app = create(store, base_url=base_url, data_dir=tmp_path / "demo")

@@ -47,6 +47,7 @@ from auth_store.models import User
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
 from tests.chromium import chrome_driver, free_port, serve
+from tests.sync_flow import sync_twin_of
 
 PASSWORD = "correct horse battery"
 WAIT = 60  # seconds: generous for a loaded 2-core machine; nothing waits this long when all is well
@@ -75,7 +76,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveSite]:
         flow: AuthFlow = app.extensions["auth_store"].flow
     else:
         app = create_fastapi_app(store, **options)
-        flow = app.state.auth_store.flow
+        flow = sync_twin_of(app.state.auth_store.flow, store)
     assert flow.passkeys_available
     try:
         with serve(app, port, kind=kind):

@@ -23,6 +23,7 @@ from auth_store import clock, connect
 from auth_store.adapters.sql import load_migrations
 from auth_store.cli import cli
 from auth_store.crypto import FieldCipher, Keyring
+from auth_store.flow import AuthFlow
 from auth_store.models import Account, Credential, Session, User
 from auth_store.passwords import PasswordService
 from auth_store.tokens import TokenService
@@ -369,7 +370,9 @@ def test_links_issue_and_the_example_script_find_the_secret_the_same_way(
 
     # The demo's first start keeps a secret in its data folder: both find it there.
     with connect(url) as store:
-        flow = build_demo(store, base_url="http://localhost", data_dir=data).flow
+        flow = build_demo(
+            store, flow_class=AuthFlow, base_url="http://localhost", data_dir=data
+        ).flow
         made, example = both({"AUTH_STORE_SECRET": None})
         assert made.exit_code == 0, made.output
         assert example.returncode == 0, example.stderr

@@ -26,6 +26,7 @@ from auth_store.models import User
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
 from tests.fake_clock import FakeClock
+from tests.sync_flow import sync_twin_of
 
 PASSWORD = "correct horse battery"
 CHROME_UA = (
@@ -123,7 +124,8 @@ class Site:
             **options,
         )
         demo = self.app.extensions["demo"] if kind == "flask" else self.app.state.demo
-        self.flow = demo.flow
+        # FastAPI serves the async twin: the test sets things up through its sync twin.
+        self.flow = sync_twin_of(demo.flow, self.store)
 
     def browser(self, **options: Any) -> Browser:
         return Browser(self, **options)

@@ -6,6 +6,7 @@ real SQLite file; only the mailer is replaced (by a ``MemoryMailer``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -22,6 +23,7 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 import auth_store
+from auth_store.attempts import AttemptLimiter
 from auth_store.disabled import disabled_extra, enabled_extra
 from auth_store.flow import Messages
 from auth_store.integrations.fastapi import FastAPIAuth, current_user, optional_user
@@ -179,7 +181,7 @@ def test_attempt_limit_blocks_but_answers_like_a_wrong_password(
         assert known.headers.get_list("set-cookie") == unknown.headers.get_list("set-cookie")
     assert known.json() == {"detail": Messages.INVALID_CREDENTIALS, "code": "invalid_credentials"}
     # Inside, the limit holds: even the right password is refused while throttled.
-    assert not env.auth.flow.limiter.status(ann.id, "password").allowed
+    assert not AttemptLimiter(env.store).status(ann.id, "password").allowed
     right = attempt("ann@example.com", PASSWORD)
     assert right.content == unknown.content
     assert attacker.get(f"{API}/me").status_code == 401
@@ -487,7 +489,7 @@ def test_a_disabled_user_gets_in_by_no_route(env: Env, client: TestClient) -> No
     _, magic = env.link("ann@example.com")
     bystander.post(f"{API}/password-reset", json={"email": "ann@example.com"})
     _, reset = env.link("ann@example.com")
-    env.auth.flow.request_email_verification(ann)
+    asyncio.run(env.auth.flow.request_email_verification(ann))
     _, verify = env.link("ann@example.com")
     # Only the flag: the session stays in the store, as if a sign-in raced `users disable`.
     env.store.update_user(ann.id, extra=disabled_extra(ann))

@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from flask import Flask
 
 import auth_store
+import auth_store.aio as aio
+from auth_store.async_twin import ThreadedAsyncAdapter
 from auth_store.errors import (
     AuthStoreError,
     ConflictError,
@@ -145,7 +147,13 @@ def flow() -> AuthFlow:
 
 
 @pytest.mark.parametrize("name", list(RAISED))
-def test_fastapi_answers_any_endpoint_through_the_handler(flow: AuthFlow, name: str) -> None:
+def test_fastapi_answers_any_endpoint_through_the_handler(name: str) -> None:
+    flow = aio.AuthFlow(
+        ThreadedAsyncAdapter(auth_store.connect("memory://")),
+        signer=Signer(Signer.generate()),
+        mailer=MemoryMailer(),
+        base_url="http://testserver",
+    )
     app = FastAPI()
     FastAPIAuth(flow).init_app(app)
 

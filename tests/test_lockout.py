@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 import auth_store
 from auth_store.attempts import NIST_MAX_FAILURES, AttemptLimiter
-from auth_store.flow import AuthFlow
 from auth_store.mail import MemoryMailer
 from auth_store.models import User
+from auth_store.passwords import PasswordService
 from examples.fastapi_app import create_app
 
 API = "/api/auth"
@@ -38,11 +38,11 @@ class Site:
             data_dir=tmp_path / "demo",
             mailer=self.mailer,
         )
-        self.flow: AuthFlow = self.app.state.auth_store.flow
         user = self.store.create_user(User(email=EMAIL, email_verified=auth_store.clock.now()))
         assert user.id is not None
         self.user_id = user.id
-        self.flow.passwords.set_password(user.id, PASSWORD)
+        # The app's services are the async twins on this store; these are the sync ones.
+        PasswordService(self.store).set_password(user.id, PASSWORD)
 
     def link(self) -> dict[str, str]:
         match = re.search(r"https?://testserver(\S+)", self.mailer.last(EMAIL).text)
@@ -51,7 +51,7 @@ class Site:
 
     def lock_out(self, client: TestClient) -> None:
         """What a stranger can do: fail the password until it locks for good."""
-        limiter: AttemptLimiter = self.flow.limiter
+        limiter = AttemptLimiter(self.store)  # the app's limits: the defaults
         # The first failures over HTTP, the rest straight into the store (the same
         # count an attacker's requests leave, without waiting out the delays).
         for _ in range(limiter.free_failures):
@@ -80,7 +80,7 @@ def test_a_magic_link_sign_in_clears_a_lockout(site: Site) -> None:
     assert owner.post(f"{API}/magic-link", json={"email": EMAIL}).status_code == 200
     signed = owner.post(f"{API}/magic-link/consume", json=site.link())
     assert signed.json()["status"] == "signed_in"
-    assert site.flow.limiter.status(site.user_id, "password").failures == 0
+    assert AttemptLimiter(site.store).status(site.user_id, "password").failures == 0
     owner.post(f"{API}/sign-out", json={})
     assert site.sign_in(owner, PASSWORD) == 200  # the password works again
 
@@ -92,7 +92,7 @@ def test_a_password_reset_clears_a_lockout(site: Site) -> None:
     new = "a brand new password"
     reset = owner.post(f"{API}/password-reset/confirm", json={**site.link(), "new_password": new})
     assert reset.status_code == 200, reset.text
-    assert site.flow.limiter.status(site.user_id, "password").failures == 0
+    assert AttemptLimiter(site.store).status(site.user_id, "password").failures == 0
     assert site.sign_in(owner, new) == 200
 
 
@@ -106,4 +106,4 @@ def test_the_lock_holds_for_everyone_else(site: Site) -> None:
     # Nor does a spent or forged link.
     forged = {**site.link(), "token": "0" * 64}
     assert stranger.post(f"{API}/magic-link/consume", json=forged).status_code == 400
-    assert site.flow.limiter.status(site.user_id, "password").retry_after is None
+    assert AttemptLimiter(site.store).status(site.user_id, "password").retry_after is None

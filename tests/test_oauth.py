@@ -11,6 +11,7 @@ userinfo endpoints over real HTTP. Nothing is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import sqlite3
@@ -36,9 +37,10 @@ from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import make_server
 
 import auth_store
+import auth_store.aio as aio
 from auth_store.disabled import disabled_extra
 from auth_store.models import Account, User
-from auth_store.oauth import OAuthProvider, OAuthService, Profile
+from auth_store.oauth import OAuthProvider, Profile
 from auth_store.passkeys import PasskeyService, PasskeyVerificationError
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
@@ -336,7 +338,7 @@ class App:
             providers=providers,
         )
         self.provider = provider
-        self.oauth: OAuthService = self.app.state.auth_store.oauth
+        self.oauth: aio.OAuthService = self.app.state.auth_store.oauth
         self.flow = self.oauth.flow
         provider.client.redirect_uris = [
             f"http://testserver/api/auth/oauth/{p.name}/callback" for p in providers
@@ -344,6 +346,10 @@ class App:
 
     def browser(self) -> TestClient:
         return TestClient(self.app)
+
+    def refresh(self, account: Account) -> Account:
+        """The app's (async) ``OAuthService.refresh``."""
+        return asyncio.run(self.oauth.refresh(account))
 
     def sign_in_with(self, browser: TestClient, name: str = "local") -> Any:
         """Follow the whole round trip; return the app's final response."""
@@ -424,7 +430,7 @@ def test_refresh_uses_the_stored_refresh_token(app: App, provider: Provider) -> 
     app.sign_in_with(app.browser())
     account = account_of(app.store, "local", "p-3")
     old = app.oauth.tokens(account)
-    refreshed = app.oauth.refresh(account)
+    refreshed = app.refresh(account)
     new = app.oauth.tokens(refreshed)
     assert new.access_token is not None
     assert old.access_token is not None
@@ -447,7 +453,7 @@ def test_new_tokens_update_the_account_in_place(
             "CREATE TRIGGER keep_accounts BEFORE DELETE ON accounts"
             " BEGIN SELECT RAISE(ABORT, 'accounts are never deleted here'); END"
         )
-    refreshed = app.oauth.refresh(account)
+    refreshed = app.refresh(account)
     assert refreshed.id == account.id
     assert app.store.get_account("local", "p-9") == refreshed
     assert app.oauth.tokens(refreshed).access_token != app.oauth.tokens(account).access_token
@@ -499,7 +505,7 @@ def test_a_disabled_user_cannot_sign_in_with_a_provider(app: App, provider: Prov
     # With TOTP on, a refusal that came late would still send the browser to the second step.
     secret = browser.post("/api/auth/totp/enroll", json={}).json()["secret"]
     browser.post("/api/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
-    assert app.flow.totp_enabled(user)
+    assert asyncio.run(app.flow.totp_enabled(user))
     app.store.update_user(user.id, extra=disabled_extra(user))  # the flag alone
     assert browser.get("/api/auth/me").status_code == 401  # the old session is refused
 
@@ -516,7 +522,7 @@ def test_linking_by_email_leaves_a_disabled_account_alone(
     linking = App(tmp_path, provider, (oidc(provider, allow_email_linking=True),))
     existing = linking.store.create_user(User(email="off@example.com"))
     assert existing.id is not None
-    linking.flow.passwords.set_password(existing.id, PASSWORD)
+    asyncio.run(linking.flow.passwords.set_password(existing.id, PASSWORD))
     linking.store.update_user(existing.id, extra=disabled_extra(existing))
 
     provider.signed_in = Person(sub="p-13", email="off@example.com", email_verified=True)
@@ -528,7 +534,7 @@ def test_linking_by_email_leaves_a_disabled_account_alone(
     after = linking.store.get_user(existing.id)
     assert after is not None
     assert after.email_verified is None  # not marked verified
-    assert linking.flow.passwords.has_password(existing.id)  # nor its password dropped
+    assert asyncio.run(linking.flow.passwords.has_password(existing.id))  # nor its password dropped
     linking.store.close()
 
 

@@ -33,6 +33,7 @@ from auth_store.testing import stores
 from examples.fastapi_app import create_app as create_fastapi_app
 from examples.flask_app import create_app as create_flask_app
 from tests.soft_authenticator import SoftAuthenticator
+from tests.sync_flow import sync_twin_of
 
 PASSWORD = "correct horse battery"
 BASE_URL = "http://localhost"
@@ -70,7 +71,7 @@ class Site:
             self.flow: AuthFlow = self.app.extensions["auth_store"].flow
         else:
             self.app = create_fastapi_app(store, **options)
-            self.flow = self.app.state.auth_store.flow
+            self.flow = sync_twin_of(self.app.state.auth_store.flow, store, self.mailer)
 
     def browser(self) -> Browser:
         return Browser(self)

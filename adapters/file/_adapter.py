@@ -99,6 +99,7 @@ class FileAdapter(Adapter):
     """
 
     backend = "file"
+    serial_writes = True
 
     def __init__(
         self,

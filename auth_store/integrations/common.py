@@ -12,11 +12,12 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from .. import clock
+from .._twins import run_sync
 from ..errors import ConfigurationError
-from ..flow import AuthFlow
+from ..flow import AuthFlowCore
 from ..sessions import ActiveSession, SessionClient, client_ip
 from ..signing import CsrfProtector, InvalidSignatureError
 
@@ -132,7 +133,7 @@ class WebAuth:
 
     def __init__(
         self,
-        flow: AuthFlow,
+        flow: AuthFlowCore[Any],
         cookies: CookieSettings | None = None,
         *,
         trusted_proxies: Iterable[str] | str | None = None,
@@ -172,11 +173,14 @@ class WebAuth:
             return None
 
     def load_session(self, cookie_value: str | None) -> tuple[str | None, ActiveSession | None]:
-        """The token and live session a session cookie names (sliding its expiry)."""
+        """The token and live session a session cookie names (sliding its expiry).
+
+        Sync flows only (Flask); the FastAPI integration awaits ``flow.sessions.get``.
+        """
         token = self.decode_session_cookie(cookie_value)
         if token is None:
             return None, None
-        return token, self.flow.sessions.get(token)
+        return token, run_sync(self.flow.sessions.get.steps(token))
 
     @staticmethod
     def max_age(expires: datetime) -> int:

@@ -160,7 +160,9 @@ class FlaskAuth:
     @property
     def flow(self) -> AuthFlow:
         """The flow this extension serves."""
-        return self._web.flow
+        flow = self._web.flow
+        assert isinstance(flow, AuthFlow)  # init_app takes the sync flow only
+        return flow
 
     @property
     def cookies(self) -> CookieSettings:

@@ -15,17 +15,23 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["OPTION", "configured_url", "redact"]
+__all__ = ["ASYNC_OPTION", "OPTION", "configured_async", "configured_url", "redact"]
 
 OPTION = "--auth-store-url"
+ASYNC_OPTION = "--auth-store-async"
 
 _URL_MODULE = Path(__file__).with_name("test_url.py")
-_state: dict[str, str | None] = {"url": None}
+_state: dict[str, str | None] = {"url": None, "async": None}
 
 
 def configured_url() -> str | None:
     """The ``--auth-store-url`` of the running pytest session, if any."""
     return _state["url"]
+
+
+def configured_async() -> bool:
+    """Whether the running session tests the async twin (``--auth-store-async``)."""
+    return _state["async"] is not None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,6 +45,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             "(pytest --pyargs auth_store.testing --auth-store-url=URL)"
         ),
     )
+    group.addoption(
+        ASYNC_OPTION,
+        action="store_true",
+        default=False,
+        help=(
+            "with --auth-store-url: run the suite against the async twin "
+            "(await auth_store.connect_async(URL)), each call a task on one event loop"
+        ),
+    )
 
 
 #: The schemes the URL runner can make fresh stores for (see ``urls.derive_url``).
@@ -50,6 +65,7 @@ _EXAMPLE = f"pytest --pyargs auth_store.testing {OPTION}=sqlite:////tmp/auth-che
 def pytest_configure(config: pytest.Config) -> None:
     url = config.getoption(OPTION)
     _state["url"] = url if isinstance(url, str) and url else None
+    _state["async"] = "yes" if config.getoption(ASYNC_OPTION) else None
     if _names_the_suite(config):
         _check_url(_state["url"])
 
@@ -112,6 +128,7 @@ def _postgres_problem(url: str) -> str | None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _state["url"] = None
+    _state["async"] = None
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -124,7 +141,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     url = configured_url()
     if url is None:
         return None
-    return f"auth-store conformance suite: fresh stores derived from {redact(url)}"
+    twin = " (the async twin)" if configured_async() else ""
+    return f"auth-store conformance suite: fresh stores derived from {redact(url)}{twin}"
 
 
 def redact(url: str) -> str:

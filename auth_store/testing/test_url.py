@@ -21,6 +21,11 @@ store of the same kind from the URL for each test instead:
     test with a message saying so: running the suite on the database's own
     tables would destroy their data.
 
+With ``--auth-store-async`` every case runs against the async twin
+(``await auth_store.connect_async(url)``) through ``blocking.BlockingAdapter``:
+each call is a task on one event loop, the thread races are N concurrent
+tasks, and the process races open the twin in every child.
+
 Any other scheme is a usage error (see ``plugin``): subclass
 ``AdapterConformance`` (see docs/writing-an-adapter.md) to say how to make a
 fresh store.
@@ -39,8 +44,9 @@ import pytest
 
 from auth_store.adapter import Adapter
 from auth_store.errors import ConfigurationError
+from auth_store.testing import blocking
 from auth_store.testing.conformance import AdapterConformance, RawStorage
-from auth_store.testing.plugin import OPTION, configured_url, redact
+from auth_store.testing.plugin import OPTION, configured_async, configured_url, redact
 from auth_store.testing.raw import raw_storage_for
 from auth_store.testing.urls import derive_url
 
@@ -55,6 +61,8 @@ class TestURL(AdapterConformance):
     """The whole suite, on fresh stores derived from ``--auth-store-url``."""
 
     multiprocess = urlsplit(BASE_URL).scheme.lower() != "memory"
+    twin = configured_async()
+    process_opener = "auth_store.testing.blocking:connect" if twin else "auth_store:connect"
 
     def new_url(self, tmp_path: Path) -> str:
         assert BASE_URL is not None
@@ -65,7 +73,7 @@ class TestURL(AdapterConformance):
 
     def open(self, url: str) -> Adapter:
         try:
-            return super().open(url)
+            return blocking.connect(url) if self.twin else super().open(url)
         except ConfigurationError as exc:
             if "schema" in str(exc) and urlsplit(url).scheme.startswith("postgres"):
                 pytest.fail(
@@ -77,7 +85,7 @@ class TestURL(AdapterConformance):
             raise
 
     def raw(self, adapter: Adapter, url: str) -> RawStorage:
-        return raw_storage_for(adapter, url)
+        return raw_storage_for(blocking.inner_adapter(adapter), url)
 
     def test_runner_does_not_use_the_given_store(self, url: str) -> None:
         assert BASE_URL is not None

@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, HTTPException, Request, Response, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...flow import AuthFlow, SecondFactorRequired, SignedIn, SignInResult
+from ...aio import AuthFlow
+from ...errors import ConfigurationError
+from ...flow import SecondFactorRequired, SignedIn, SignInResult
 from ...models import User
 from ...sessions import SessionClient
 from ..common import CSRF_FIELD, CSRF_HEADER, CookieSettings, WebAuth, WebPages
 from ._errors import ErrorPage, install_error_handler
 
 if TYPE_CHECKING:
-    from ...oauth import OAuthService
+    from ...aio import OAuthService
 
 __all__ = ["RequestAuth"]
 
@@ -47,8 +49,10 @@ class _CookieMiddleware:
 
 
 class RequestAuth:
-    """An ``AuthFlow`` on FastAPI, per request: cookies, the signed-in user, CSRF.
+    """An ``auth_store.aio.AuthFlow`` on FastAPI, per request: cookies, the signed-in user, CSRF.
 
+    The integration runs on the async twin: every store call is awaited on
+    the event loop (natively on Postgres), none waits in the thread pool.
     ``FastAPIAuth`` adds the JSON router; the dependencies and the routes
     need only this.
     """
@@ -64,6 +68,11 @@ class RequestAuth:
         error_page: ErrorPage | None = None,
         trusted_proxies: Iterable[str] | str | None = None,
     ) -> None:
+        if not isinstance(flow, AuthFlow):
+            raise ConfigurationError(
+                "the FastAPI integration runs on the async twin: build auth_store.aio.AuthFlow "
+                "on `await auth_store.connect_async(url)`"
+            )
         self.web = WebAuth(flow, cookies, trusted_proxies=trusted_proxies)
         self.flow = flow
         self.oauth = oauth
@@ -87,13 +96,14 @@ class RequestAuth:
 
     # -- per-request state -----------------------------------------------------
 
-    def load(self, request: Request) -> User | None:
+    async def load(self, request: Request) -> User | None:
         """Read the session cookie once per request (sliding its expiry); the user or None."""
         if getattr(request.state, "auth_store_loaded", False):
             user: User | None = request.state.auth_store_user
             return user
         raw = request.cookies.get(self.cookies.session)
-        token, active = self.web.load_session(raw)
+        token = self.web.decode_session_cookie(raw)
+        active = None if token is None else await self.flow.sessions.get(token)
         request.state.auth_store_loaded = True
         request.state.auth_store_token = token if active is not None else None
         request.state.auth_store_user = active.user if active is not None else None
@@ -109,9 +119,9 @@ class RequestAuth:
             )
         return request.state.auth_store_user  # type: ignore[no-any-return]
 
-    def session_token(self, request: Request) -> str | None:
+    async def session_token(self, request: Request) -> str | None:
         """The live session token of this request (pass it as ``previous_token``)."""
-        self.load(request)
+        await self.load(request)
         token: str | None = request.state.auth_store_token
         return token
 
@@ -125,9 +135,9 @@ class RequestAuth:
         forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
         return self.web.client(peer, forwarded, request.headers.get("user-agent"))
 
-    def session_id(self, request: Request) -> str | None:
+    async def session_id(self, request: Request) -> str | None:
         """The id of this request's live session (re-authentication proofs are bound to it)."""
-        self.load(request)
+        await self.load(request)
         session_id: str | None = request.state.auth_store_session_id
         return session_id
 
@@ -158,9 +168,9 @@ class RequestAuth:
         request.state.auth_store_user = signed_in.user
         request.state.auth_store_session_id = signed_in.session.session.id
 
-    def logout(self, request: Request) -> None:
+    async def logout(self, request: Request) -> None:
         """End the current session and clear its cookie."""
-        self.flow.sign_out(self.session_token(request))
+        await self.flow.sign_out(await self.session_token(request))
         self.delete_cookie(request, self.cookies.session)
         request.state.auth_store_token = None
         request.state.auth_store_user = None

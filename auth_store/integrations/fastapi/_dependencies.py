@@ -29,12 +29,12 @@ def get_auth(request: Request) -> RequestAuth:
     return auth
 
 
-def optional_user(request: Request) -> User | None:
-    """Dependency: the signed-in user, or ``None``."""
-    return get_auth(request).load(request)
+async def optional_user(request: Request) -> User | None:
+    """Dependency: the signed-in user, or ``None`` (awaited on the loop, no thread)."""
+    return await get_auth(request).load(request)
 
 
-def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     """Dependency: the signed-in user; 401 (``not_signed_in``) when nobody is signed in."""
     if user is None:
         raise NotSignedInError(Messages.NOT_SIGNED_IN)

@@ -8,7 +8,7 @@ validate (400), and a failure of the server (500, logged, never shown).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import (
@@ -24,8 +24,9 @@ from ..errors import http_error
 
 __all__ = ["ErrorPage", "install_error_handler"]
 
-#: Renders an error page: ``(request, status, message) -> Response``.
-ErrorPage = Callable[[Request, int, str], Response]
+#: Renders an error page: ``async (request, status, message) -> Response`` (it may
+#: read the store, on the loop, like every dependency of the integration).
+ErrorPage = Callable[[Request, int, str], Awaitable[Response]]
 
 INVALID_FORM = "The form was incomplete or malformed. Go back and try again."
 SERVER_ERROR = "Something went wrong on our side. Please try again in a moment."
@@ -53,7 +54,7 @@ def install_error_handler(
             return await server_error(request, exc)
         headers = answer.headers or None
         if not api(request) and error_page is not None:
-            page = error_page(request, answer.status, answer.message)
+            page = await error_page(request, answer.status, answer.message)
             page.headers.update(answer.headers)
             return page
         return JSONResponse(answer.body(), status_code=answer.status, headers=headers)
@@ -61,7 +62,7 @@ def install_error_handler(
     async def invalid_body(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         if error_page is not None and not api(request):
-            return error_page(request, 400, INVALID_FORM)
+            return await error_page(request, 400, INVALID_FORM)
         if not request.url.path.startswith(f"{prefix}/"):
             return await request_validation_exception_handler(request, exc)
         detail = [
@@ -74,7 +75,7 @@ def install_error_handler(
         assert isinstance(exc, StarletteHTTPException)
         if error_page is None or api(request):
             return await http_exception_handler(request, exc)
-        page = error_page(request, exc.status_code, str(exc.detail))
+        page = await error_page(request, exc.status_code, str(exc.detail))
         page.headers.update(exc.headers or {})
         return page
 
@@ -83,7 +84,7 @@ def install_error_handler(
         if api(request):
             return JSONResponse({"detail": "Internal server error", "code": "internal"}, 500)
         assert error_page is not None
-        return error_page(request, 500, SERVER_ERROR)
+        return await error_page(request, 500, SERVER_ERROR)
 
     app.add_exception_handler(AuthStoreError, flow_error)
     app.add_exception_handler(RequestValidationError, invalid_body)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse
 
+from ...aio import OAuthService
 from ...flow import FlowError
-from ...oauth import AccountNotLinkedError, OAuthService
+from ...oauth import AccountNotLinkedError
 from ..common import safe_next
 from ._auth import RequestAuth
 
@@ -21,23 +22,25 @@ def add_oauth_routes(router: APIRouter, auth: RequestAuth, oauth: OAuthService) 
         return f"{auth.flow.base_url}{auth.prefix}/oauth/{provider}/callback"
 
     @router.get("/oauth/{provider}/login", summary="Start signing in with a provider")
-    def oauth_login(request: Request, provider: str, next: str | None = None) -> RedirectResponse:
-        start = oauth.begin(provider, callback_url(provider), next_url=safe_next(next))
+    async def oauth_login(
+        request: Request, provider: str, next: str | None = None
+    ) -> RedirectResponse:
+        start = await oauth.begin(provider, callback_url(provider), next_url=safe_next(next))
         seconds = int(oauth.state_max_age.total_seconds())
         auth.set_cookie(request, auth.cookies.oauth_state, start.state_cookie, seconds)
         return RedirectResponse(start.url, status_code=status.HTTP_302_FOUND)
 
     @router.get("/oauth/{provider}/callback", summary="The provider's redirect back")
-    def oauth_callback(request: Request, provider: str) -> RedirectResponse:
+    async def oauth_callback(request: Request, provider: str) -> RedirectResponse:
         state_cookie = request.cookies.get(auth.cookies.oauth_state)
         auth.delete_cookie(request, auth.cookies.oauth_state)
         try:
-            result = oauth.finish(
+            result = await oauth.finish(
                 provider,
                 dict(request.query_params),
                 state_cookie,
-                current_user=auth.load(request),
-                previous_token=auth.session_token(request),
+                current_user=await auth.load(request),
+                previous_token=await auth.session_token(request),
                 client=auth.client(request),
             )
         except AccountNotLinkedError:

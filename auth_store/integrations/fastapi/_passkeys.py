@@ -142,9 +142,9 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         auth.set_cookie(request, name, challenge.state, seconds)
         return challenge.options
 
-    def proved(request: Request, user: User, proof: str) -> ReauthenticatedOut:
+    async def proved(request: Request, user: User, proof: str) -> ReauthenticatedOut:
         auth.set_cookie(request, cookies.reauth, proof, int(flow.proofs.max_age.total_seconds()))
-        answer = reauthenticated_json(flow.proofs, user, proof, auth.session_id(request))
+        answer = reauthenticated_json(flow.proofs, user, proof, await auth.session_id(request))
         return ReauthenticatedOut.model_validate(answer)
 
     @router.get(
@@ -152,11 +152,11 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="The browser script for passkey pages",
         response_class=FileResponse,
     )
-    def passkeys_script() -> FileResponse:
+    async def passkeys_script() -> FileResponse:
         return FileResponse(SCRIPT, media_type="text/javascript")
 
     @router.get("/csrf", summary="A CSRF token for the passkey endpoints (X-CSRF-Token)")
-    def csrf(request: Request) -> CsrfOut:
+    async def csrf(request: Request) -> CsrfOut:
         return CsrfOut(csrf_token=auth.csrf_token(request))
 
     @router.post(
@@ -166,9 +166,11 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         responses={200: _CREATION_OPTIONS},
         openapi_extra=_documented("Optional", PasskeyRegistrationOptionsIn, required=False),
     )
-    def register_options(request: Request, user: CurrentUser, body: Body) -> dict[str, Any]:
+    async def register_options(request: Request, user: CurrentUser, body: Body) -> dict[str, Any]:
         attachment = registration_options_request(body)
-        challenge = flow.passkeys.registration_options(user, authenticator_attachment=attachment)
+        challenge = await flow.passkeys.registration_options(
+            user, authenticator_attachment=attachment
+        )
         return keep_state(request, cookies.passkey, challenge)
 
     @router.post(
@@ -178,11 +180,11 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="Verify and store the new passkey (?name= names it)",
         openapi_extra=_documented(_REGISTRATION),
     )
-    def register(
+    async def register(
         request: Request, user: CurrentUser, body: Body, name: str | None = None
     ) -> PasskeyOut:
         state = request.cookies.get(cookies.passkey)
-        passkey = flow.passkeys.register(user, body, state=state, name=name)
+        passkey = await flow.passkeys.register(user, body, state=state, name=name)
         auth.delete_cookie(request, cookies.passkey)
         return PasskeyOut.model_validate(passkey_json(passkey))
 
@@ -195,9 +197,9 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
             "Optional: no body is a usernameless sign-in", PasskeySignInOptionsIn, required=False
         ),
     )
-    def sign_in_options(request: Request, body: Body) -> dict[str, Any]:
+    async def sign_in_options(request: Request, body: Body) -> dict[str, Any]:
         email, conditional = sign_in_options_request(body)
-        challenge = flow.passkeys.sign_in_options(email, conditional=conditional)
+        challenge = await flow.passkeys.sign_in_options(email, conditional=conditional)
         return keep_state(request, challenge_cookie(cookies, conditional=conditional), challenge)
 
     @router.post(
@@ -206,12 +208,12 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="Sign in with a passkey (?mediation=conditional for the autofill one)",
         openapi_extra=_documented(_ASSERTION),
     )
-    def sign_in(request: Request, body: Body, mediation: str | None = None) -> SignInOut:
+    async def sign_in(request: Request, body: Body, mediation: str | None = None) -> SignInOut:
         name = challenge_cookie(cookies, conditional=is_conditional(mediation))
-        result = flow.sign_in_passkey(
+        result = await flow.sign_in_passkey(
             body,
             state=request.cookies.get(name),
-            previous_token=auth.session_token(request),
+            previous_token=await auth.session_token(request),
             client=auth.client(request),
         )
         auth.delete_cookie(request, name)
@@ -223,8 +225,8 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="Start finishing a pending sign-in with a passkey",
         responses={200: _REQUEST_OPTIONS},
     )
-    def second_factor_options(request: Request) -> dict[str, Any]:
-        challenge = flow.second_factor_passkey_options(auth.pending(request))
+    async def second_factor_options(request: Request) -> dict[str, Any]:
+        challenge = await flow.second_factor_passkey_options(auth.pending(request))
         return keep_state(request, cookies.passkey, challenge)
 
     @router.post(
@@ -233,20 +235,20 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="Finish a pending sign-in with a passkey",
         openapi_extra=_documented(_ASSERTION),
     )
-    def second_factor(request: Request, body: Body) -> SignInOut:
-        result = flow.verify_second_factor_passkey(
+    async def second_factor(request: Request, body: Body) -> SignInOut:
+        result = await flow.verify_second_factor_passkey(
             auth.pending(request),
             body,
             state=request.cookies.get(cookies.passkey),
-            previous_token=auth.session_token(request),
+            previous_token=await auth.session_token(request),
             client=auth.client(request),
         )
         auth.delete_cookie(request, cookies.passkey)
         return _signed_in(auth, request, result)
 
     @router.get("/passkeys", summary="The signed-in user's passkeys")
-    def list_passkeys(user: CurrentUser) -> list[PasskeyOut]:
-        return [PasskeyOut.model_validate(passkey_json(p)) for p in flow.passkeys.list(user)]
+    async def list_passkeys(user: CurrentUser) -> list[PasskeyOut]:
+        return [PasskeyOut.model_validate(passkey_json(p)) for p in await flow.passkeys.list(user)]
 
     @router.patch(
         "/passkeys/{credential_id}",
@@ -254,8 +256,8 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="Rename one of the signed-in user's passkeys",
         openapi_extra=_documented("The new name", PasskeyRenameIn),
     )
-    def rename_passkey(credential_id: str, user: CurrentUser, body: Body) -> PasskeyOut:
-        passkey = flow.passkeys.rename(user, credential_id, rename_request(body))
+    async def rename_passkey(credential_id: str, user: CurrentUser, body: Body) -> PasskeyOut:
+        passkey = await flow.passkeys.rename(user, credential_id, rename_request(body))
         return PasskeyOut.model_validate(passkey_json(passkey))
 
     @router.delete(
@@ -264,12 +266,12 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Delete one of the user's passkeys (after re-authenticating)",
     )
-    def delete_passkey(request: Request, credential_id: str, user: CurrentUser) -> None:
-        flow.passkeys.delete(
+    async def delete_passkey(request: Request, credential_id: str, user: CurrentUser) -> None:
+        await flow.passkeys.delete(
             user,
             credential_id,
             proof=request.cookies.get(cookies.reauth),
-            session_id=auth.session_id(request),
+            session_id=await auth.session_id(request),
         )
 
     @router.post(
@@ -278,8 +280,8 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="Start confirming it's you with one of your passkeys",
         responses={200: _REQUEST_OPTIONS},
     )
-    def reauthenticate_options(request: Request, user: CurrentUser) -> dict[str, Any]:
-        challenge = flow.passkeys.reauthentication_options(user)
+    async def reauthenticate_options(request: Request, user: CurrentUser) -> dict[str, Any]:
+        challenge = await flow.passkeys.reauthentication_options(user)
         return keep_state(request, cookies.passkey, challenge)
 
     @router.post(
@@ -288,17 +290,17 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="Confirm it's you with a passkey (sets the re-authentication cookie)",
         openapi_extra=_documented(_ASSERTION),
     )
-    def reauthenticate_passkey(
+    async def reauthenticate_passkey(
         request: Request, user: CurrentUser, body: Body
     ) -> ReauthenticatedOut:
-        proof = flow.passkeys.reauthenticate(
+        proof = await flow.passkeys.reauthenticate(
             user,
             body,
             state=request.cookies.get(cookies.passkey),
-            session_id=auth.session_id(request),
+            session_id=await auth.session_id(request),
         )
         auth.delete_cookie(request, cookies.passkey)
-        return proved(request, user, proof)
+        return await proved(request, user, proof)
 
     @router.post(
         "/reauthenticate",
@@ -306,9 +308,9 @@ def add_passkey_routes(router: APIRouter, auth: RequestAuth) -> None:
         summary="Confirm it's you with your password or a code (sets the cookie)",
         openapi_extra=_documented("The password, or a code", ReauthenticateIn),
     )
-    def reauthenticate(request: Request, user: CurrentUser, body: Body) -> ReauthenticatedOut:
+    async def reauthenticate(request: Request, user: CurrentUser, body: Body) -> ReauthenticatedOut:
         password, code = reauthentication_request(body)
-        proof = flow.reauthenticate(
-            user, password=password, code=code, session_id=auth.session_id(request)
+        proof = await flow.reauthenticate(
+            user, password=password, code=code, session_id=await auth.session_id(request)
         )
-        return proved(request, user, proof)
+        return await proved(request, user, proof)

@@ -74,61 +74,63 @@ def _sign_in_routes(router: APIRouter, auth: RequestAuth) -> None:
     flow = auth.flow
 
     @router.post("/sign-up", summary="Create an account (a verification link is mailed)")
-    def sign_up(body: SignUpIn) -> MessageOut:
-        return MessageOut(message=flow.sign_up(body.email, body.password, name=body.name))
+    async def sign_up(body: SignUpIn) -> MessageOut:
+        return MessageOut(message=await flow.sign_up(body.email, body.password, name=body.name))
 
     @router.post("/sign-in", summary="Sign in with e-mail and password")
-    def sign_in(request: Request, body: SignInIn) -> SignInOut:
-        previous = auth.session_token(request)
-        result = flow.sign_in_password(
+    async def sign_in(request: Request, body: SignInIn) -> SignInOut:
+        previous = await auth.session_token(request)
+        result = await flow.sign_in_password(
             body.email, body.password, previous_token=previous, client=auth.client(request)
         )
         return _signed_in(auth, request, result)
 
     @router.post("/second-factor", summary="Finish signing in with a TOTP or backup code")
-    def second_factor(request: Request, body: SecondFactorIn) -> SignInOut:
+    async def second_factor(request: Request, body: SecondFactorIn) -> SignInOut:
         pending = body.pending_token or auth.pending(request)
-        previous = auth.session_token(request)
-        result = flow.verify_second_factor(
+        previous = await auth.session_token(request)
+        result = await flow.verify_second_factor(
             pending, body.code, previous_token=previous, client=auth.client(request)
         )
         return _signed_in(auth, request, result)
 
     @router.post("/magic-link", summary="Mail a sign-in link")
-    def magic_link(body: EmailIn) -> MessageOut:
-        return MessageOut(message=flow.request_magic_link(body.email))
+    async def magic_link(body: EmailIn) -> MessageOut:
+        return MessageOut(message=await flow.request_magic_link(body.email))
 
     @router.post("/magic-link/consume", summary="Sign in with a magic link's token")
-    def magic_link_consume(request: Request, body: LinkIn) -> SignInOut:
-        previous = auth.session_token(request)
-        result = flow.sign_in_magic_link(
+    async def magic_link_consume(request: Request, body: LinkIn) -> SignInOut:
+        previous = await auth.session_token(request)
+        result = await flow.sign_in_magic_link(
             body.email, body.token, previous_token=previous, client=auth.client(request)
         )
         return _signed_in(auth, request, result)
 
     @router.post("/verify-email", summary="Verify an address with its link's token (signs in)")
-    def verify_email(request: Request, body: LinkIn) -> SignInOut:
-        previous = auth.session_token(request)
-        result = flow.verify_email(
+    async def verify_email(request: Request, body: LinkIn) -> SignInOut:
+        previous = await auth.session_token(request)
+        result = await flow.verify_email(
             body.email, body.token, previous_token=previous, client=auth.client(request)
         )
         return _signed_in(auth, request, result)
 
     @router.post("/verify-email/resend", summary="Mail the signed-in user a new verification link")
-    def verify_email_resend(user: CurrentUser) -> MessageOut:
-        return MessageOut(message=flow.request_email_verification(user))
+    async def verify_email_resend(user: CurrentUser) -> MessageOut:
+        return MessageOut(message=await flow.request_email_verification(user))
 
     @router.post("/password-reset", summary="Mail a password-reset link")
-    def password_reset(body: EmailIn) -> MessageOut:
-        return MessageOut(message=flow.request_password_reset(body.email))
+    async def password_reset(body: EmailIn) -> MessageOut:
+        return MessageOut(message=await flow.request_password_reset(body.email))
 
     @router.post("/password-reset/confirm", summary="Set a new password with a reset token")
-    def password_reset_confirm(body: ResetIn) -> MessageOut:
-        return MessageOut(message=flow.reset_password(body.email, body.token, body.new_password))
+    async def password_reset_confirm(body: ResetIn) -> MessageOut:
+        return MessageOut(
+            message=await flow.reset_password(body.email, body.token, body.new_password)
+        )
 
     @router.post("/sign-out", summary="End the current session")
-    def sign_out(request: Request) -> MessageOut:
-        auth.logout(request)
+    async def sign_out(request: Request) -> MessageOut:
+        await auth.logout(request)
         return MessageOut(message="Signed out.")
 
 
@@ -137,20 +139,22 @@ def _account_routes(router: APIRouter, auth: RequestAuth) -> None:
     flow = auth.flow
 
     @router.get("/me", summary="The signed-in user")
-    def me(user: CurrentUser) -> UserOut:
+    async def me(user: CurrentUser) -> UserOut:
         return UserOut.of(user)
 
     @router.post("/password", summary="Change the signed-in user's password")
-    def change_password(request: Request, user: CurrentUser, body: ChangePasswordIn) -> MessageOut:
-        keep = auth.session_token(request)
-        message = flow.change_password(
+    async def change_password(
+        request: Request, user: CurrentUser, body: ChangePasswordIn
+    ) -> MessageOut:
+        keep = await auth.session_token(request)
+        message = await flow.change_password(
             user, body.current_password, body.new_password, keep_token=keep
         )
         return MessageOut(message=message)
 
     @router.get("/sessions", summary="The signed-in user's sessions")
-    def list_sessions(request: Request, user: CurrentUser) -> list[SessionOut]:
-        token = auth.session_token(request)
+    async def list_sessions(request: Request, user: CurrentUser) -> list[SessionOut]:
+        token = await auth.session_token(request)
         return [
             SessionOut(
                 id=s.id,
@@ -162,7 +166,7 @@ def _account_routes(router: APIRouter, auth: RequestAuth) -> None:
                 user_agent=s.user_agent,
                 device=describe_device(s.user_agent),
             )
-            for s in flow.sessions.list(user.id)
+            for s in await flow.sessions.list(user.id)
         ]
 
     @router.delete(
@@ -170,14 +174,14 @@ def _account_routes(router: APIRouter, auth: RequestAuth) -> None:
         status_code=status.HTTP_204_NO_CONTENT,
         summary="End one of the signed-in user's sessions",
     )
-    def revoke_session(session_id: str, user: CurrentUser) -> None:
-        if not flow.sessions.revoke_by_id(user.id, session_id):
+    async def revoke_session(session_id: str, user: CurrentUser) -> None:
+        if not await flow.sessions.revoke_by_id(user.id, session_id):
             raise NotFoundError("No such session.")
 
     @router.delete("/sessions", summary="End every other session of the signed-in user")
-    def revoke_other_sessions(request: Request, user: CurrentUser) -> CountOut:
-        keep = auth.session_token(request)
-        return CountOut(count=flow.sessions.revoke_all(user.id, except_token=keep))
+    async def revoke_other_sessions(request: Request, user: CurrentUser) -> CountOut:
+        keep = await auth.session_token(request)
+        return CountOut(count=await flow.sessions.revoke_all(user.id, except_token=keep))
 
 
 def _two_step_routes(router: APIRouter, auth: RequestAuth) -> None:
@@ -185,38 +189,38 @@ def _two_step_routes(router: APIRouter, auth: RequestAuth) -> None:
     flow = auth.flow
 
     @router.get("/totp", summary="Whether TOTP is available, enabled or pending")
-    def totp_status(user: CurrentUser) -> TotpStatusOut:
+    async def totp_status(user: CurrentUser) -> TotpStatusOut:
         if not flow.totp_available:
             return TotpStatusOut(available=False, enabled=False, pending=False)
         return TotpStatusOut(
             available=True,
-            enabled=flow.totp.is_enabled(user.id),
-            pending=flow.totp.is_pending(user.id),
+            enabled=await flow.totp.is_enabled(user.id),
+            pending=await flow.totp.is_pending(user.id),
         )
 
     @router.post("/totp/enroll", summary="Start TOTP enrolment (secret and otpauth:// URI)")
-    def totp_enroll(user: CurrentUser) -> TotpEnrollOut:
-        enrollment = flow.start_totp(user)
+    async def totp_enroll(user: CurrentUser) -> TotpEnrollOut:
+        enrollment = await flow.start_totp(user)
         return TotpEnrollOut(secret=enrollment.secret, provisioning_uri=enrollment.provisioning_uri)
 
     @router.post("/totp/confirm", summary="Turn TOTP on with a first code; returns backup codes")
-    def totp_confirm(user: CurrentUser, body: CodeIn) -> BackupCodesOut:
-        return BackupCodesOut(backup_codes=flow.confirm_totp(user, body.code))
+    async def totp_confirm(user: CurrentUser, body: CodeIn) -> BackupCodesOut:
+        return BackupCodesOut(backup_codes=await flow.confirm_totp(user, body.code))
 
     @router.post("/totp/disable", summary="Turn TOTP off (needs a TOTP or backup code)")
-    def totp_disable(user: CurrentUser, body: CodeIn) -> MessageOut:
-        flow.disable_totp(user, body.code)
+    async def totp_disable(user: CurrentUser, body: CodeIn) -> MessageOut:
+        await flow.disable_totp(user, body.code)
         return MessageOut(message="Two-step sign-in is off.")
 
     @router.get("/backup-codes", summary="How many unused backup codes remain")
-    def backup_codes_remaining(user: CurrentUser) -> CountOut:
-        return CountOut(count=flow.backup_codes.remaining(user.id))
+    async def backup_codes_remaining(user: CurrentUser) -> CountOut:
+        return CountOut(count=await flow.backup_codes.remaining(user.id))
 
     @router.post("/backup-codes", summary="A new set of backup codes (voids the old set)")
-    def backup_codes_regenerate(user: CurrentUser, body: CodeIn) -> BackupCodesOut:
-        if not flow.check_second_factor(user, body.code):
+    async def backup_codes_regenerate(user: CurrentUser, body: CodeIn) -> BackupCodesOut:
+        if not await flow.check_second_factor(user, body.code):
             raise InvalidCodeError(Messages.INVALID_CODE)
-        return BackupCodesOut(backup_codes=flow.regenerate_backup_codes(user))
+        return BackupCodesOut(backup_codes=await flow.regenerate_backup_codes(user))
 
 
 def _api_key_routes(router: APIRouter, auth: RequestAuth) -> None:
@@ -224,23 +228,25 @@ def _api_key_routes(router: APIRouter, auth: RequestAuth) -> None:
     flow = auth.flow
 
     @router.get("/api-keys", summary="The signed-in user's API keys, masked")
-    def list_api_keys(user: CurrentUser) -> list[ApiKeyOut]:
-        return [ApiKeyOut.of(info) for info in flow.api_keys.list(user.id)]
+    async def list_api_keys(user: CurrentUser) -> list[ApiKeyOut]:
+        return [ApiKeyOut.of(info) for info in await flow.api_keys.list(user.id)]
 
     @router.post("/api-keys", status_code=status.HTTP_201_CREATED, summary="Store an API key")
-    def add_api_key(user: CurrentUser, body: ApiKeyIn) -> ApiKeyOut:
-        info = flow.api_keys.add(user.id, label=body.label, provider=body.provider, key=body.key)
+    async def add_api_key(user: CurrentUser, body: ApiKeyIn) -> ApiKeyOut:
+        info = await flow.api_keys.add(
+            user.id, label=body.label, provider=body.provider, key=body.key
+        )
         return ApiKeyOut.of(info)
 
     @router.post("/api-keys/{key_id}/reveal", summary="Decrypt one of the user's API keys")
-    def reveal_api_key(key_id: str, user: CurrentUser) -> RevealOut:
-        return RevealOut(key=flow.api_keys.reveal(user.id, key_id))
+    async def reveal_api_key(key_id: str, user: CurrentUser) -> RevealOut:
+        return RevealOut(key=await flow.api_keys.reveal(user.id, key_id))
 
     @router.delete(
         "/api-keys/{key_id}",
         status_code=status.HTTP_204_NO_CONTENT,
         summary="Delete one of the user's API keys",
     )
-    def delete_api_key(key_id: str, user: CurrentUser) -> None:
-        if not flow.api_keys.delete(user.id, key_id):
+    async def delete_api_key(key_id: str, user: CurrentUser) -> None:
+        if not await flow.api_keys.delete(user.id, key_id):
             raise NotFoundError("No such API key.")
