@@ -2,16 +2,21 @@
 
 Used by the services' unit tests and as the executable reading of the
 contract. Nothing is shared between processes or kept after ``close()``.
+Like the other backends it keeps indices - records by user, expiries in a
+heap - so listing a user's sessions, deleting a user and purging cost what
+they touch, not the size of the store.
 """
 
 from __future__ import annotations
 
 import copy
+import heapq
+import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from auth_store import clock
 from auth_store import validation as v
@@ -48,12 +53,72 @@ class _Owned(Protocol):
     user_id: str
 
 
-K = TypeVar("K")
+class _Expiring(Protocol):
+    expires: datetime
+
+
+K = TypeVar("K", bound=Hashable)
 R = TypeVar("R", bound=_Owned)
+E = TypeVar("E", bound=_Expiring)
 
 
-def _drop_owned_by(records: dict[K, R], user_id: str) -> list[R]:
-    return [records.pop(k) for k in [k for k, r in records.items() if r.user_id == user_id]]
+class _ByUser(Generic[K, R]):
+    """Records keyed by ``K``, with the keys of each user's records."""
+
+    def __init__(self) -> None:
+        self.records: dict[K, R] = {}
+        self._keys: dict[str, set[K]] = {}
+
+    def put(self, key: K, record: R) -> None:
+        old = self.records.get(key)
+        if old is not None and old.user_id != record.user_id:
+            self._forget(old.user_id, key)
+        self.records[key] = record
+        self._keys.setdefault(record.user_id, set()).add(key)
+
+    def pop(self, key: K) -> R | None:
+        record = self.records.pop(key, None)
+        if record is not None:
+            self._forget(record.user_id, key)
+        return record
+
+    def _forget(self, user_id: str, key: K) -> None:
+        keys = self._keys.get(user_id)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._keys[user_id]
+
+    def owned(self, user_id: str) -> list[R]:
+        return [self.records[k] for k in self._keys.get(user_id, ())]
+
+    def pop_owned(self, user_id: str) -> list[R]:
+        return [r for k in list(self._keys.get(user_id, ())) if (r := self.pop(k)) is not None]
+
+
+class _Expiries(Generic[K]):
+    """A heap of (expires, key): what is due comes first. Entries are checked against
+    the record when popped (an update pushes a new entry and leaves the old one)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, int, K]] = []
+        self._order = itertools.count()
+
+    def push(self, expires: datetime, key: K) -> None:
+        heapq.heappush(self._heap, (expires, next(self._order), key))
+
+    def due(self, cutoff: datetime, records: dict[K, E]) -> list[K]:
+        """Pop the entries before ``cutoff``; the keys whose record still expires then."""
+        keys = []
+        while self._heap and self._heap[0][0] < cutoff:
+            expires, _, key = heapq.heappop(self._heap)
+            record = records.get(key)
+            if record is not None and record.expires == expires:
+                keys.append(key)
+        if len(self._heap) > 2 * len(records) + 1024:  # mostly stale: rebuild
+            self._heap = [(r.expires, next(self._order), k) for k, r in records.items()]
+            heapq.heapify(self._heap)
+        return keys
 
 
 class MemoryAdapter(Adapter):
@@ -65,13 +130,19 @@ class MemoryAdapter(Adapter):
         self._lock = threading.RLock()
         self._users: dict[str, User] = {}
         self._user_by_email: dict[str, str] = {}
-        self._accounts: dict[tuple[str, str], Account] = {}
+        self._by_provider: _ByUser[tuple[str, str], Account] = _ByUser()
+        self._accounts = self._by_provider.records
         self._account_ids: set[str | None] = set()
-        self._sessions: dict[str, Session] = {}
+        self._by_token: _ByUser[str, Session] = _ByUser()
+        self._sessions = self._by_token.records
         self._session_ids: set[str | None] = set()
+        self._session_expiries: _Expiries[str] = _Expiries()
         self._tokens: dict[tuple[str, str], VerificationToken] = {}
-        self._authenticators: dict[str, Authenticator] = {}
-        self._credentials: dict[str, Credential] = {}
+        self._token_expiries: _Expiries[tuple[str, str]] = _Expiries()
+        self._by_credential_id: _ByUser[str, Authenticator] = _ByUser()
+        self._authenticators = self._by_credential_id.records
+        self._by_id: _ByUser[str, Credential] = _ByUser()
+        self._credentials = self._by_id.records
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -141,10 +212,10 @@ class MemoryAdapter(Adapter):
             if user is None:
                 return None
             del self._user_by_email[user.email]
-            self._account_ids.difference_update(a.id for a in _drop_owned_by(self._accounts, id))
-            self._session_ids.difference_update(s.id for s in _drop_owned_by(self._sessions, id))
-            _drop_owned_by(self._authenticators, id)
-            _drop_owned_by(self._credentials, id)
+            self._account_ids.difference_update(a.id for a in self._by_provider.pop_owned(id))
+            self._session_ids.difference_update(s.id for s in self._by_token.pop_owned(id))
+            self._by_credential_id.pop_owned(id)
+            self._by_id.pop_owned(id)
             return user
 
     # -- accounts -----------------------------------------------------------
@@ -159,7 +230,7 @@ class MemoryAdapter(Adapter):
                 raise ConflictError("this provider account is already linked")
             if account.id in self._account_ids:
                 raise ConflictError("an account with this id exists")
-            self._accounts[key] = account
+            self._by_provider.put(key, account)
             self._account_ids.add(account.id)
             return _copy(account)
 
@@ -169,7 +240,7 @@ class MemoryAdapter(Adapter):
             v.check_text(provider_account_id, "provider_account_id"),
         )
         with self._lock:
-            account = self._accounts.pop(key, None)
+            account = self._by_provider.pop(key)
             if account is not None:
                 self._account_ids.discard(account.id)
             return account
@@ -195,14 +266,14 @@ class MemoryAdapter(Adapter):
             if account is None:
                 return None
             updated = replace(account, **changes)
-            self._accounts[key] = updated
+            self._by_provider.put(key, updated)
             return _copy(updated)
 
     def list_accounts(self, user_id: str) -> list[Account]:
         v.validate_id(user_id, "user_id")
         with self._lock:
-            found = [_copy(a) for key, a in sorted(self._accounts.items()) if a.user_id == user_id]
-        return found
+            found = [_copy(a) for a in self._by_provider.owned(user_id)]
+        return sorted(found, key=lambda a: (a.provider, a.provider_account_id))
 
     # -- sessions -----------------------------------------------------------
 
@@ -215,8 +286,9 @@ class MemoryAdapter(Adapter):
                 raise ConflictError("this session token exists")
             if session.id in self._session_ids:
                 raise ConflictError("a session with this id exists")
-            self._sessions[session.session_token] = session
+            self._by_token.put(session.session_token, session)
             self._session_ids.add(session.id)
+            self._session_expiries.push(session.expires, session.session_token)
             return _copy(session)
 
     def get_session_and_user(self, session_token: str) -> tuple[Session, User] | None:
@@ -238,7 +310,9 @@ class MemoryAdapter(Adapter):
             if "user_id" in changes and changes["user_id"] not in self._users:
                 raise NotFoundError("no user with this id")
             updated = replace(session, **changes)
-            self._sessions[session_token] = updated
+            self._by_token.put(session_token, updated)
+            if updated.expires != session.expires:
+                self._session_expiries.push(updated.expires, session_token)
             return _copy(updated)
 
     def delete_session(self, session_token: str) -> Session | None:
@@ -249,19 +323,18 @@ class MemoryAdapter(Adapter):
     def list_sessions(self, user_id: str) -> list[Session]:
         v.validate_id(user_id, "user_id")
         with self._lock:
-            found = [_copy(s) for s in self._sessions.values() if s.user_id == user_id]
+            found = [_copy(s) for s in self._by_token.owned(user_id)]
         return sorted(found, key=lambda s: (s.expires, s.id))
 
     def delete_sessions(self, user_id: str) -> int:
         v.validate_id(user_id, "user_id")
         with self._lock:
-            tokens = [t for t, s in self._sessions.items() if s.user_id == user_id]
-            for token in tokens:
-                self._pop_session(token)
-            return len(tokens)
+            dropped = self._by_token.pop_owned(user_id)
+            self._session_ids.difference_update(s.id for s in dropped)
+            return len(dropped)
 
     def _pop_session(self, session_token: str) -> Session | None:
-        session = self._sessions.pop(session_token, None)
+        session = self._by_token.pop(session_token)
         if session is not None:
             self._session_ids.discard(session.id)
         return session
@@ -274,6 +347,7 @@ class MemoryAdapter(Adapter):
             if (vt.identifier, vt.token) in self._tokens:
                 raise ConflictError("this verification token exists")
             self._tokens[(vt.identifier, vt.token)] = vt
+            self._token_expiries.push(vt.expires, (vt.identifier, vt.token))
             return _copy(vt)
 
     def use_verification_token(self, identifier: str, token: str) -> VerificationToken | None:
@@ -290,7 +364,7 @@ class MemoryAdapter(Adapter):
                 raise NotFoundError("no user with this id")
             if a.credential_id in self._authenticators:
                 raise ConflictError("this credential id exists")
-            self._authenticators[a.credential_id] = a
+            self._by_credential_id.put(a.credential_id, a)
             return _copy(a)
 
     def get_authenticator(self, credential_id: str) -> Authenticator | None:
@@ -301,7 +375,7 @@ class MemoryAdapter(Adapter):
     def list_authenticators_by_user_id(self, user_id: str) -> list[Authenticator]:
         v.validate_id(user_id, "user_id")
         with self._lock:
-            return [_copy(a) for a in self._authenticators.values() if a.user_id == user_id]
+            return [_copy(a) for a in self._by_credential_id.owned(user_id)]
 
     def update_authenticator_counter(self, credential_id: str, counter: int) -> Authenticator:
         v.check_text(credential_id, "credential_id")
@@ -311,13 +385,13 @@ class MemoryAdapter(Adapter):
             if found is None:
                 raise NotFoundError("no authenticator with this credential id")
             updated = replace(found, counter=counter)
-            self._authenticators[credential_id] = updated
+            self._by_credential_id.put(credential_id, updated)
             return _copy(updated)
 
     def delete_authenticator(self, credential_id: str) -> Authenticator | None:
         v.check_text(credential_id, "credential_id")
         with self._lock:
-            return self._authenticators.pop(credential_id, None)
+            return self._by_credential_id.pop(credential_id)
 
     # -- credentials --------------------------------------------------------
 
@@ -328,7 +402,7 @@ class MemoryAdapter(Adapter):
                 raise NotFoundError("no user with this id")
             if c.id in self._credentials:
                 raise ConflictError("a credential with this id exists")
-            self._credentials[c.id] = c
+            self._by_id.put(c.id, c)
             return _copy(c)
 
     def get_credential(self, id: str) -> Credential | None:
@@ -341,11 +415,7 @@ class MemoryAdapter(Adapter):
         if type is not None:
             v.check_text(type, "type")
         with self._lock:
-            found = [
-                _copy(c)
-                for c in self._credentials.values()
-                if c.user_id == user_id and (type is None or c.type == type)
-            ]
+            found = [_copy(c) for c in self._by_id.owned(user_id) if type is None or c.type == type]
         return sorted(found, key=lambda c: (c.created_at or clock.now(), c.id))
 
     def update_credential(
@@ -358,23 +428,23 @@ class MemoryAdapter(Adapter):
             if found is None or found.version != expected_version:
                 return None
             updated = replace(found, data=data, version=found.version + 1, updated_at=clock.now())
-            self._credentials[id] = updated
+            self._by_id.put(id, updated)
             return _copy(updated)
 
     def delete_credential(self, id: str) -> Credential | None:
         v.validate_id(id)
         with self._lock:
-            return self._credentials.pop(id, None)
+            return self._by_id.pop(id)
 
     # -- housekeeping -------------------------------------------------------
 
     def purge_expired(self, now: datetime | None = None) -> dict[str, int]:
         cutoff = v.check_now(now)
         with self._lock:
-            sessions = [t for t, s in self._sessions.items() if s.expires < cutoff]
+            sessions = self._session_expiries.due(cutoff, self._sessions)
             for token in sessions:
                 self._pop_session(token)
-            tokens = [k for k, t in self._tokens.items() if t.expires < cutoff]
+            tokens = self._token_expiries.due(cutoff, self._tokens)
             for key in tokens:
                 del self._tokens[key]
         return {"sessions": len(sessions), "verification_tokens": len(tokens)}

@@ -22,6 +22,7 @@ protocol                   used by
 ``OpensExisting``          ``connect(url, create=False)``, every CLI command but the creators
 ``SharedWithAnotherApp``   ``PasswordService``, ``SessionManager`` (defaults)
 ``ChecksMapping``          ``migrate`` (what cannot map, before writing)
+``ReportsResources``       ``auth-store stats`` (open time, memory, index sizes)
 ``SupportsNativeAsync``    ``connect_async`` (a native twin instead of threads)
 =========================  ==================================================
 """
@@ -53,6 +54,7 @@ __all__ = [
     "OpensExisting",
     "ProgressCallback",
     "RecognizesBackup",
+    "ReportsResources",
     "SchemaMigration",
     "SharedWithAnotherApp",
     "StoredAtPath",
@@ -272,6 +274,15 @@ class ChecksMapping(Protocol):
 
     def mapping_problem(self, record: Model) -> Problem | None:
         """As a target: why ``record`` cannot be stored, or what the other app can't use."""
+        ...
+
+
+@runtime_checkable
+class ReportsResources(Protocol):
+    """A backend that runs in the caller's process and can say what it costs there."""
+
+    def resources(self) -> dict[str, Any]:
+        """Figures such as the time the store took to open and the memory it added."""
         ...
 
 

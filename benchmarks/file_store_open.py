@@ -90,14 +90,15 @@ def build(root: Path, start: int, stop: int, with_sessions: bool) -> None:
 
 def _write(engine: FileStore, name: str, raws: list[dict[str, Any]]) -> None:
     collection = engine.collections[name]
-    entries: dict[str, list[tuple[str, str, str]]] = {f: [] for f in collection.indices}
-    for raw in raws:
-        for field, key in engine.keys(collection, raw).items():
-            entries[field].append(("+", key, raw["id"]))
-    for field, lines in entries.items():  # index lines first: the engine's invariant
-        collection.indices[field].append(lines, durable=False)
+    lines = [
+        ("+", field, key, raw["id"])
+        for raw in raws
+        for field, key in engine.keys(collection, raw).items()
+    ]
+    collection.index.append(lines, durable=False)  # index lines first: the engine's invariant
     for raw in raws:
         collection.write(raw["id"], raw, durable=False)
+    engine.maintain(collection)
 
 
 def time_one(call: Callable[[T], object], arg: T) -> float:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import statistics
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["describe"]
+__all__ = ["LoadSampler", "describe"]
 
 
 def _first(path: str, key: str) -> str | None:
@@ -38,3 +40,29 @@ def describe(postgres: str | None = None) -> dict[str, str]:
         "Postgres": postgres or "not measured",
         "Load average at start (1, 5, 15 min)": load,
     }
+
+
+class LoadSampler:
+    """The 1-minute load average, sampled every second in a thread."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadSampler:
+        self.samples.append(os.getloadavg()[0])
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        s = self.samples
+        return f"min {min(s):.2f}, median {statistics.median(s):.2f}, max {max(s):.2f}"

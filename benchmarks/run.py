@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="auth-store-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        with asyncio.Runner() as runner:
+        with machine.LoadSampler() as load, asyncio.Runner() as runner:
             for name in args.suites:
                 try:
                     suite = _factory(name)(work / name, budgets, runner, args)
@@ -209,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
+    host["Load average during the run (1 min)"] = load.summary()
     rows.sort(key=_sort_key)
     elapsed = time.perf_counter() - started
     notes.append(f"The whole run took {elapsed / 60:.1f} minutes.")

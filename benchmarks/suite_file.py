@@ -47,10 +47,12 @@ IMPL = "file"
 RAW = "raw JSON files"
 BARE = "bare durable atomic write"
 BARE_CONSUME = "bare durable read + unlink"
+#: The bare writes' files, next to the store's sessions (removed by ``close``).
+BARE_PREFIX = "zz-bare-"
 JOIN_TARGET = Target(f"≤ 2{TIMES} reading the two JSON files", max_ratio=2.0)
-CREATE_TARGET = Target(f"≤ 1.5{TIMES} one bare durable atomic write", max_ratio=1.5)
+CREATE_TARGET = Target(f"≤ 1.3{TIMES} one bare durable atomic write", max_ratio=1.3)
 FLAT_TARGET = Target(f"flat: ≤ 1.5{TIMES} the median at the smallest size", max_ratio=1.5)
-OPEN_TARGET = Target("≤ 0.5 s for 100k users", max_seconds=0.5)
+OPEN_TARGET = Target("≤ 0.25 s for 100k users", max_seconds=0.25)
 OPEN_BUDGET = Budget(seconds=2.0, min_n=5, max_n=20, warmup=1, block=1, cap_seconds=20, floor=3)
 #: The lookups whose flatness DESIGN.md asks for (get_session_and_user finds a session by token).
 FLAT = ("get_user_by_email", "get_user_by_account", "get_session_and_user")
@@ -83,10 +85,12 @@ class FileSuite:
         self.store = auth_store.connect(self.url)
         self._size = 0
         self.notes = [
-            "file: the adapter at its default durability=full (every write, its index "
-            "lines and its directory fsynced); raw JSON files reads the record files by "
+            "file: the adapter at its default durability=full (every write's record file "
+            "and directory fsynced, its index lines at the next checkpoint); raw JSON files "
+            "reads the record files by "
             "path without the index; the bare write is temp file + fsync + rename + "
-            "directory fsync of one record-sized file. Stores were filled through the file "
+            "directory fsync of one record-sized file, into the store's sessions directory "
+            "(a file costs more to create among 100k). Stores were filled through the file "
             "engine's bulk writer (same files as import_records, no fsyncs), then os.sync().",
         ]
         if self.large:
@@ -135,15 +139,16 @@ class FileSuite:
             collection = engine.collections[name]
             raws = [to_dict(_PREPARE[name](model)) for model in models]
             stems = [collection.spec.stem(raw) for raw in raws]
-            entries: dict[str, list[tuple[str, str, str]]] = {f: [] for f in collection.indices}
-            for raw, stem in zip(raws, stems, strict=True):
-                for field, key in engine.keys(collection, raw).items():
-                    entries[field].append(("+", key, stem))
+            lines = [
+                ("+", field, key, stem)
+                for raw, stem in zip(raws, stems, strict=True)
+                for field, key in engine.keys(collection, raw).items()
+            ]
             # Index lines first, then records: the engine's own invariant.
-            for field, lines in entries.items():
-                collection.indices[field].append(lines, durable=False)
+            collection.index.append(lines, durable=False)
             for raw, stem in zip(raws, stems, strict=True):
                 collection.write(stem, raw, durable=False)
+            engine.maintain(collection)
 
     # -- raw baselines ----------------------------------------------------------
 
@@ -168,9 +173,9 @@ class FileSuite:
         }
 
     def _bare_write(self, tag: str, sample: list[int]) -> Case:
-        directory = self.scratch / tag
-        directory.mkdir()
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        # Into the store's own sessions directory: creating a file costs more in a
+        # directory of 100k entries than in an empty one, and both sides should pay it.
+        dir_fd = os.open(self.root / "sessions", os.O_RDONLY | os.O_DIRECTORY)
         users = ops.cycle([dataset.user_id(i) for i in sample])
         counter = itertools.count()
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -180,7 +185,7 @@ class FileSuite:
             record = to_dict(dataset.session(0, f"{tag}-{k}"))
             record["user_id"] = users()
             data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-            name = f"{k}.json"
+            name = f"{BARE_PREFIX}{tag}-{k}.json"
             fd = os.open(f".{name}.tmp", flags, 0o600, dir_fd=dir_fd)
             try:
                 os.write(fd, data)
@@ -313,4 +318,6 @@ class FileSuite:
 
     def close(self) -> None:
         self.store.close()
+        for stray in (self.root / "sessions").glob(f"{BARE_PREFIX}*.json"):
+            stray.unlink()
         shutil.rmtree(self.scratch, ignore_errors=True)

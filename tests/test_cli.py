@@ -531,6 +531,25 @@ def test_read_commands_work_while_a_writer_holds_the_lock(tmp_path: Path) -> Non
         writer.close()
 
 
+def test_stats_of_a_file_store_report_its_open_time_and_memory(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'files'}"
+    with connect(url) as store:
+        populate(store, KEYRING, users=3)
+    stats = run_json("--url", url, "stats")
+    assert stats["counts"]["users"] == 3
+    resources = stats["resources"]
+    assert resources["open_ms"] > 0
+    assert resources["rss_mib"] > 0
+    assert resources["rss_added_mib"] >= 0
+    assert resources["index_log_bytes"] > 0
+    text = run("--url", url, "stats").stdout
+    assert "open ms:" in text
+    assert "rss added mib:" in text
+    sqlite_url = f"sqlite:///{tmp_path / 'x.db'}"
+    connect(sqlite_url).close()
+    assert "resources" not in run_json("--url", sqlite_url, "stats")
+
+
 def test_stats_health_purge_schema(url: str, tmp_path: Path) -> None:
     with connect(url) as store:
         populate(store, KEYRING, users=3)

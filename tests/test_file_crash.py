@@ -5,7 +5,7 @@ deletes users, sessions, credentials, accounts and verification tokens with
 ``durability=full``, logging each operation before the call and again after
 it returns. The test lets it acknowledge a random number of operations, kills
 it with SIGKILL at a random moment after that, reopens the store (which runs
-the automatic recovery) and checks, 50 times:
+the automatic recovery) and checks, 100 times:
 
 - every acknowledged write is there, exactly as written (and every
   acknowledged delete is gone), through the API and its index lookups;
@@ -31,7 +31,7 @@ from auth_store.adapters.file import FileAdapter
 from tests.file_writer import PROVIDER, State, apply_op, snapshot, touched
 
 WRITER = Path(__file__).with_name("file_writer.py")
-KILLS = 50
+KILLS = 100
 
 
 class Log:

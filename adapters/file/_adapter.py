@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,17 @@ _DATETIME_FIELDS = {
 DEFAULT_COMPACT_MIN_DEAD = 1024
 
 
+def _rss_bytes() -> int:
+    """This process's resident memory (Linux ``/proc``; elsewhere the peak from ``getrusage``)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _parse_url(url: str) -> tuple[str, str]:
     """The directory and the query of a ``file:`` URL."""
     parts = urlsplit(url)
@@ -104,12 +116,15 @@ class FileAdapter(Adapter):
         if not isinstance(root, str | os.PathLike):
             raise ConfigurationError(f"root must be a path, got {type(root).__name__}")
         self.durability = durability
+        rss_before, started = _rss_bytes(), time.perf_counter()
         self._store = FileStore(
             os.fspath(root),
             durable=durability == "full",
             compact_min_dead=compact_min_dead,
             create=create,
         )
+        self._opened_in = time.perf_counter() - started
+        self._rss_before = rss_before
         self._closed = False
         cols = self._store.collections
         self._users = cols["users"]
@@ -186,9 +201,71 @@ class FileAdapter(Adapter):
         record = collection.read(stem)
         return None if record is None else self._model(collection, stem, record, kind)
 
+    @staticmethod
+    def _found(collection: Collection, stem: str) -> Found | None:
+        record = collection.read(stem)
+        return None if record is None else (stem, record)
+
+    def _change(
+        self,
+        collection: Collection,
+        find: Callable[[], Found | None],
+        kind: type[M],
+        change: Callable[[M], M | None],
+    ) -> tuple[M, M | None] | None:
+        """Under the write lock: find a record (a miss returns ``None``), ask ``change``
+        for its replacement (``None`` deletes it; the same object leaves it alone) and
+        apply that. Returns the record before and after."""
+        store = self._open_store()
+        with store.write():
+            found = find()
+            if found is None:
+                return None
+            stem, record = found
+            old = self._model(collection, stem, record, kind)
+            new = change(old)
+            if new is not old:
+                store.apply(collection, stem, record, None if new is None else to_dict(new))
+        return old, new
+
+    def _update(
+        self,
+        collection: Collection,
+        find: Callable[[], Found | None],
+        kind: type[M],
+        change: Callable[[M], M],
+    ) -> M | None:
+        changed = self._change(collection, find, kind, change)
+        return None if changed is None else changed[1]
+
+    def _delete(
+        self, collection: Collection, find: Callable[[], Found | None], kind: type[M]
+    ) -> M | None:
+        changed = self._change(collection, find, kind, lambda _: None)
+        return None if changed is None else changed[0]
+
+    def _insert(
+        self, collection: Collection, stem: str, model: M, *conflicts: Callable[[], None]
+    ) -> M:
+        """Write a new record under the write lock, after ``conflicts`` (each raises) pass."""
+        store = self._open_store()
+        with store.write():
+            for conflict in conflicts:
+                conflict()
+            store.apply(collection, stem, None, to_dict(model))
+        return model
+
     def _require_user(self, user_id: str) -> None:
         if not self._users.exists(user_id):
             raise NotFoundError("no user with this id")
+
+    @staticmethod
+    def _free(collection: Collection, stem: str, message: str) -> Callable[[], None]:
+        def check() -> None:
+            if collection.exists(stem):
+                raise ConflictError(message)
+
+        return check
 
     def _account_by_key(self, provider: object, provider_account_id: object) -> Found | None:
         key = account_key(
@@ -206,13 +283,13 @@ class FileAdapter(Adapter):
     def create_user(self, user: User) -> User:
         user = v.prepare_user(user)
         store = self._open_store()
-        with store.write():
-            if self._users.exists(user.id):
-                raise ConflictError("a user with this id exists")
+
+        def email_free() -> None:
             if store.find_unique(self._users, "email", user.email) is not None:
                 raise ConflictError("a user with this e-mail exists")
-            store.apply(self._users, user.id, None, to_dict(user))
-        return user
+
+        free = self._free(self._users, user.id, "a user with this id exists")
+        return self._insert(self._users, user.id, user, free, email_free)
 
     def get_user(self, id: str) -> User | None:
         v.validate_id(id)
@@ -235,35 +312,37 @@ class FileAdapter(Adapter):
         v.validate_id(id)
         changes = v.prepare_user_changes(changes)
         store = self._open_store()
-        with store.write():
-            record = self._users.read(id)
-            if record is None:
-                raise NotFoundError("no user with this id")
-            user = self._model(self._users, id, record, User)
+
+        def change(user: User) -> User:
             updated = replace(user, **changes)
             if updated.email != user.email:
                 taken = store.find_unique(self._users, "email", updated.email)
                 if taken is not None and taken[0] != id:
                     raise ConflictError("a user with this e-mail exists")
-            store.apply(self._users, id, record, to_dict(updated))
+            return updated
+
+        updated = self._update(self._users, lambda: self._found(self._users, id), User, change)
+        if updated is None:
+            raise NotFoundError("no user with this id")
         return updated
 
     def delete_user(self, id: str) -> User | None:
         v.validate_id(id)
         store = self._open_store()
-        with store.write():
-            record = self._users.read(id)
-            if record is None:
-                return None
-            user = self._model(self._users, id, record, User)
+
+        def dependents_first(user: User) -> None:
             # Dependents first, the user last: a crash midway leaves a user with
             # fewer sessions, never sessions without a user.
             dependents = (self._accounts, self._sessions, self._authenticators, self._credentials)
             for collection in dependents:
                 for stem, owned in store.find_owned(collection, id):
                     store.apply(collection, stem, owned, None)
-            store.apply(self._users, id, record, None)
-        return user
+            return None
+
+        changed = self._change(
+            self._users, lambda: self._found(self._users, id), User, dependents_first
+        )
+        return None if changed is None else changed[0]
 
     # -- accounts -----------------------------------------------------------------
 
@@ -271,24 +350,23 @@ class FileAdapter(Adapter):
         account = v.prepare_account(account)
         store = self._open_store()
         key = account_key(account.provider, account.provider_account_id)
-        with store.write():
-            self._require_user(account.user_id)
+
+        def unlinked() -> None:
             if store.find_unique(self._accounts, "provider_account", key) is not None:
                 raise ConflictError("this provider account is already linked")
-            if self._accounts.exists(account.id):
-                raise ConflictError("an account with this id exists")
-            store.apply(self._accounts, account.id, None, to_dict(account))
-        return account
+
+        return self._insert(
+            self._accounts,
+            account.id,
+            account,
+            lambda: self._require_user(account.user_id),
+            unlinked,
+            self._free(self._accounts, account.id, "an account with this id exists"),
+        )
 
     def unlink_account(self, provider: str, provider_account_id: str) -> Account | None:
-        store = self._open_store()
-        with store.write():
-            found = self._account_by_key(provider, provider_account_id)
-            if found is None:
-                return None
-            account = self._model(self._accounts, *found, Account)
-            store.apply(self._accounts, found[0], found[1], None)
-        return account
+        find = lambda: self._account_by_key(provider, provider_account_id)  # noqa: E731
+        return self._delete(self._accounts, find, Account)
 
     def get_account(self, provider: str, provider_account_id: str) -> Account | None:
         found = self._account_by_key(provider, provider_account_id)
@@ -300,14 +378,12 @@ class FileAdapter(Adapter):
         v.check_text(provider, "provider")
         v.check_text(provider_account_id, "provider_account_id")
         changes = v.prepare_account_changes(changes)
-        store = self._open_store()
-        with store.write():
-            found = self._account_by_key(provider, provider_account_id)
-            if found is None:
-                return None
-            updated = replace(self._model(self._accounts, *found, Account), **changes)
-            store.apply(self._accounts, found[0], found[1], to_dict(updated))
-        return updated
+        return self._update(
+            self._accounts,
+            lambda: self._account_by_key(provider, provider_account_id),
+            Account,
+            lambda account: replace(account, **changes),
+        )
 
     def list_accounts(self, user_id: str) -> list[Account]:
         v.validate_id(user_id, "user_id")
@@ -319,15 +395,19 @@ class FileAdapter(Adapter):
 
     def create_session(self, session: Session) -> Session:
         session = v.prepare_session(session)
-        store = self._open_store()
-        with store.write():
-            self._require_user(session.user_id)
+
+        def token_free() -> None:
             if self._session_by_token(session.session_token) is not None:
                 raise ConflictError("this session token exists")
-            if self._sessions.exists(session.id):
-                raise ConflictError("a session with this id exists")
-            store.apply(self._sessions, session.id, None, to_dict(session))
-        return session
+
+        return self._insert(
+            self._sessions,
+            session.id,
+            session,
+            lambda: self._require_user(session.user_id),
+            token_free,
+            self._free(self._sessions, session.id, "a session with this id exists"),
+        )
 
     def get_session_and_user(self, session_token: str) -> tuple[Session, User] | None:
         found = self._session_by_token(session_token)
@@ -340,28 +420,18 @@ class FileAdapter(Adapter):
     def update_session(self, session_token: str, **changes: Any) -> Session | None:
         v.check_text(session_token, "session_token")
         changes = v.prepare_session_changes(changes)
-        store = self._open_store()
-        with store.write():
-            found = self._session_by_token(session_token)
-            if found is None:
-                return None
-            session = self._model(self._sessions, *found, Session)
+
+        def change(session: Session) -> Session:
             if "user_id" in changes:
                 self._require_user(changes["user_id"])
-            updated = replace(session, **changes)
-            store.apply(self._sessions, found[0], found[1], to_dict(updated))
-        return updated
+            return replace(session, **changes)
+
+        find = lambda: self._session_by_token(session_token)  # noqa: E731
+        return self._update(self._sessions, find, Session, change)
 
     def delete_session(self, session_token: str) -> Session | None:
         v.check_text(session_token, "session_token")
-        store = self._open_store()
-        with store.write():
-            found = self._session_by_token(session_token)
-            if found is None:
-                return None
-            session = self._model(self._sessions, *found, Session)
-            store.apply(self._sessions, found[0], found[1], None)
-        return session
+        return self._delete(self._sessions, lambda: self._session_by_token(session_token), Session)
 
     def list_sessions(self, user_id: str) -> list[Session]:
         v.validate_id(user_id, "user_id")
@@ -383,39 +453,30 @@ class FileAdapter(Adapter):
     def create_verification_token(self, vt: VerificationToken) -> VerificationToken:
         vt = v.prepare_verification_token(vt)
         stem = verification_token_stem(vt.identifier, vt.token)
-        store = self._open_store()
-        with store.write():
-            if self._tokens.exists(stem):
-                raise ConflictError("this verification token exists")
-            store.apply(self._tokens, stem, None, to_dict(vt))
-        return vt
+        free = self._free(self._tokens, stem, "this verification token exists")
+        return self._insert(self._tokens, stem, vt, free)
 
     def use_verification_token(self, identifier: str, token: str) -> VerificationToken | None:
         stem = verification_token_stem(
             v.check_text(identifier, "identifier"), v.check_text(token, "token")
         )
-        store = self._open_store()
-        with store.write():
-            record = self._tokens.read(stem)
-            if record is None:
-                return None
-            # _model checks the file name is the hash of this (identifier, token).
-            vt = self._model(self._tokens, stem, record, VerificationToken)
-            store.apply(self._tokens, stem, record, None)
-        return vt
+        # _model checks the file name is the hash of this (identifier, token).
+        return self._delete(
+            self._tokens, lambda: self._found(self._tokens, stem), VerificationToken
+        )
 
     # -- authenticators -------------------------------------------------------------
 
     def create_authenticator(self, a: Authenticator) -> Authenticator:
         a = v.prepare_authenticator(a)
         stem = authenticator_stem(a.credential_id)
-        store = self._open_store()
-        with store.write():
-            self._require_user(a.user_id)
-            if self._authenticators.exists(stem):
-                raise ConflictError("this credential id exists")
-            store.apply(self._authenticators, stem, None, to_dict(a))
-        return a
+        return self._insert(
+            self._authenticators,
+            stem,
+            a,
+            lambda: self._require_user(a.user_id),
+            self._free(self._authenticators, stem, "this credential id exists"),
+        )
 
     def get_authenticator(self, credential_id: str) -> Authenticator | None:
         stem = authenticator_stem(v.check_text(credential_id, "credential_id"))
@@ -431,39 +492,32 @@ class FileAdapter(Adapter):
     def update_authenticator_counter(self, credential_id: str, counter: int) -> Authenticator:
         stem = authenticator_stem(v.check_text(credential_id, "credential_id"))
         counter = v.check_int(counter, "counter")
-        store = self._open_store()
-        with store.write():
-            record = self._authenticators.read(stem)
-            if record is None:
-                raise NotFoundError("no authenticator with this credential id")
-            updated = replace(
-                self._model(self._authenticators, stem, record, Authenticator), counter=counter
-            )
-            store.apply(self._authenticators, stem, record, to_dict(updated))
+        updated = self._update(
+            self._authenticators,
+            lambda: self._found(self._authenticators, stem),
+            Authenticator,
+            lambda a: replace(a, counter=counter),
+        )
+        if updated is None:
+            raise NotFoundError("no authenticator with this credential id")
         return updated
 
     def delete_authenticator(self, credential_id: str) -> Authenticator | None:
         stem = authenticator_stem(v.check_text(credential_id, "credential_id"))
-        store = self._open_store()
-        with store.write():
-            record = self._authenticators.read(stem)
-            if record is None:
-                return None
-            deleted = self._model(self._authenticators, stem, record, Authenticator)
-            store.apply(self._authenticators, stem, record, None)
-        return deleted
+        find = lambda: self._found(self._authenticators, stem)  # noqa: E731
+        return self._delete(self._authenticators, find, Authenticator)
 
     # -- credentials ----------------------------------------------------------------
 
     def create_credential(self, c: Credential) -> Credential:
         c = v.prepare_credential(c)
-        store = self._open_store()
-        with store.write():
-            self._require_user(c.user_id)
-            if self._credentials.exists(c.id):
-                raise ConflictError("a credential with this id exists")
-            store.apply(self._credentials, c.id, None, to_dict(c))
-        return c
+        return self._insert(
+            self._credentials,
+            c.id,
+            c,
+            lambda: self._require_user(c.user_id),
+            self._free(self._credentials, c.id, "a credential with this id exists"),
+        )
 
     def get_credential(self, id: str) -> Credential | None:
         v.validate_id(id)
@@ -487,30 +541,26 @@ class FileAdapter(Adapter):
     ) -> Credential | None:
         v.validate_id(id)
         data, expected_version = v.prepare_credential_data(data, expected_version)
-        store = self._open_store()
+
+        def change(found: Credential) -> Credential:
+            if found.version != expected_version:
+                return found  # stale: left alone
+            return replace(found, data=data, version=found.version + 1, updated_at=clock.now())
+
         # The read, the version check and the write happen under one exclusive
         # lock, so of N racing callers (threads or processes) exactly one wins.
-        with store.write():
-            record = self._credentials.read(id)
-            if record is None:
-                return None
-            found = self._model(self._credentials, id, record, Credential)
-            if found.version != expected_version:
-                return None
-            updated = replace(found, data=data, version=found.version + 1, updated_at=clock.now())
-            store.apply(self._credentials, id, record, to_dict(updated))
-        return updated
+        changed = self._change(
+            self._credentials, lambda: self._found(self._credentials, id), Credential, change
+        )
+        if changed is None or changed[1] is changed[0]:
+            return None
+        return changed[1]
 
     def delete_credential(self, id: str) -> Credential | None:
         v.validate_id(id)
-        store = self._open_store()
-        with store.write():
-            record = self._credentials.read(id)
-            if record is None:
-                return None
-            credential = self._model(self._credentials, id, record, Credential)
-            store.apply(self._credentials, id, record, None)
-        return credential
+        return self._delete(
+            self._credentials, lambda: self._found(self._credentials, id), Credential
+        )
 
     # -- housekeeping ---------------------------------------------------------------
 
@@ -519,9 +569,10 @@ class FileAdapter(Adapter):
         store = self._open_store()
         purged = {"sessions": 0, "verification_tokens": 0}
         for collection in (self._sessions, self._tokens):
-            # Scan without the lock (writers keep going), then delete in small
-            # batches under it, re-reading each record so a fresh change wins.
-            candidates = [s for s in collection.stems() if self._expired(collection, s, cutoff)]
+            # The expiry index names the candidates (no scan; nothing expired costs
+            # a lookup); they are deleted in small batches under the lock, each
+            # record re-read so that a fresh change (a refreshed session) wins.
+            candidates = store.find_expiring(collection, cutoff)
             for start in range(0, len(candidates), 256):
                 with store.write():
                     for stem in candidates[start : start + 256]:
@@ -536,11 +587,10 @@ class FileAdapter(Adapter):
         collection: Collection,
         stem: str,
         cutoff: datetime,
-        record: dict[str, Any] | None = None,
+        record: dict[str, Any],
     ) -> bool:
         try:
-            record = record or collection.read(stem)
-            model = None if record is None else self._any_model(collection, stem, record)
+            model = self._any_model(collection, stem, record)
         except StorageError:
             return False  # purging leaves a damaged record alone; check() reports it
         return isinstance(model, Session | VerificationToken) and model.expires < cutoff
@@ -554,13 +604,14 @@ class FileAdapter(Adapter):
                     yield self._any_model(collection, stem, record)
 
     def counts(self) -> dict[str, int]:
+        """Records per collection, as the indices count them: no directory is listed
+        and no lock taken (``check`` compares the indices with the records)."""
         store = self._open_store()
         return {name: collection.count() for name, collection in store.collections.items()}
 
     def health(self) -> dict[str, Any]:
+        """Counts and settings; takes no lock, so it answers while a writer works."""
         store = self._open_store()
-        with store.write():
-            pass  # the lock is reachable, and an interrupted write gets reconciled
         counts = self.counts()
         return {
             "backend": self.backend,
@@ -568,6 +619,28 @@ class FileAdapter(Adapter):
             "root": store.root,
             "durability": self.durability,
             "counts": counts,
+        }
+
+    def resources(self) -> dict[str, Any]:
+        """What the store costs this process (``ReportsResources``): the time it took to
+        open, the resident memory added since (indices read so far included), and the
+        size of its index files. The memory figure is the whole process's growth, so it
+        is only meaningful in a process that does little else (``auth-store stats``)."""
+        store = self._open_store()
+        tail = table = log_bytes = 0
+        for collection in store.collections.values():
+            info = collection.index.describe()
+            tail += info["tail_lines"]
+            table += info["table_bytes"]
+            log_bytes += info["log_bytes"]
+        rss = _rss_bytes()
+        return {
+            "open_ms": round(self._opened_in * 1000, 3),
+            "rss_mib": round(rss / 2**20, 1),
+            "rss_added_mib": round((rss - self._rss_before) / 2**20, 1),
+            "index_log_bytes": log_bytes,
+            "index_table_bytes": table,
+            "index_lines_in_memory": tail,
         }
 
     # -- file-store operations (SupportsCheck, SupportsRepair, SupportsBackup, ...) ----

@@ -22,6 +22,7 @@ from auth_store.errors import StorageError
 __all__ = [
     "TEMP_SUFFIX",
     "append",
+    "datasync",
     "fsync",
     "is_temp_name",
     "read",
@@ -54,6 +55,14 @@ def fsync(fd: int, where: str) -> None:
     """fsync ``fd``; a failure is a ``StorageError``, never retried."""
     try:
         os.fsync(fd)
+    except OSError as exc:
+        raise StorageError(f"fsync of {where} failed; the write may not be durable") from exc
+
+
+def datasync(fd: int, where: str) -> None:
+    """fdatasync ``fd`` (its data, and its size if it grew); a failure is a ``StorageError``."""
+    try:
+        os.fdatasync(fd)
     except OSError as exc:
         raise StorageError(f"fsync of {where} failed; the write may not be durable") from exc
 
@@ -156,12 +165,7 @@ def append(dir_fd: int, name: str, data: bytes, *, durable: bool, where: str) ->
         except OSError as exc:
             raise StorageError(f"cannot append to {where}: {exc.strerror}") from exc
         if durable:
-            try:
-                os.fdatasync(fd)
-            except OSError as exc:
-                raise StorageError(
-                    f"fsync of {where} failed; the write may not be durable"
-                ) from exc
+            datasync(fd, where)
         return os.fstat(fd)
     finally:
         os.close(fd)

@@ -21,6 +21,7 @@ from pathlib import Path
 from auth_store.errors import ConfigurationError, StorageError
 
 from . import _atomic
+from ._index import LOG_NAME
 from ._layout import COLLECTION_SPECS, INDEX_DIR, META_NAME, RECORD_SUFFIX
 from ._store import BACKUP_PREFIX, FileStore
 
@@ -76,13 +77,14 @@ def _stage(store: FileStore, stage_fd: int) -> list[str]:
             members.append(f"{name}/{INDEX_DIR}")
             idx_fd = os.open(INDEX_DIR, os.O_RDONLY | os.O_DIRECTORY, dir_fd=col_fd)
             try:
-                for index in collection.indices.values():
-                    # Index files grow in place, so they are copied, not linked;
-                    # a torn tail (a writer that died) is left out.
-                    data = _atomic.read(collection.index_fd, index.name, where=index.where) or b""
-                    data = data[: data.rfind(b"\n") + 1]
-                    _atomic.write_atomic(idx_fd, index.name, data, durable=False, where=index.where)
-                    members.append(f"{name}/{INDEX_DIR}/{index.name}")
+                # The log grows in place, so it is copied, not linked; a torn
+                # tail (a writer that died) is left out. Its table is derived:
+                # the restored store maps a new one when it opens.
+                index = collection.index
+                data = _atomic.read(collection.index_fd, LOG_NAME, where=index.where) or b""
+                data = data[: data.rfind(b"\n") + 1]
+                _atomic.write_atomic(idx_fd, LOG_NAME, data, durable=False, where=index.where)
+                members.append(f"{name}/{INDEX_DIR}/{LOG_NAME}")
             finally:
                 os.close(idx_fd)
         finally:

@@ -25,10 +25,19 @@ from auth_store.problems import CheckReport, Problem
 from auth_store.records import from_dict, to_dict
 
 from . import _atomic
-from ._index import Index, MultiIndex, UniqueIndex
-from ._layout import COLLECTION_SPECS, INDEX_DIR, META_NAME, RECORD_SUFFIX, Collection
+from ._durability import MARKER_NAME
+from ._index import LOG_NAME, IndexLog
+from ._layout import (
+    COLLECTION_SPECS,
+    INDEX_DIR,
+    META_NAME,
+    RECORD_SUFFIX,
+    Collection,
+    IndexSpec,
+)
 from ._locking import LOCK_NAME
 from ._store import BACKUP_PREFIX, FileStore
+from ._table import TABLE_PREFIX
 
 __all__ = ["KINDS", "check", "repair"]
 
@@ -175,7 +184,7 @@ def _scan(store: FileStore) -> _Scan:
 
 
 def _scan_root(store: FileStore, scan: _Scan) -> None:
-    expected = {META_NAME, LOCK_NAME, *store.collections}
+    expected = {META_NAME, LOCK_NAME, MARKER_NAME, *store.collections}
     for name in sorted(os.listdir(store.root_fd)):
         path = f"{store.root}/{name}"
         if name in store.collections:
@@ -237,59 +246,64 @@ def _scan_records(collection: Collection, scan: _Scan) -> None:
             names = sorted(e.name for e in entries)
     except OSError as exc:
         raise StorageError(f"cannot list {collection.where}/{INDEX_DIR}: {exc.strerror}") from exc
-    known = {index.name for index in collection.indices.values()}
+    known = {LOG_NAME, collection.index.current_table()}
     for name in names:
         path = f"{collection.where}/{INDEX_DIR}/{name}"
         if _atomic.is_temp_name(name):
             scan.add("stray-temp-file", path, "left by an interrupted write")
+        elif name.startswith(TABLE_PREFIX) and name not in known:
+            scan.add("stray-temp-file", path, "the table of an older index log")
         elif name not in known:
             scan.add("unexpected-entry", path, "not an index of this collection")
 
 
 def _scan_indices(collection: Collection, scan: _Scan) -> None:
     records = scan.records[collection.name]
-    for spec in collection.spec.indices:
-        cached = collection.indices[spec.field]
-        where = cached.where
-        # A fresh reader: the file as it is, not what this process has cached.
-        index: Index = (UniqueIndex if spec.unique else MultiIndex)(
-            collection.index_fd, spec.field, where
-        )
-        if not index.exists():
-            scan.add("missing-index-file", where, "rebuilt from the records by repair")
-            continue
+    # A fresh reader: the files as they are, not what this process has cached.
+    index = collection.new_index()
+    where = index.where
+    if not index.exists():
+        scan.add("missing-index-file", where, "rebuilt from the records by repair")
+        return
+    try:
         with index.lock:
             index.refresh()
             if index.torn_tail():
                 scan.add("torn-index-line", where, "the file ends in an incomplete line")
             if index.bad_lines:
                 scan.add("bad-index-line", where, f"{index.bad_lines} line(s) are not index lines")
-            holders: dict[str, list[str]] = {}
-            for stem, record in records.items():
-                holders.setdefault(spec.key(record), []).append(stem)
-            for key, stems in holders.items():
-                if spec.unique and len(stems) > 1:
-                    for stem in stems:
-                        scan.add(
-                            "duplicate-key",
-                            collection.path(stem),
-                            f"shares its {spec.field} with {len(stems) - 1} other record(s)",
-                        )
-                    continue
-                for stem in stems:
-                    if not index.contains(key, stem):
-                        scan.add(
-                            "missing-index-entry",
-                            where,
-                            f"no entry for {collection.path(stem)}",
-                        )
-            for key, stem in index.entries():
+            specs = {spec.field: spec for spec in collection.spec.indices}
+            for spec in specs.values():
+                _scan_field(collection, scan, index, spec)
+            for field_name, key, stem in index.entries():
                 held = records.get(stem)
                 if held is None and stem in scan.unreadable[collection.name]:
                     continue  # kept until someone fixes the record file
-                if held is None or spec.key(held) != key:
+                if held is None or specs[field_name].key(held) != key:
                     scan.add(
                         "stale-index-entry",
                         where,
                         f"an entry points at {collection.path(stem)}, which does not hold its key",
                     )
+    finally:
+        index.close()
+
+
+def _scan_field(collection: Collection, scan: _Scan, index: IndexLog, spec: IndexSpec) -> None:
+    holders: dict[str, list[str]] = {}
+    for stem, record in scan.records[collection.name].items():
+        holders.setdefault(spec.key(record), []).append(stem)
+    for key, stems in holders.items():
+        if spec.unique and len(stems) > 1:
+            for stem in stems:
+                scan.add(
+                    "duplicate-key",
+                    collection.path(stem),
+                    f"shares its {spec.field} with {len(stems) - 1} other record(s)",
+                )
+            continue
+        for stem in stems:
+            if not index.contains(spec.field, key, stem):
+                scan.add(
+                    "missing-index-entry", index.where, f"no entry for {collection.path(stem)}"
+                )

@@ -5,7 +5,8 @@
     <root>/_meta.json                           format name and version
     <root>/.lock                                flock target (and the intent of a write)
     <root>/<collection>/<stem>.json             one record, indented JSON
-    <root>/<collection>/indices/<field>.jsonl   one index per field
+    <root>/<collection>/indices/log.jsonl       every index change of the collection
+    <root>/<collection>/indices/table-<g>.bin   the indices as sorted tables (see _table)
 
 A record's file *stem* is its id where it has one (ids are validated:
 ``[A-Za-z0-9_.-]``, so they are safe file names). Verification tokens and
@@ -28,7 +29,7 @@ from typing import Any
 from auth_store.errors import ConfigurationError, StorageError
 
 from . import _atomic
-from ._index import Index, MultiIndex, UniqueIndex
+from ._index import FieldSpec, IndexLog
 
 __all__ = [
     "COLLECTION_SPECS",
@@ -49,7 +50,8 @@ __all__ = [
 ]
 
 FORMAT = "auth-store-file"
-FORMAT_VERSION = 1
+#: 2: one index log per collection, sorted tables, an ``expires`` index (1 had a log per field).
+FORMAT_VERSION = 2
 META_NAME = "_meta.json"
 INDEX_DIR = "indices"
 RECORD_SUFFIX = ".json"
@@ -93,11 +95,13 @@ def _field(record: dict[str, Any], name: str) -> str:
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """An indexed field: its name, whether it is unique, and its key in a raw record."""
+    """An indexed field: its name, whether it is unique, its key in a raw record, and
+    whether keys are times (kept in time order, so expired records are a range)."""
 
     field: str
     unique: bool
     key: Callable[[dict[str, Any]], str]
+    ordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,9 +114,15 @@ class CollectionSpec:
     #: Whether records point at a user (``user_id``): deleted with it, orphans without it.
     owned: bool
 
+    @property
+    def counted(self) -> str:
+        """The index every record has exactly one entry in: its entries count the records."""
+        return self.indices[0].field
+
 
 _BY_ID: Callable[[dict[str, Any]], str] = lambda r: _field(r, "id")  # noqa: E731
 _BY_USER = IndexSpec("user_id", False, lambda r: _field(r, "user_id"))
+_BY_EXPIRY = IndexSpec("expires", False, lambda r: _field(r, "expires"), ordered=True)
 
 #: Every collection in dependency order (users first).
 COLLECTION_SPECS: dict[str, CollectionSpec] = {
@@ -140,13 +150,14 @@ COLLECTION_SPECS: dict[str, CollectionSpec] = {
             (
                 IndexSpec("session_token", True, lambda r: token_key(_field(r, "session_token"))),
                 _BY_USER,
+                _BY_EXPIRY,
             ),
             True,
         ),
         CollectionSpec(
             "verification_tokens",
             lambda r: verification_token_stem(_field(r, "identifier"), _field(r, "token")),
-            (),
+            (_BY_EXPIRY,),
             False,
         ),
         CollectionSpec(
@@ -226,24 +237,16 @@ class Collection:
         except BaseException:
             self.close()
             raise
-        self.indices: dict[str, Index] = {
-            s.field: (UniqueIndex if s.unique else MultiIndex)(
-                self.index_fd, s.field, f"{self.where}/{INDEX_DIR}/{s.field}.jsonl"
-            )
-            for s in spec.indices
-        }
+        self.index = self.new_index()
 
-    def unique(self, field: str) -> UniqueIndex:
-        """The unique index on ``field``."""
-        index = self.indices[field]
-        assert isinstance(index, UniqueIndex)
-        return index
-
-    def multi(self, field: str) -> MultiIndex:
-        """The multi-valued index on ``field``."""
-        index = self.indices[field]
-        assert isinstance(index, MultiIndex)
-        return index
+    def new_index(self) -> IndexLog:
+        """A reader of this collection's index files (``index`` is the shared one)."""
+        return IndexLog(
+            self.index_fd,
+            self.name,
+            (FieldSpec(s.field, s.unique, s.ordered) for s in self.spec.indices),
+            f"{self.where}/{INDEX_DIR}",
+        )
 
     def path(self, stem: str) -> str:
         """The path of a record file, for messages."""
@@ -301,29 +304,30 @@ class Collection:
         )
 
     def count(self) -> int:
-        """The number of record files."""
-        return sum(
-            1
-            for e in self.listing()
-            if e.name.endswith(RECORD_SUFFIX) and not e.name.startswith(".")
-        )
+        """The number of records, as the index counts them (no directory listing)."""
+        return self.index.live(self.spec.counted)
 
-    def sweep_temps(self) -> list[str]:
-        """Delete every temp file in the collection and its index directory; return their paths."""
-        removed: list[str] = []
-        for dir_fd, where in ((self.fd, self.where), (self.index_fd, f"{self.where}/{INDEX_DIR}")):
-            try:
-                with os.scandir(dir_fd) as entries:
-                    names = [e.name for e in entries if _atomic.is_temp_name(e.name)]
-            except OSError as exc:
-                raise StorageError(f"cannot list {where}: {exc.strerror}") from exc
-            for name in names:
-                if _atomic.remove(dir_fd, name, durable=False, where=f"{where}/{name}"):
-                    removed.append(f"{where}/{name}")
-        return removed
+    def sweep_index_temps(self) -> list[str]:
+        """Delete the temp files and old tables of the index directory (a handful of
+        files: opening never lists the record directory); return their paths."""
+        where = f"{self.where}/{INDEX_DIR}"
+        try:
+            with os.scandir(self.index_fd) as entries:
+                names = [e.name for e in entries if _atomic.is_temp_name(e.name)]
+        except OSError as exc:
+            raise StorageError(f"cannot list {where}: {exc.strerror}") from exc
+        removed = [
+            f"{where}/{name}"
+            for name in names
+            if _atomic.remove(self.index_fd, name, durable=False, where=f"{where}/{name}")
+        ]
+        return removed + self.index.remove_old_tables()
 
     def close(self) -> None:
-        """Close the directory descriptors. Idempotent."""
+        """Close the index and the directory descriptors. Idempotent."""
+        index = getattr(self, "index", None)
+        if index is not None:
+            index.close()
         for attr in ("index_fd", "fd"):
             fd = getattr(self, attr)
             if fd >= 0:
