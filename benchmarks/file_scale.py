@@ -57,6 +57,7 @@ from . import file_store_open as bulk
 from .core import TIMES
 from .machine import LoadSampler, describe
 from .report import format_size
+from .suite_file import durable_atomic_write
 
 __all__ = ["main"]
 
@@ -162,18 +163,9 @@ def _rss_added(root: Path, size: int, run: int) -> float:
 
 def _bare_write(directory: Path, prefix: str) -> Callable[[int, bytes], None]:
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
     def write(k: int, data: bytes) -> None:
-        name = f"{prefix}{k}.json"
-        fd = os.open(f".{name}.tmp", flags, 0o600, dir_fd=dir_fd)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(f".{name}.tmp", name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        os.fsync(dir_fd)
+        durable_atomic_write(dir_fd, f"{prefix}{k}.json", data)
 
     return write
 

@@ -178,22 +178,13 @@ class FileSuite:
         dir_fd = os.open(self.root / "sessions", os.O_RDONLY | os.O_DIRECTORY)
         users = ops.cycle([dataset.user_id(i) for i in sample])
         counter = itertools.count()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
         def call() -> object:
             k = next(counter)
             record = to_dict(dataset.session(0, f"{tag}-{k}"))
             record["user_id"] = users()
             data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-            name = f"{BARE_PREFIX}{tag}-{k}.json"
-            fd = os.open(f".{name}.tmp", flags, 0o600, dir_fd=dir_fd)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(f".{name}.tmp", name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            os.fsync(dir_fd)
+            durable_atomic_write(dir_fd, f"{BARE_PREFIX}{tag}-{k}.json", data)
             return None
 
         return Case(BARE, call)
@@ -321,3 +312,16 @@ class FileSuite:
         for stray in (self.root / "sessions").glob(f"{BARE_PREFIX}*.json"):
             stray.unlink()
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def durable_atomic_write(dir_fd: int, name: str, data: bytes) -> None:
+    """The baseline: one durable atomic write (temp file, fsync, rename, directory fsync)."""
+    temp = f".{name}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, dir_fd=dir_fd)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    os.fsync(dir_fd)
