@@ -59,7 +59,8 @@ class _Counting(SessionResolver):
 
     calls = 0
 
-    def resolve(self, request: RequestCredentials) -> ResolvedSession | None:
+    # ``resolve`` is a twin method (a descriptor): a plain override works, typed as one.
+    def resolve(self, request: RequestCredentials) -> ResolvedSession | None:  # type: ignore[override]
         self.calls += 1
         return super().resolve(request)
 
