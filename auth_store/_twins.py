@@ -68,6 +68,7 @@ __all__ = [
     "store_call",
     "store_update",
     "twin",
+    "twin_of",
 ]
 
 P = ParamSpec("P")
@@ -357,19 +358,24 @@ class Twin(Generic[StoreT]):
     def _twin(self, core: type[C]) -> type[C]:
         """The twin of another service's ``core`` of this one's kind (to build it)."""
         assert self._kind is not None
-        key = (core, self._kind)
-        if key not in _TWINS:  # the async twins are declared in auth_store.aio
-            import auth_store.aio
-
-            getattr(auth_store.aio, _TWINS[(core, "sync")].__name__)
-        found: type[C] = _TWINS[key]
-        return found
+        return twin_of(core, self._kind)
 
     def _store(
         self, method: Callable[Concatenate[Adapter, P], R], *args: P.args, **kwargs: P.kwargs
     ) -> Steps[R]:
         """``self.adapter.<method>(...)`` as a step (see ``store_call``)."""
         return store_call(self.adapter, method, *args, **kwargs)
+
+
+def twin_of(core: type[C], kind: Kind) -> type[C]:
+    """The ``kind`` twin of the service ``core`` (``twin_of(SessionManagerCore, "async")``)."""
+    key = (core, kind)
+    if key not in _TWINS:  # the async twins are declared in auth_store.aio
+        import auth_store.aio
+
+        getattr(auth_store.aio, _TWINS[(core, "sync")].__name__)
+    found: type[C] = _TWINS[key]
+    return found
 
 
 class CoreBound(Protocol[P, R_co]):

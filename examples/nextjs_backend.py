@@ -20,6 +20,9 @@ deleted or disabled user is refused at once, and database sessions work too.
 bearer token) is read, and looked up in the store, which keeps Better Auth's
 tables (``?flavor=better-auth``).
 
+The API runs on the async twin of the store (``auth_store.aio``'s resolvers,
+native on Postgres): no store call leaves the event loop.
+
 Endpoints: ``GET /api/session`` (who, until when, how), ``GET /api/me`` (the
 user's record; with a store), ``GET /api/health``. ``PORT`` (default 8001).
 """
@@ -27,6 +30,7 @@ user's record; with a store), ``GET /api/health``. ``PORT`` (default 8001).
 # No ``from __future__ import annotations``: the endpoints' dependencies are made
 # per app, inside create_app, and FastAPI must see the annotations as objects.
 
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -41,11 +45,11 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 import auth_store
-from auth_store.authjs import authjs_resolver
-from auth_store.better_auth import better_auth_resolver
+from auth_store import aio
+from auth_store.async_twin import ThreadedAsyncAdapter
 from auth_store.integrations.fastapi import FrontendSessions
 from auth_store.models import User
-from auth_store.session_resolver import ResolvedSession, SessionResolver
+from auth_store.session_resolver import ResolvedSession
 
 
 class SessionOut(BaseModel):
@@ -74,7 +78,7 @@ def _claim(claims: Any, name: str) -> str | None:
 
 
 def create_app(
-    store: auth_store.Adapter | None = None,
+    store: auth_store.AsyncAdapter | auth_store.Adapter | None = None,
     *,
     secret: str | Sequence[str] | None = None,
     v4: bool = False,
@@ -84,25 +88,29 @@ def create_app(
 
     ``secret`` defaults to the environment, read as the front end reads it
     (Auth.js: ``AUTH_SECRET``, ``AUTH_SECRET_1``...; Better Auth:
-    ``BETTER_AUTH_SECRET``). Better Auth needs the ``store`` it shares.
+    ``BETTER_AUTH_SECRET``). Better Auth needs the ``store`` it shares: an
+    async one (``await auth_store.connect_async(url)``), or a sync one, which
+    then runs on worker threads (``ThreadedAsyncAdapter``).
     """
-    resolver: SessionResolver
+    if isinstance(store, auth_store.Adapter):
+        store = ThreadedAsyncAdapter(store)
+    resolver: aio.SessionResolver
     if frontend == "better-auth":
         if store is None:
             raise SystemExit("FRONTEND=better-auth needs AUTH_STORE_URL (with ?flavor=better-auth)")
-        resolver = better_auth_resolver(store=store, secret=secret)
+        resolver = aio.better_auth_resolver(store=store, secret=secret)
     else:
-        resolver = authjs_resolver(store=store, secret=secret, v4=v4)
+        resolver = aio.authjs_resolver(store=store, secret=secret, v4=v4)
     sessions = FrontendSessions(resolver)
     current_session = Annotated[ResolvedSession, Depends(sessions.current_session)]
     app = FastAPI(title="Next.js backend", description=f"A Python API on {frontend} sessions")
 
     @app.get("/api/health")
-    def health() -> dict[str, bool]:
+    async def health() -> dict[str, bool]:
         return {"ok": True}
 
     @app.get("/api/session")
-    def session(found: current_session) -> SessionOut:
+    async def session(found: current_session) -> SessionOut:
         user = found.user
         return SessionOut(
             user_id=found.user_id,
@@ -116,7 +124,7 @@ def create_app(
     if store is not None:
 
         @app.get("/api/me")
-        def me(user: Annotated[User, Depends(sessions.current_user)]) -> UserOut:
+        async def me(user: Annotated[User, Depends(sessions.current_user)]) -> UserOut:
             return UserOut(id=user.id or "", email=user.email, name=user.name, image=user.image)
 
     return app
@@ -126,12 +134,25 @@ def main() -> None:
     """Serve the API on 127.0.0.1:$PORT."""
     import uvicorn
 
-    store = auth_store.connect() if os.environ.get("AUTH_STORE_URL") else None
     frontend = os.environ.get("FRONTEND", "authjs")
-    app = create_app(store, v4=os.environ.get("NEXTAUTH_V4") == "1", frontend=frontend)
+    v4 = os.environ.get("NEXTAUTH_V4") == "1"
     port = int(os.environ.get("PORT", "8001"))
-    print(f"Next.js backend on http://127.0.0.1:{port}/api/session", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+    async def serve(store: auth_store.AsyncAdapter | None) -> None:
+        app = create_app(store, v4=v4, frontend=frontend)
+        print(f"Next.js backend on http://127.0.0.1:{port}/api/session", flush=True)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        await uvicorn.Server(config).serve()
+
+    async def run() -> None:
+        # The store is opened on the loop that serves the app (a Postgres pool lives there).
+        if not os.environ.get("AUTH_STORE_URL"):
+            await serve(None)
+            return
+        async with await auth_store.connect_async() as store:
+            await serve(store)
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@ from auth_store import _twins
 from auth_store.adapter import Adapter
 from auth_store.api_keys import ApiKeyService
 from auth_store.attempts import AttemptLimiter
+from auth_store.authjs import AuthJsDatabaseStrategy, AuthJsJwtStrategy
 from auth_store.backup_codes import BackupCodeService
+from auth_store.better_auth import BetterAuthSessionStrategy
 from auth_store.crypto import Keyring
+from auth_store.disabled import disabled_extra
 from auth_store.flow import (
     AuthFlow,
     FlowError,
@@ -36,11 +39,12 @@ from auth_store.flow import (
     SignedIn,
 )
 from auth_store.mail import MemoryMailer
-from auth_store.models import Credential, User
+from auth_store.models import Credential, Session, User
 from auth_store.passkey_store import PasskeyStore
 from auth_store.passkeys import PasskeyService
 from auth_store.passwords import PasswordService, make_context
 from auth_store.pending import PendingSignIns
+from auth_store.session_resolver import RequestCredentials, ResolvedSession, SessionResolver
 from auth_store.sessions import ActiveSession, SessionClient, SessionManager
 from auth_store.signing import Signer
 from auth_store.tokens import TokenService
@@ -65,6 +69,10 @@ SYNC_TWINS: dict[str, type[Any]] = {
         PasskeyStore,
         PasskeyService,
         PendingSignIns,
+        SessionResolver,
+        AuthJsJwtStrategy,
+        AuthJsDatabaseStrategy,
+        BetterAuthSessionStrategy,
     )
 }
 #: What a twin's class body may hold: a docstring and what Python puts there itself.
@@ -132,10 +140,38 @@ def test_a_twin_refuses_the_other_kind_of_store(tmp_path: Path) -> None:
 
 
 def test_a_core_alone_is_no_service() -> None:
+    from auth_store.session_resolver import SessionResolverCore
     from auth_store.sessions import SessionManagerCore
 
     with pytest.raises(TypeError, match="sync twin"):
         SessionManagerCore(auth_store.connect("memory://"))
+    with pytest.raises(TypeError, match=r"aio\.SessionResolver"):
+        SessionResolverCore([AuthJsJwtStrategy("s" * 32)])
+
+
+def test_the_resolvers_build_their_own_kind_of_strategies_and_refuse_the_other() -> None:
+    sync_store = auth_store.connect("memory://")
+
+    async def main() -> None:
+        async with await auth_store.connect_async("memory://") as store:
+            resolver = aio.authjs_resolver(store=store, secret="s" * 32)
+            assert type(resolver) is aio.SessionResolver
+            assert [type(s) for s in resolver.strategies] == [
+                aio.AuthJsJwtStrategy,
+                aio.AuthJsDatabaseStrategy,
+            ]
+            better = aio.better_auth_resolver(store=store, secret="s" * 32)
+            assert [type(s) for s in better.strategies] == [aio.BetterAuthSessionStrategy]
+            token_only = aio.authjs_resolver(secret="s" * 32)
+            assert [type(s) for s in token_only.strategies] == [aio.AuthJsJwtStrategy]
+            with pytest.raises(auth_store.ConfigurationError, match=r"auth_store\.aio"):
+                SessionResolver(resolver.strategies)
+            with pytest.raises(auth_store.ConfigurationError, match="sync twin"):
+                aio.SessionResolver([AuthJsDatabaseStrategy(sync_store)])
+            with pytest.raises(auth_store.ConfigurationError, match="connect_async"):
+                aio.AuthJsDatabaseStrategy(sync_store)  # type: ignore[arg-type]
+
+    asyncio.run(main())
 
 
 # -- the same scenario on both twins ------------------------------------------------
@@ -372,6 +408,168 @@ def test_the_twins_do_the_same_thing(
     assert steps["guess 6"][0] == "InvalidCredentialsError"
     assert steps["magic sign-in"] == (("signed in", "cy@example.com", True),)
     assert steps["signed out"] == (None,)
+
+
+# -- a front end's sessions, on both twins ------------------------------------------
+
+_AUTHJS_SECRET = "secret-of-the-next-js-app-0123456789abcdef"
+_BETTER_AUTH_SECRET = "secret-of-the-better-auth-app-0123456789abcdef"
+_PLAIN = "authjs.session-token"
+
+
+async def _frontend_scenario(store: Any, kind: str) -> list[object]:
+    """Every kind of credential a front end's request carries; what each resolver made of it."""
+    from auth_store import authjs, better_auth
+
+    authjs_resolver: Callable[..., Any] = authjs.authjs_resolver
+    better_auth_resolver: Callable[..., Any] = better_auth.better_auth_resolver
+    if kind == "async":
+        authjs_resolver, better_auth_resolver = aio.authjs_resolver, aio.better_auth_resolver
+    resolvers = {
+        "authjs": authjs_resolver(store=store, secret=_AUTHJS_SECRET),
+        "token only": authjs_resolver(secret=_AUTHJS_SECRET),
+        "better-auth": better_auth_resolver(store=store, secret=_BETTER_AUTH_SECRET),
+    }
+    ann = await _value(store.create_user(User(email="ann@example.com", name="Ann")))
+    cy = await _value(store.create_user(User(email="cy@example.com")))
+
+    async def session(user: User, token: str, days: float) -> str:
+        expires = auth_store.clock.now() + timedelta(days=days)
+        await _value(
+            store.create_session(
+                Session(session_token=token, user_id=user.id or "", expires=expires)
+            )
+        )
+        return token
+
+    live = await session(ann, "0f3c6c1e-6d1b-4bd5-9d43-1f1e2a1b9c01", 30)
+    old = await session(ann, "0f3c6c1e-6d1b-4bd5-9d43-1f1e2a1b9c02", -1)
+    cys = await session(cy, "0f3c6c1e-6d1b-4bd5-9d43-1f1e2a1b9c03", 30)
+    ba_live = await session(ann, "a" * 32, 7)
+    ba_old = await session(ann, "b" * 32, -1)
+
+    def jwt(user: User | str, **claims: Any) -> str:
+        sub = user if isinstance(user, str) else user.id
+        return authjs.encode({"sub": sub, **claims}, secret=_AUTHJS_SECRET, salt=_PLAIN)
+
+    def signed(token: str, secret: str = _BETTER_AUTH_SECRET) -> str:
+        return better_auth.sign_cookie(token, secret)
+
+    ba_cookie = "better-auth.session_token"
+    cases: list[tuple[str, str, dict[str, str], str | None]] = [
+        ("nothing", "authjs", {}, None),
+        ("jwt cookie", "authjs", {_PLAIN: jwt(ann)}, None),
+        ("jwt cookie, no store", "token only", {_PLAIN: jwt(ann, name="Ann")}, None),
+        ("jwt bearer", "authjs", {}, f"Bearer {jwt(ann)}"),
+        (
+            "jwt of another secret",
+            "authjs",
+            {_PLAIN: authjs.encode({"sub": ann.id}, secret="x" * 40, salt=_PLAIN)},
+            None,
+        ),
+        (
+            "jwt, expired",
+            "authjs",
+            {
+                _PLAIN: authjs.encode(
+                    {"sub": ann.id}, secret=_AUTHJS_SECRET, salt=_PLAIN, max_age=-3600
+                )
+            },
+            None,
+        ),
+        ("jwt of nobody", "authjs", {_PLAIN: jwt("no-such-user")}, None),
+        ("jwt garbage", "authjs", {_PLAIN: "a.b.c.d.e"}, None),
+        ("db cookie", "authjs", {_PLAIN: live}, None),
+        ("db bearer", "authjs", {}, f"Bearer {live}"),
+        ("db, expired", "authjs", {_PLAIN: old}, None),
+        ("db, unknown", "authjs", {_PLAIN: "0f3c6c1e-0000-0000-0000-000000000000"}, None),
+        ("db, oversized", "authjs", {}, f"Bearer {'x' * 600}"),
+        ("cookie wins", "authjs", {_PLAIN: jwt(ann)}, f"Bearer {cys}"),
+        ("ba cookie", "better-auth", {ba_cookie: signed(ba_live)}, None),
+        ("ba secure cookie", "better-auth", {"__Secure-" + ba_cookie: signed(ba_live)}, None),
+        ("ba bearer signed", "better-auth", {}, f"Bearer {signed(ba_live)}"),
+        ("ba bearer plain", "better-auth", {}, f"Bearer {ba_live}"),
+        ("ba forged", "better-auth", {ba_cookie: signed(ba_live, "y" * 40)}, None),
+        ("ba expired", "better-auth", {ba_cookie: signed(ba_old)}, None),
+        ("ba unsigned cookie", "better-auth", {ba_cookie: ba_live}, None),
+    ]
+    log: list[object] = []
+
+    async def ask(name: str, resolver: str, cookies: dict[str, str], auth: str | None) -> None:
+        request = RequestCredentials(cookies=cookies, authorization=auth)
+        found: ResolvedSession | None = await _value(resolvers[resolver].resolve(request))
+        if found is None:
+            log.append((name, None))
+            return
+        who = found.user.email if found.user is not None else found.claims.get("name")
+        log.append(
+            (
+                name,
+                found.strategy,
+                found.transport,
+                found.cookie,
+                who,
+                found.session is not None,
+                found.expires,
+            )
+        )
+
+    for case in cases:
+        await ask(*case)
+    # Disabling a user refuses their sessions of every kind at once.
+    await _value(store.update_user(cy.id, extra=disabled_extra(cy)))
+    await ask("disabled: db", "authjs", {_PLAIN: cys}, None)
+    await ask("disabled: jwt", "authjs", {_PLAIN: jwt(cy)}, None)
+    return log
+
+
+@pytest.mark.parametrize("two_stores", ["memory", "sqlite", "postgres"], indirect=True)
+def test_the_twins_resolve_a_front_end_s_sessions_alike(
+    two_stores: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sync_url, async_url = two_stores
+    FakeClock.install(monkeypatch)
+    with auth_store.connect(sync_url) as sync_store:
+        sync_log = asyncio.run(_frontend_scenario(sync_store, "sync"))
+
+    async def main() -> list[object]:
+        async with await auth_store.connect_async(async_url) as store:
+            return await _frontend_scenario(store, "async")
+
+    async_log = asyncio.run(main())
+    for sync_step, async_step in zip(sync_log, async_log, strict=True):
+        assert sync_step == async_step
+    said = {entry[0]: entry[1:] for entry in sync_log if isinstance(entry, tuple)}
+    refused = {name for name, answer in said.items() if answer == (None,)}
+    assert refused == {
+        "nothing",
+        "jwt of another secret",
+        "jwt, expired",
+        "jwt of nobody",
+        "jwt garbage",
+        "db, expired",
+        "db, unknown",
+        "db, oversized",
+        "ba forged",
+        "ba expired",
+        "ba unsigned cookie",
+        "disabled: db",
+        "disabled: jwt",
+    }
+    assert said["jwt cookie"][:5] == ("authjs-jwt", "cookie", _PLAIN, "ann@example.com", False)
+    assert said["jwt cookie, no store"][:4] == ("authjs-jwt", "cookie", _PLAIN, "Ann")
+    assert said["jwt bearer"][:4] == ("authjs-jwt", "bearer", None, "ann@example.com")
+    assert said["db cookie"][:5] == ("authjs-database", "cookie", _PLAIN, "ann@example.com", True)
+    assert said["db bearer"][:2] == ("authjs-database", "bearer")
+    assert said["cookie wins"][:4] == ("authjs-jwt", "cookie", _PLAIN, "ann@example.com")
+    assert said["ba cookie"][:4] == (
+        "better-auth",
+        "cookie",
+        "better-auth.session_token",
+        "ann@example.com",
+    )
+    assert said["ba secure cookie"][2] == "__Secure-better-auth.session_token"
+    assert said["ba bearer signed"][:2] == said["ba bearer plain"][:2] == ("better-auth", "bearer")
 
 
 # -- what only the async twin does -----------------------------------------------------

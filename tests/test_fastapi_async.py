@@ -13,7 +13,9 @@ import asyncio
 import inspect
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,13 +27,16 @@ import uvicorn
 from fastapi.routing import APIRoute
 
 import auth_store
+from auth_store import aio, authjs, better_auth
 from auth_store.adapter import Adapter
 from auth_store.adapters.postgres_async import AsyncPostgresAdapter
-from auth_store.integrations.fastapi import current_user, optional_user
+from auth_store.integrations.fastapi import FrontendSessions, current_user, optional_user
 from auth_store.mail import MemoryMailer
+from auth_store.models import Session, User
+from examples import nextjs_backend
 from examples.fastapi_app import create_app
 from tests.chromium import free_port
-from tests.pg import postgres_url  # noqa: F401  (a fixture)
+from tests.pg import fresh_postgres_url, postgres_url  # noqa: F401  (a fixture)
 
 PASSWORD = "correct horse battery"
 
@@ -141,3 +146,134 @@ def test_the_twin_types_check(tmp_path: Path) -> None:
     flow = app.state.auth_store.flow
     assert isinstance(flow.adapter, ThreadedAsyncAdapter)
     assert isinstance(flow.adapter.sync, Adapter)
+
+
+# -- a Next.js front end's sessions (examples/nextjs_backend.py) ------------------------
+
+AUTHJS_SECRET = "secret-of-the-next-js-app-0123456789abcdef"
+BETTER_AUTH_SECRET = "secret-of-the-better-auth-app-0123456789abcdef"
+PLAIN = "authjs.session-token"
+
+
+def test_the_front_end_session_dependencies_are_coroutines() -> None:
+    sessions = FrontendSessions(aio.authjs_resolver(secret=AUTHJS_SECRET))
+    for dependency in (
+        sessions.optional_session,
+        sessions.current_session,
+        sessions.optional_user,
+        sessions.current_user,
+    ):
+        assert inspect.iscoroutinefunction(dependency)
+
+
+@asynccontextmanager
+async def _serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await serving
+
+
+def test_front_end_sessions_never_leave_the_event_loop_on_postgres(
+    postgres_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Auth.js's JWT and database sessions, and Better Auth's signed cookie, over real HTTP."""
+    handed_to_threads: list[str] = []
+    real_run_sync = anyio.to_thread.run_sync
+
+    async def recording_run_sync(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        handed_to_threads.append(getattr(fn, "__qualname__", repr(fn)))
+        return await real_run_sync(fn, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", recording_run_sync)
+    store_threads: set[int] = set()
+    answers: dict[str, Any] = {}
+
+    def watch(store: AsyncPostgresAdapter) -> None:
+        for name in ("get_session_and_user", "get_user"):
+            method = getattr(store.sync, name)
+            monkeypatch.setattr(store.sync, name, _on_thread(method, store_threads))
+
+    async def session(store: auth_store.AsyncAdapter, user: User, token: str, days: int) -> str:
+        expires = auth_store.clock.now() + timedelta(days=days)
+        assert user.id is not None
+        await store.create_session(Session(session_token=token, user_id=user.id, expires=expires))
+        return token
+
+    async def authjs_front_end() -> None:
+        async with await auth_store.connect_async(postgres_url) as store:
+            assert isinstance(store, AsyncPostgresAdapter)  # the native twin, not threads
+            ann = await store.create_user(User(email="ann@example.com", name="Ann"))
+            live = await session(store, ann, "0f3c6c1e-6d1b-4bd5-9d43-1f1e2a1b9c01", 30)
+            old = await session(store, ann, "0f3c6c1e-6d1b-4bd5-9d43-1f1e2a1b9c02", -1)
+            watch(store)
+            jwt = authjs.encode({"sub": ann.id}, secret=AUTHJS_SECRET, salt=PLAIN)
+            app = nextjs_backend.create_app(store, secret=AUTHJS_SECRET)
+            async with _serving(app) as client:
+                for name, headers in {
+                    "jwt cookie": {"Cookie": f"{PLAIN}={jwt}"},
+                    "jwt bearer": {"Authorization": f"Bearer {jwt}"},
+                    "db cookie": {"Cookie": f"{PLAIN}={live}"},
+                    "db bearer": {"Authorization": f"Bearer {live}"},
+                    "db expired": {"Cookie": f"{PLAIN}={old}"},
+                    "garbage": {"Cookie": f"{PLAIN}=a.b.c.d.e"},
+                    "nothing": {},
+                }.items():
+                    found = await client.get("/api/session", headers=headers)
+                    me = await client.get("/api/me", headers=headers)
+                    answers[name] = (found.status_code, found.json(), me.status_code)
+                    if me.status_code == 200:
+                        assert me.json()["email"] == "ann@example.com"
+
+    async def better_auth_front_end(url: str) -> None:
+        async with await auth_store.connect_async(url) as store:
+            assert isinstance(store, AsyncPostgresAdapter)
+            bea = await store.create_user(User(email="bea@example.com", name="Bea"))
+            token = await session(store, bea, "a" * 32, 7)
+            watch(store)
+            signed = better_auth.sign_cookie(token, BETTER_AUTH_SECRET)
+            forged = better_auth.sign_cookie(token, "another secret of 32 characters or more")
+            app = nextjs_backend.create_app(
+                store, secret=BETTER_AUTH_SECRET, frontend="better-auth"
+            )
+            cookie = "better-auth.session_token"
+            async with _serving(app) as client:
+                for name, headers in {
+                    "ba cookie": {"Cookie": f"{cookie}={better_auth.encode_cookie_value(signed)}"},
+                    "ba bearer": {"Authorization": f"Bearer {signed}"},
+                    "ba forged": {"Cookie": f"{cookie}={forged}"},
+                }.items():
+                    found = await client.get("/api/session", headers=headers)
+                    me = await client.get("/api/me", headers=headers)
+                    answers[name] = (found.status_code, found.json(), me.status_code)
+
+    async def main() -> int:
+        await authjs_front_end()
+        with fresh_postgres_url(flavor="better-auth") as url:
+            await better_auth_front_end(url)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert handed_to_threads == []
+    assert store_threads == {loop_thread}
+
+    def how(name: str) -> tuple[int, str, str, str | None, int]:
+        status, body, me_status = answers[name]
+        return status, body.get("strategy"), body.get("transport"), body.get("email"), me_status
+
+    assert how("jwt cookie") == (200, "authjs-jwt", "cookie", "ann@example.com", 200)
+    assert how("jwt bearer") == (200, "authjs-jwt", "bearer", "ann@example.com", 200)
+    assert how("db cookie") == (200, "authjs-database", "cookie", "ann@example.com", 200)
+    assert how("db bearer") == (200, "authjs-database", "bearer", "ann@example.com", 200)
+    assert how("ba cookie") == (200, "better-auth", "cookie", "bea@example.com", 200)
+    assert how("ba bearer") == (200, "better-auth", "bearer", "bea@example.com", 200)
+    for refused in ("db expired", "garbage", "nothing", "ba forged"):
+        assert answers[refused][0] == answers[refused][2] == 401, refused

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from flask import Flask
 
 import auth_store
+import auth_store.aio
 from auth_store import ConfigurationError, User, authjs, better_auth
 from auth_store.authjs import authjs_resolver
 from auth_store.integrations.fastapi import FrontendSessions
@@ -59,7 +60,8 @@ class _Counting(SessionResolver):
 
     calls = 0
 
-    def resolve(self, request: RequestCredentials) -> ResolvedSession | None:
+    # ``resolve`` is a twin method (a descriptor): a plain override works, typed as one.
+    def resolve(self, request: RequestCredentials) -> ResolvedSession | None:  # type: ignore[override]
         self.calls += 1
         return super().resolve(request)
 
@@ -190,6 +192,9 @@ def test_flask_setup_errors() -> None:
         pytest.raises(RuntimeError, match="FrontendSessions"),
     ):
         get_frontend_sessions()
+    async_resolver: Any = auth_store.aio.authjs_resolver(secret=SECRET)
+    with pytest.raises(ConfigurationError, match="sync resolver"):
+        FlaskFrontendSessions(Flask(__name__), resolver=async_resolver)
     late = FlaskFrontendSessions()
     app = Flask(__name__)
     late.init_app(app, resolver=authjs_resolver(secret=SECRET))

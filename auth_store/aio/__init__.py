@@ -11,7 +11,9 @@ on an ``AsyncAdapter``: the logic is written once, as steps (``auth_store._twins
 and every method that touches the store, hashes a password or sends mail is a
 coroutine here. Argon2 hashing runs on a worker thread, never on the event loop.
 Methods without I/O (``SessionManager.stored_token``, ``PasswordService.check_policy``)
-are the same plain methods as in the sync twin.
+are the same plain methods as in the sync twin. The session strategies of a
+front end (``authjs_resolver``, ``better_auth_resolver``, ``SessionResolver``)
+are here too, for ``auth_store.integrations.fastapi.FrontendSessions``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ from ..pending import PendingSignInsCore
 from ..sessions import SessionManagerCore
 from ..tokens import TokenServiceCore
 from ..totp import TOTPServiceCore
+from ._frontend import (
+    AuthJsDatabaseStrategy,
+    AuthJsJwtStrategy,
+    BetterAuthSessionStrategy,
+    SessionResolver,
+    authjs_resolver,
+    better_auth_resolver,
+)
 
 if TYPE_CHECKING:
     from ._oauth import OAuthService
@@ -38,15 +48,21 @@ __all__ = [
     "ApiKeyService",
     "AttemptLimiter",
     "AuthFlow",
+    "AuthJsDatabaseStrategy",
+    "AuthJsJwtStrategy",
     "BackupCodeService",
+    "BetterAuthSessionStrategy",
     "OAuthService",
     "PasskeyService",
     "PasskeyStore",
     "PasswordService",
     "PendingSignIns",
     "SessionManager",
+    "SessionResolver",
     "TOTPService",
     "TokenService",
+    "authjs_resolver",
+    "better_auth_resolver",
 ]
 
 

@@ -11,6 +11,10 @@ A JWT is valid on its own: without a store, its ``sub`` is trusted until it
 expires. With a store, the user is looked up by ``sub`` on every request, so
 a deleted or disabled user is refused at once, before the token expires.
 Neither strategy writes: sliding a session's expiry is the Next.js app's job.
+
+Each strategy is written once, as steps (``auth_store._twins``): these are
+the sync twins, ``auth_store.aio.AuthJsJwtStrategy``, ``AuthJsDatabaseStrategy``
+and ``authjs_resolver`` the async ones, on an ``AsyncAdapter``.
 """
 
 from __future__ import annotations
@@ -20,12 +24,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .. import clock
+from .._twins import Kind, Steps, StoreT, Twin, store_call, twin, twin_of
 from ..adapter import Adapter
 from ..disabled import is_disabled
 from ..errors import ConfigurationError, ValidationError
 from ..models import User
-from ..session_resolver import ResolvedSession, SessionResolver, SessionStrategy
+from ..session_resolver import (
+    ResolvedSession,
+    SessionResolver,
+    SessionResolverCore,
+    stored_session,
+)
 from .cookies import AUTHJS_COOKIES, NEXTAUTH_V4_COOKIES, SessionCookie, read_session_cookie
 from .jwt import (
     DEFAULT_CLOCK_TOLERANCE,
@@ -37,12 +46,15 @@ from .jwt import (
     secret_list,
 )
 
-__all__ = ["AuthJsDatabaseStrategy", "AuthJsJwtStrategy", "authjs_resolver"]
+__all__ = [
+    "AuthJsDatabaseStrategy",
+    "AuthJsDatabaseStrategyCore",
+    "AuthJsJwtStrategy",
+    "AuthJsJwtStrategyCore",
+    "authjs_resolver",
+]
 
 logger = logging.getLogger("auth_store.authjs")
-
-#: Longest database session token looked up (Auth.js makes UUIDs).
-_MAX_SESSION_TOKEN = 512
 
 
 def _is_jwe(value: str) -> bool:
@@ -51,10 +63,10 @@ def _is_jwe(value: str) -> bool:
     return value.count(".") == 4
 
 
-def _live_user(store: Adapter, user_id: str) -> User | None:
+def _live_user(store: object, user_id: str) -> Steps[User | None]:
     """The user, unless missing or disabled (either revokes every session at once)."""
     try:
-        user = store.get_user(user_id)
+        user = yield from store_call(store, Adapter.get_user, user_id)
     except ValidationError:
         return None
     if user is None or is_disabled(user):
@@ -69,7 +81,7 @@ def _expiry(seconds: float) -> datetime:
         return datetime.max.replace(tzinfo=UTC)
 
 
-class AuthJsJwtStrategy:
+class AuthJsJwtStrategyCore(Twin[StoreT]):
     """Auth.js's JWT session: the encrypted token in the session cookie, or a bearer token.
 
     ``secret`` is the app's ``AUTH_SECRET`` (a list, newest first, while
@@ -86,11 +98,12 @@ class AuthJsJwtStrategy:
         self,
         secret: str | Sequence[str],
         *,
-        store: Adapter | None = None,
+        store: StoreT | None = None,
         cookies: Sequence[SessionCookie] = AUTHJS_COOKIES,
         clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
         is_revoked: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
+        super().__init__(store)  # type: ignore[arg-type]  # None: the token alone is trusted
         self._secret = secret_list(secret)
         if not cookies:
             raise ConfigurationError("AuthJsJwtStrategy needs at least one cookie name")
@@ -101,20 +114,22 @@ class AuthJsJwtStrategy:
 
     def __repr__(self) -> str:
         names = [c.name for c in self.cookies]
-        return f"AuthJsJwtStrategy(<{len(self._secret)} secret(s)>, cookies={names})"
+        return f"{type(self).__name__}(<{len(self._secret)} secret(s)>, cookies={names})"
 
-    def from_cookies(self, cookies: Mapping[str, str]) -> ResolvedSession | None:
+    @twin
+    def from_cookies(self, cookies: Mapping[str, str]) -> Steps[ResolvedSession | None]:
         """The session in the first of ``self.cookies`` that holds a valid token."""
         for cookie in self.cookies:
             value = read_session_cookie(cookies, cookie.name)
             if value is None or not _is_jwe(value):
                 continue
-            found = self._resolve(value, cookie, "cookie")
+            found = yield from self._resolve(value, cookie, "cookie")
             if found is not None:
                 return found
         return None
 
-    def from_bearer(self, token: str) -> ResolvedSession | None:
+    @twin
+    def from_bearer(self, token: str) -> Steps[ResolvedSession | None]:
         """The session of a bearer JWT made for any of ``self.cookies`` (its salt)."""
         if not _is_jwe(token):
             return None
@@ -123,14 +138,14 @@ class AuthJsJwtStrategy:
             if (cookie.v4, cookie.salt) in tried:
                 continue
             tried.add((cookie.v4, cookie.salt))
-            found = self._resolve(token, cookie, "bearer")
+            found = yield from self._resolve(token, cookie, "bearer")
             if found is not None:
                 return found
         return None
 
     def _resolve(
         self, token: str, cookie: SessionCookie, transport: Literal["cookie", "bearer"]
-    ) -> ResolvedSession | None:
+    ) -> Steps[ResolvedSession | None]:
         reader = decode_v4 if cookie.v4 else decode
         try:
             claims = reader(
@@ -152,7 +167,7 @@ class AuthJsJwtStrategy:
             return None
         user = None
         if self.store is not None:
-            user = _live_user(self.store, subject)
+            user = yield from _live_user(self.store, subject)
             if user is None:
                 logger.debug(
                     "%s %s token refused: no such user, or disabled", transport, cookie.name
@@ -169,7 +184,11 @@ class AuthJsJwtStrategy:
         )
 
 
-class AuthJsDatabaseStrategy:
+class AuthJsJwtStrategy(AuthJsJwtStrategyCore[Adapter]):
+    """Auth.js's JWT session on a sync store, or none (``auth_store.aio``'s is the async twin)."""
+
+
+class AuthJsDatabaseStrategyCore(Twin[StoreT]):
     """Auth.js's database session: the session token in the cookie, looked up in the store.
 
     The store is the one the Next.js app's adapter writes (``@auth/pg-adapter``
@@ -180,58 +199,50 @@ class AuthJsDatabaseStrategy:
 
     name = "authjs-database"
 
-    def __init__(
-        self, store: Adapter, *, cookies: Sequence[SessionCookie] = AUTHJS_COOKIES
-    ) -> None:
+    def __init__(self, store: StoreT, *, cookies: Sequence[SessionCookie] = AUTHJS_COOKIES) -> None:
         if not cookies:
             raise ConfigurationError("AuthJsDatabaseStrategy needs at least one cookie name")
+        super().__init__(store)
         self.store = store
         self.cookies = tuple(cookies)
 
     def __repr__(self) -> str:
-        return f"AuthJsDatabaseStrategy(cookies={[c.name for c in self.cookies]})"
+        return f"{type(self).__name__}(cookies={[c.name for c in self.cookies]})"
 
-    def from_cookies(self, cookies: Mapping[str, str]) -> ResolvedSession | None:
+    @twin
+    def from_cookies(self, cookies: Mapping[str, str]) -> Steps[ResolvedSession | None]:
         """The session whose token is in the first of ``self.cookies`` that names a live one."""
         for cookie in self.cookies:
             value = read_session_cookie(cookies, cookie.name)
             if value is None or _is_jwe(value):
                 continue
-            found = self._resolve(value, "cookie", cookie.name)
+            found = yield from self._resolve(value, "cookie", cookie.name)
             if found is not None:
                 return found
         return None
 
-    def from_bearer(self, token: str) -> ResolvedSession | None:
+    @twin
+    def from_bearer(self, token: str) -> Steps[ResolvedSession | None]:
         """The session a bearer session token names."""
         if _is_jwe(token):
             return None
-        return self._resolve(token, "bearer", None)
+        return (yield from self._resolve(token, "bearer", None))
 
     def _resolve(
         self, token: str, transport: Literal["cookie", "bearer"], cookie: str | None
-    ) -> ResolvedSession | None:
-        if len(token) > _MAX_SESSION_TOKEN:
-            return None
-        try:
-            found = self.store.get_session_and_user(token)
-        except ValidationError:
-            return None
-        if found is None:
-            return None
-        session, user = found
-        if session.expires <= clock.now() or is_disabled(user):
-            logger.debug("%s session refused: expired, or its user is disabled", transport)
-            return None
-        return ResolvedSession(
-            user_id=user.id,
-            user=user,
-            expires=session.expires,
+    ) -> Steps[ResolvedSession | None]:
+        return stored_session(
+            self.store,
+            token,
             strategy=self.name,
             transport=transport,
             cookie=cookie,
-            session=session,
+            logger=logger,
         )
+
+
+class AuthJsDatabaseStrategy(AuthJsDatabaseStrategyCore[Adapter]):
+    """Auth.js's database session on a sync store (``auth_store.aio``'s is the async twin)."""
 
 
 def authjs_resolver(
@@ -244,14 +255,40 @@ def authjs_resolver(
     clock_tolerance: float = DEFAULT_CLOCK_TOLERANCE,
     is_revoked: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> SessionResolver:
-    """A resolver for the sessions of a Next.js app on Auth.js.
+    """A resolver for the sessions of a Next.js app on Auth.js (on a sync store, or none).
 
     ``strategy`` is the app's ``session.strategy``: ``"jwt"``, ``"database"``
     (needs ``store``), or ``"both"``; by default ``"jwt"``, and ``"both"`` when a
     ``store`` is given. ``secret`` defaults to the environment, read as
     Auth.js reads it (``secret_from_env``). ``v4=True`` reads next-auth 4's
     cookies and tokens; ``cookies`` overrides the names.
+    ``auth_store.aio.authjs_resolver`` is the async twin.
     """
+    resolver: SessionResolver = make_authjs_resolver(
+        "sync",
+        store=store,
+        secret=secret,
+        strategy=strategy,
+        v4=v4,
+        cookies=cookies,
+        clock_tolerance=clock_tolerance,
+        is_revoked=is_revoked,
+    )
+    return resolver
+
+
+def make_authjs_resolver(
+    kind: Kind,
+    *,
+    store: object | None,
+    secret: str | Sequence[str] | None,
+    strategy: Literal["jwt", "database", "both"] | None,
+    v4: bool,
+    cookies: Sequence[SessionCookie] | None,
+    clock_tolerance: float,
+    is_revoked: Callable[[Mapping[str, Any]], bool] | None,
+) -> Any:
+    """``authjs_resolver`` of either twin (``kind``): its resolver and strategies."""
     if strategy is None:
         strategy = "jwt" if store is None else "both"
     if strategy not in ("jwt", "database", "both"):
@@ -259,10 +296,10 @@ def authjs_resolver(
     names = (
         tuple(cookies) if cookies is not None else (NEXTAUTH_V4_COOKIES if v4 else AUTHJS_COOKIES)
     )
-    chosen: list[SessionStrategy] = []
+    chosen: list[Any] = []
     if strategy in ("jwt", "both"):
         chosen.append(
-            AuthJsJwtStrategy(
+            twin_of(AuthJsJwtStrategyCore, kind)(
                 secret if secret is not None else secret_from_env(v4=v4),
                 store=store,
                 cookies=names,
@@ -273,5 +310,5 @@ def authjs_resolver(
     if strategy in ("database", "both"):
         if store is None:
             raise ConfigurationError("the database strategy needs a store")
-        chosen.append(AuthJsDatabaseStrategy(store, cookies=names))
-    return SessionResolver(chosen)
+        chosen.append(twin_of(AuthJsDatabaseStrategyCore, kind)(store, cookies=names))
+    return twin_of(SessionResolverCore, kind)(chosen)

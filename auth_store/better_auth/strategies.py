@@ -14,31 +14,36 @@ Nothing is written: sliding the expiry is the Better Auth app's job (its
 ``getSession`` does it once a day). With Better Auth's cookie cache on
 (``session.cookieCache``), the app may accept a session for up to the cache's
 ``maxAge`` after it was revoked; this strategy always reads the store.
+
+The strategy is written once, as steps (``auth_store._twins``): these are the
+sync twins, ``auth_store.aio.BetterAuthSessionStrategy`` and
+``better_auth_resolver`` the async ones, on an ``AsyncAdapter``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from .. import clock
+from .._twins import Kind, Steps, StoreT, Twin, twin, twin_of
 from ..adapter import Adapter
-from ..disabled import is_disabled
-from ..errors import ConfigurationError, ValidationError
-from ..session_resolver import ResolvedSession, SessionResolver
+from ..errors import ConfigurationError
+from ..session_resolver import (
+    ResolvedSession,
+    SessionResolver,
+    SessionResolverCore,
+    stored_session,
+)
 from .cookies import BETTER_AUTH_COOKIES, COOKIE_PREFIX, session_cookie_name, verify_cookie
 from .env import secret_from_env
 
-__all__ = ["BetterAuthSessionStrategy", "better_auth_resolver"]
+__all__ = ["BetterAuthSessionStrategy", "BetterAuthSessionStrategyCore", "better_auth_resolver"]
 
 logger = logging.getLogger("auth_store.better_auth")
 
-#: Longest session token looked up (Better Auth makes 32 characters).
-_MAX_SESSION_TOKEN = 512
 
-
-class BetterAuthSessionStrategy:
+class BetterAuthSessionStrategyCore(Twin[StoreT]):
     """Better Auth's session: a signed token in the cookie (or bearer), looked up in the store.
 
     ``secret`` is the app's ``BETTER_AUTH_SECRET`` (a list while rotating:
@@ -50,7 +55,7 @@ class BetterAuthSessionStrategy:
 
     def __init__(
         self,
-        store: Adapter,
+        store: StoreT,
         secret: str | Sequence[str],
         *,
         cookies: Sequence[str] = BETTER_AUTH_COOKIES,
@@ -61,15 +66,17 @@ class BetterAuthSessionStrategy:
             raise ConfigurationError("BetterAuthSessionStrategy needs the app's secret")
         if not cookies:
             raise ConfigurationError("BetterAuthSessionStrategy needs at least one cookie name")
+        super().__init__(store)
         self.store = store
         self.cookies = tuple(cookies)
         self.require_signature = require_signature
 
     def __repr__(self) -> str:
         secrets = f"<{len(self._secret)} secret(s)>"
-        return f"BetterAuthSessionStrategy({secrets}, cookies={list(self.cookies)})"
+        return f"{type(self).__name__}({secrets}, cookies={list(self.cookies)})"
 
-    def from_cookies(self, cookies: Mapping[str, str]) -> ResolvedSession | None:
+    @twin
+    def from_cookies(self, cookies: Mapping[str, str]) -> Steps[ResolvedSession | None]:
         """The session whose signed token is in the first of ``self.cookies`` naming a live one."""
         for name in self.cookies:
             value = cookies.get(name)
@@ -79,44 +86,36 @@ class BetterAuthSessionStrategy:
             if token is None:
                 logger.debug("%s cookie refused: bad signature", name)
                 continue
-            found = self._resolve(token, "cookie", name)
+            found = yield from self._resolve(token, "cookie", name)
             if found is not None:
                 return found
         return None
 
-    def from_bearer(self, token: str) -> ResolvedSession | None:
+    @twin
+    def from_bearer(self, token: str) -> Steps[ResolvedSession | None]:
         """The session a bearer token names: ``token.signature``, or the token alone."""
         signed = verify_cookie(token, self._secret)
         if signed is not None:
-            return self._resolve(signed, "bearer", None)
+            return (yield from self._resolve(signed, "bearer", None))
         if self.require_signature or "." in token:
             return None
-        return self._resolve(token, "bearer", None)
+        return (yield from self._resolve(token, "bearer", None))
 
     def _resolve(
         self, token: str, transport: Literal["cookie", "bearer"], cookie: str | None
-    ) -> ResolvedSession | None:
-        if len(token) > _MAX_SESSION_TOKEN:
-            return None
-        try:
-            found = self.store.get_session_and_user(token)
-        except ValidationError:
-            return None
-        if found is None:
-            return None
-        session, user = found
-        if session.expires <= clock.now() or is_disabled(user):
-            logger.debug("%s session refused: expired, or its user is disabled", transport)
-            return None
-        return ResolvedSession(
-            user_id=user.id,
-            user=user,
-            expires=session.expires,
+    ) -> Steps[ResolvedSession | None]:
+        return stored_session(
+            self.store,
+            token,
             strategy=self.name,
             transport=transport,
             cookie=cookie,
-            session=session,
+            logger=logger,
         )
+
+
+class BetterAuthSessionStrategy(BetterAuthSessionStrategyCore[Adapter]):
+    """Better Auth's session on a sync store (``auth_store.aio``'s is the async twin)."""
 
 
 def better_auth_resolver(
@@ -132,11 +131,31 @@ def better_auth_resolver(
     (``secret_from_env``); ``cookie_prefix`` is the app's
     ``advanced.cookiePrefix``. Both cookie names are read (``__Secure-`` and
     plain), and bearer tokens as the bearer plugin sends them.
+    ``auth_store.aio.better_auth_resolver`` is the async twin.
     """
+    resolver: SessionResolver = make_better_auth_resolver(
+        "sync",
+        store=store,
+        secret=secret,
+        cookie_prefix=cookie_prefix,
+        require_signature=require_signature,
+    )
+    return resolver
+
+
+def make_better_auth_resolver(
+    kind: Kind,
+    *,
+    store: object,
+    secret: str | Sequence[str] | None,
+    cookie_prefix: str,
+    require_signature: bool,
+) -> Any:
+    """``better_auth_resolver`` of either twin (``kind``): its resolver and strategy."""
     names = [session_cookie_name(secure=s, prefix=cookie_prefix) for s in (True, False)]
-    return SessionResolver(
+    return twin_of(SessionResolverCore, kind)(
         [
-            BetterAuthSessionStrategy(
+            twin_of(BetterAuthSessionStrategyCore, kind)(
                 store,
                 secret if secret is not None else secret_from_env(),
                 cookies=names,

@@ -483,6 +483,11 @@ class FrontendSessions:
             raise ConfigurationError(
                 "FrontendSessions needs resolver=authjs_resolver(...) or better_auth_resolver(...)"
             )
+        if getattr(self.resolver, "_kind", "sync") == "async":
+            raise ConfigurationError(
+                "Flask's FrontendSessions needs a sync resolver (auth_store.authjs.authjs_resolver,"
+                " auth_store.better_auth.better_auth_resolver), not auth_store.aio's"
+            )
         app.extensions[_FRONTEND_EXTENSION] = self
 
     def session(self) -> ResolvedSession | None:
