@@ -55,6 +55,7 @@ from auth_store.errors import ConfigurationError, StorageError, ValidationError
 from auth_store.validation import normalize_email
 
 from .flavors import AUTHJS, BETTER_AUTH, check_flavor
+from .postgres_lane import Lane
 from .postgres_statements import PostgresStatements
 from .sql import (
     CONSTRAINT_KEYS,
@@ -68,9 +69,11 @@ from .sql import (
 from .sql.migrations import SchemaMigration
 
 __all__ = [
+    "DRIVER_ERRORS",
     "PostgresAdapter",
     "PostgresDialect",
     "libpq_tool_target",
+    "lost_connection",
     "parse_url",
     "pg_backup_name",
     "spoken_to",
@@ -100,9 +103,9 @@ _LIBPQ_KEYWORDS = frozenset(
 _SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # First key of the advisory lock migrations hold (the second is the schema's hash).
 _MIGRATION_LOCK = 0x61757468  # "auth"
-# What the driver raises: its own errors (the pool's timeouts among them), and
+#: What the driver raises: its own errors (the pool's timeouts among them), and
 # UnicodeEncodeError for text it can't encode (a lone surrogate).
-_DRIVER_ERRORS = (psycopg.Error, UnicodeEncodeError)
+DRIVER_ERRORS = (psycopg.Error, UnicodeEncodeError)
 _BUSY = (
     pg_errors.LockNotAvailable,
     pg_errors.QueryCanceled,
@@ -183,7 +186,7 @@ class PostgresDialect(Dialect):
         return Fault("other", detail=detail)
 
 
-def _lost(conn: Connection, exc: BaseException) -> bool:
+def lost_connection(conn: Connection, exc: BaseException) -> bool:
     """Whether ``exc`` means the connection is gone (not that the statement failed)."""
     if conn.closed or conn.broken:
         return True
@@ -386,6 +389,12 @@ class PostgresAdapter(SQLAdapter):
             reconnect_timeout=max(pool_timeout, 30.0),
             name="auth-store",
         )
+        self._lane: Lane[Connection] = Lane(
+            self._pool,
+            check=self._check_one,
+            quiet_is_fine=pool_check == "auto",
+            on_dead=self._pool.check,
+        )
         try:
             self._configure(bootstrap)
             if not create and not self._has_migrations_table():
@@ -403,7 +412,7 @@ class PostgresAdapter(SQLAdapter):
             # Wait for the first connection: a call made before it is ready would
             # make the pool open a second one, and lend the two in turn.
             self._pool.open(wait=True, timeout=pool_timeout)
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             self._pool.close()
             raise self._error(exc) from exc
         except BaseException:
@@ -496,32 +505,36 @@ class PostgresAdapter(SQLAdapter):
 
     def close(self) -> None:
         """Close the pool and its connections. Idempotent; later calls raise ``StorageError``."""
+        self._lane.close()
         self._pool.close()
 
-    def _read(self, statement: str, params: Sequence[Any], *, one: bool) -> Any:
+    def _read(
+        self, statement: str, params: Sequence[Any], *, one: bool, attempts: int = 2
+    ) -> Any:
         # The per-request path: no context managers, one cursor kept per connection.
-        pool = self._pool
+        lane = self._lane
         prepare = self._prepare or None
-        for attempt in (1, 2):
+        for attempt in range(1, attempts + 1):
             try:
-                conn = pool.getconn()
-            except _DRIVER_ERRORS as exc:
+                lent = lane.take()
+            except DRIVER_ERRORS as exc:
                 raise self._error(exc) from exc
+            conn = lent.conn
             try:
                 cursor = self._cursors.get(conn)
                 if cursor is None:
                     cursor = self._cursors[conn] = conn.cursor()
                 cursor.execute(statement, params, prepare=prepare)
                 return cursor.fetchone() if one else cursor.fetchall()
-            except _DRIVER_ERRORS as exc:
+            except DRIVER_ERRORS as exc:
                 # A read whose connection died under it changed nothing: it is
                 # retried once on another connection, and the caller sees no error.
-                if attempt == 2 or not _lost(conn, exc):
+                if attempt == attempts or not lost_connection(conn, exc):
                     raise self._error(exc) from exc
                 conn.close()  # so the pool discards it
             finally:
-                pool.putconn(conn)
-            pool.check()  # drop the other connections the same event killed
+                lane.give_back(lent)
+            self._drop_dead()
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- hooks of SQLAdapter ----------------------------------------------------------
@@ -536,11 +549,12 @@ class PostgresAdapter(SQLAdapter):
     def _write_one(self, statement: str, params: Sequence[Any]) -> tuple[int, Any]:
         # _read's path without the retry: autocommit makes the statement its own
         # transaction, so BEGIN and COMMIT cost no round trips.
-        pool = self._pool
+        lane = self._lane
         try:
-            conn = pool.getconn()
-        except _DRIVER_ERRORS as exc:
+            lent = lane.take()
+        except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
+        conn = lent.conn
         lost = False
         try:
             cursor = self._cursors.get(conn)
@@ -549,32 +563,46 @@ class PostgresAdapter(SQLAdapter):
             cursor.execute(statement, params, prepare=self._prepare or None)
             row = None if cursor.description is None else cursor.fetchone()
             return cursor.rowcount, row
-        except _DRIVER_ERRORS as exc:
-            lost = _lost(conn, exc)
+        except DRIVER_ERRORS as exc:
+            lost = lost_connection(conn, exc)
             if lost:
                 conn.close()  # so the pool discards it
             raise self._error(exc) from exc
         finally:
-            pool.putconn(conn)
+            lane.give_back(lent)
             if lost:
-                pool.check()  # drop the other connections the same event killed
+                self._drop_dead()
+
+    @contextmanager
+    def _lease(self) -> Iterator[Connection]:
+        """A connection for a block: the lane's, given back after (a dead one discarded)."""
+        lent = self._lane.take()
+        try:
+            yield lent.conn
+        finally:
+            self._lane.give_back(lent)
+
+    def _drop_dead(self) -> None:
+        """After a connection was found dead: drop the others the same event killed."""
+        self._lane.flush()
+        self._pool.check()
 
     @contextmanager
     def _transaction(self) -> Iterator[Executor]:
         conn: Connection | None = None
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._lease() as conn, conn.transaction():
                 yield conn.cursor()
-        except _DRIVER_ERRORS as exc:
-            if conn is not None and _lost(conn, exc):
-                self._pool.check()  # drop the other connections the same event killed
+        except DRIVER_ERRORS as exc:
+            if conn is not None and lost_connection(conn, exc):
+                self._drop_dead()
             raise self._error(exc) from exc
 
     @contextmanager
     def _snapshot(self) -> Iterator[Callable[[str], Iterator[Any]]]:
         open_queries: list[Iterator[Any]] = []
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._lease() as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
                 def stream(statement: str) -> Iterator[Any]:
@@ -595,7 +623,7 @@ class PostgresAdapter(SQLAdapter):
                     # Close abandoned cursors while the connection is still ours.
                     for rows in open_queries:
                         rows.close()  # type: ignore[attr-defined]
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
 
     @contextmanager
@@ -605,9 +633,9 @@ class PostgresAdapter(SQLAdapter):
                 yield cursor
             return
         try:
-            with self._pool.connection() as conn, self._locked_migration(conn) as cursor:
+            with self._lease() as conn, self._locked_migration(conn) as cursor:
                 yield cursor
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
 
     @contextmanager
@@ -631,7 +659,7 @@ class PostgresAdapter(SQLAdapter):
                             sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema))
                         )
                 yield cursor
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
 
     def _before_migrations(self, ex: Executor, pending: list[Migration]) -> None:
@@ -648,7 +676,7 @@ class PostgresAdapter(SQLAdapter):
         if conn is not None:
             try:
                 row = conn.execute(query).fetchone()
-            except _DRIVER_ERRORS as exc:
+            except DRIVER_ERRORS as exc:
                 raise self._error(exc) from exc
         else:
             row = self._fetchone(query, ())
@@ -699,6 +727,7 @@ class PostgresAdapter(SQLAdapter):
             raise ConfigurationError("restoring a .pgdump needs pg_restore on PATH")
         flags = ["--clean", "--if-exists", "--no-owner", "--single-transaction"]
         self._run_libpq_tool(["pg_restore", *flags, str(path)])
+        self._lane.flush()
         self._pool.drain()
         return "pg_restore"
 
@@ -719,13 +748,13 @@ class PostgresAdapter(SQLAdapter):
 
     def _health_details(self) -> dict[str, Any]:
         try:
-            with self._pool.connection() as conn:
+            with self._lease() as conn:
                 start = time.perf_counter()
                 conn.execute("SELECT 1").fetchone()
                 round_trip = time.perf_counter() - start
                 schema = conn.execute("SELECT current_schema()").fetchone()
                 version = conn.info.parameter_status("server_version")
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
         stats = self._pool.get_stats()
         return {
@@ -737,7 +766,8 @@ class PostgresAdapter(SQLAdapter):
                 "min": stats.get("pool_min"),
                 "max": stats.get("pool_max"),
                 "size": stats.get("pool_size"),
-                "available": stats.get("pool_available"),
+                # The lane's idle connections are lent, for the pool.
+                "available": stats.get("pool_available", 0) + self._lane.idle,
                 "waiting": stats.get("requests_waiting", 0),
             },
         }

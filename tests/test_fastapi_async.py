@@ -76,7 +76,12 @@ def test_no_store_call_leaves_the_event_loop_on_postgres(
     async def main() -> int:
         async with await auth_store.connect_async(postgres_url) as store:
             assert isinstance(store, AsyncPostgresAdapter)  # the native twin, not threads
-            for name in ("get_session_and_user", "create_session", "get_user_by_email"):
+            # Lookups make their plan where they run (on the loop, off the bridge, or
+            # in the sync backend's read); writes run the sync method on the bridge.
+            for name in ("_plan_get_session_and_user", "_plan_get_user_by_email", "_read"):
+                method = getattr(store.sync, name)
+                monkeypatch.setattr(store.sync, name, _on_thread(method, store_threads))
+            for name in ("create_session",):
                 method = getattr(store.sync, name)
                 monkeypatch.setattr(store.sync, name, _on_thread(method, store_threads))
             port = free_port()
@@ -198,7 +203,7 @@ def test_front_end_sessions_never_leave_the_event_loop_on_postgres(
     answers: dict[str, Any] = {}
 
     def watch(store: AsyncPostgresAdapter) -> None:
-        for name in ("get_session_and_user", "get_user"):
+        for name in ("_plan_get_session_and_user", "_plan_get_user", "_read"):
             method = getattr(store.sync, name)
             monkeypatch.setattr(store.sync, name, _on_thread(method, store_threads))
 

@@ -372,13 +372,13 @@ class TestStorage:
             store.get_session_and_user("hot")  # prepares the statement on the one connection
             with tempfile.TemporaryFile("w+") as trace:
                 # libpq's own trace of every protocol message on the pool's only connection.
-                with store._pool.connection() as conn:
+                with store._lease() as conn:
                     conn.pgconn.trace(trace.fileno())
                     conn.pgconn.set_trace_flags(
                         pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE
                     )
                 found = store.get_session_and_user("hot")
-                with store._pool.connection() as conn:
+                with store._lease() as conn:
                     conn.pgconn.untrace()
                 trace.seek(0)
                 sent = [line.split("\t")[2].split()[0] for line in trace if line.startswith("F")]
@@ -447,13 +447,13 @@ class TestStorage:
             traced = call(store, 2)
             assert callable(traced)
             with tempfile.TemporaryFile("w+") as trace:
-                with store._pool.connection() as conn:
+                with store._lease() as conn:
                     conn.pgconn.trace(trace.fileno())
                     conn.pgconn.set_trace_flags(
                         pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE
                     )
                 traced()
-                with store._pool.connection() as conn:
+                with store._lease() as conn:
                     conn.pgconn.untrace()
                 trace.seek(0)
                 sent = [line.split("\t")[2].split()[0] for line in trace if line.startswith("F")]

@@ -69,10 +69,18 @@ def _expiry() -> datetime:
 
 Call = Callable[[AsyncPostgresAdapter, User], Coroutine[Any, Any, Any]]
 
+#: Reads on both paths of the twin: a per-request lookup (off the bridge: the
+#: lane's connection on psycopg's async cursor) and any other read (the sync
+#: backend's, on the bridge); each with the table whose lock keeps it waiting.
+READS: dict[str, tuple[str, Call]] = {
+    "lookup": ("users", lambda store, user: store.get_user(str(user.id))),
+    "read": ("sessions", lambda store, user: store.list_sessions(str(user.id))),
+}
+
 #: What a cancelled call was doing (a read, a one-statement write, a transaction),
 #: and the table whose lock keeps it waiting.
 CANCELLED: dict[str, tuple[str, Call]] = {
-    "read": ("users", lambda store, user: store.get_user(str(user.id))),
+    **READS,
     "write": ("verification_token", lambda store, user: store.use_verification_token("a", "t")),
     "transaction": ("sessions", lambda store, user: store.purge_expired()),
 }
@@ -136,19 +144,25 @@ def test_a_write_whose_connection_dies_fails_and_the_next_call_works(
     run(main())
 
 
-def test_a_read_whose_connection_dies_is_retried_unseen(named_url: tuple[str, str]) -> None:
+@pytest.mark.parametrize("kind", sorted(READS))
+def test_a_read_whose_connection_dies_is_retried_unseen(
+    named_url: tuple[str, str], kind: str
+) -> None:
     url, name = named_url
+    table, call = READS[kind]
 
     async def main() -> None:
         async with await _open(url) as store:
             user = await store.create_user(User(email="ada@example.com"))
-            with _locked(url, "users"):
-                task = asyncio.create_task(store.get_user(str(user.id)))
+            expected = await call(store, user)
+            with _locked(url, table):
+                task = asyncio.create_task(call(store, user))
                 killed = await asyncio.to_thread(_wait_until_blocked, url, name)
                 await asyncio.to_thread(_kill, url, killed)
                 retried = await asyncio.to_thread(_wait_until_blocked, url, name)
                 assert retried != killed
-            assert await task == user
+            assert await task == expected
+            assert expected == (user if kind == "lookup" else [])
 
     run(main())
 

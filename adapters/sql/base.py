@@ -16,6 +16,12 @@ translation, migrations, import/export) is here:
     A context manager yielding ``query(sql) -> Iterator[row]`` that streams
     rows (bounded memory) from one consistent read snapshot, for ``export``.
 
+The per-request lookups (``LOOKUPS``) are written as plans: ``_plan_<name>``
+returns a ``Lookup`` (statement, parameters, decoder of its row), which
+``_look_up`` runs on ``_fetchone``; an async twin runs the same plans on a
+driver of its own (``adapters/postgres_async.py``), and a flavor changes a
+lookup by changing its plan.
+
 Optional: ``_write_one(sql, params)`` runs one write statement atomically and
 returns ``(rowcount, first row or None)``; the default is a ``_transaction()``
 around it, Postgres runs it alone on an autocommit connection (one round
@@ -31,7 +37,7 @@ import abc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from auth_store import clock
 from auth_store import validation as v
@@ -107,6 +113,14 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
+
+
+T = TypeVar("T")
+
+#: A lookup of at most one row: its statement, its parameters and the decoder of the row.
+Lookup: TypeAlias = tuple[str, Sequence[Any], Callable[[Row], T]]
+#: The lookups every request makes, each written as ``_plan_<name>`` (see the module).
+LOOKUPS = ("get_user", "get_user_by_email", "get_user_by_account", "get_session_and_user")
 
 
 class Executor(Protocol):
@@ -283,6 +297,30 @@ class SQLAdapter(Adapter, abc.ABC):
         """The highest migration version this package ships."""
         return self._migrations[-1].version if self._migrations else 0
 
+    # -- lookups (LOOKUPS: a plan each, run by _look_up) ------------------------
+
+    def _look_up(self, plan: Lookup[T]) -> T | None:
+        statement, params, decode = plan
+        row = self._fetchone(statement, params)
+        return None if row is None else decode(row)
+
+    def _plan_get_user(self, id: str) -> Lookup[User]:
+        return self._sql.user_by_id, (v.validate_id(id),), self._rows.user
+
+    def _plan_get_user_by_email(self, email: str) -> Lookup[User]:
+        return self._sql.user_by_email, (v.normalize_email(email),), self._rows.user
+
+    def _plan_get_user_by_account(self, provider: str, provider_account_id: str) -> Lookup[User]:
+        key = (
+            v.check_text(provider, "provider"),
+            v.check_text(provider_account_id, "provider_account_id"),
+        )
+        return self._sql.user_by_account, key, self._rows.user
+
+    def _plan_get_session_and_user(self, session_token: str) -> Lookup[tuple[Session, User]]:
+        key = (v.check_text(session_token, "session_token"),)
+        return self._sql.session_and_user, key, self._rows.session_and_user
+
     # -- users ------------------------------------------------------------------
 
     def create_user(self, user: User) -> User:
@@ -291,20 +329,13 @@ class SQLAdapter(Adapter, abc.ABC):
         return user
 
     def get_user(self, id: str) -> User | None:
-        row = self._fetchone(self._sql.user_by_id, (v.validate_id(id),))
-        return None if row is None else self._rows.user(row)
+        return self._look_up(self._plan_get_user(id))
 
     def get_user_by_email(self, email: str) -> User | None:
-        row = self._fetchone(self._sql.user_by_email, (v.normalize_email(email),))
-        return None if row is None else self._rows.user(row)
+        return self._look_up(self._plan_get_user_by_email(email))
 
     def get_user_by_account(self, provider: str, provider_account_id: str) -> User | None:
-        key = (
-            v.check_text(provider, "provider"),
-            v.check_text(provider_account_id, "provider_account_id"),
-        )
-        row = self._fetchone(self._sql.user_by_account, key)
-        return None if row is None else self._rows.user(row)
+        return self._look_up(self._plan_get_user_by_account(provider, provider_account_id))
 
     def update_user(self, id: str, **changes: Any) -> User:
         v.validate_id(id)
@@ -368,9 +399,7 @@ class SQLAdapter(Adapter, abc.ABC):
         return session
 
     def get_session_and_user(self, session_token: str) -> tuple[Session, User] | None:
-        v.check_text(session_token, "session_token")
-        row = self._fetchone(self._sql.session_and_user, (session_token,))
-        return None if row is None else self._rows.session_and_user(row)
+        return self._look_up(self._plan_get_session_and_user(session_token))
 
     def update_session(self, session_token: str, **changes: Any) -> Session | None:
         key = (v.check_text(session_token, "session_token"),)

@@ -43,7 +43,7 @@ from auth_store.problems import CheckReport, Problem
 from auth_store.records import collection_of
 
 from ..better_auth_checks import Column, unmappable_rows
-from .base import IMPORT_CHUNK, Executor, SQLAdapter
+from .base import IMPORT_CHUNK, Executor, Lookup, SQLAdapter
 from .better_auth_rows import BetterAuthRows
 from .better_auth_statements import CREDENTIAL_PROVIDER, BetterAuthStatements
 from .rows import Params, Row
@@ -102,21 +102,18 @@ class BetterAuthMethods(SQLAdapter):
         self._run(self._user_steps(user, clock.now()))
         return user
 
-    def get_user(self, id: str) -> User | None:
-        row = self._fetchone(self._ba.user_by_id, (v.validate_id(id),))
-        return None if row is None else self._rows.user(row)
+    def _plan_get_user(self, id: str) -> Lookup[User]:
+        return self._ba.user_by_id, (v.validate_id(id),), self._rows.user
 
-    def get_user_by_email(self, email: str) -> User | None:
+    def _plan_get_user_by_email(self, email: str) -> Lookup[User]:
         normal = v.normalize_email(email)
         # Better Auth stores what its user typed, lower-cased (no NFKC, no trim).
         typed = email.lower() if isinstance(email, str) else normal
-        row = self._fetchone(self._ba.user_by_email, (normal, typed, normal))
-        return None if row is None else self._rows.user(row)
+        return self._ba.user_by_email, (normal, typed, normal), self._rows.user
 
-    def get_user_by_account(self, provider: str, provider_account_id: str) -> User | None:
+    def _plan_get_user_by_account(self, provider: str, provider_account_id: str) -> Lookup[User]:
         key = (_provider(provider), v.check_text(provider_account_id, "provider_account_id"))
-        row = self._fetchone(self._ba.user_by_account, key)
-        return None if row is None else self._rows.user(row)
+        return self._ba.user_by_account, key, self._rows.user
 
     def update_user(self, id: str, **changes: Any) -> User:
         v.validate_id(id)
@@ -224,10 +221,9 @@ class BetterAuthMethods(SQLAdapter):
         self._run(self._session_steps(session, clock.now()))
         return session
 
-    def get_session_and_user(self, session_token: str) -> tuple[Session, User] | None:
-        v.check_text(session_token, "session_token")
-        row = self._fetchone(self._ba.session_and_user, (session_token,))
-        return None if row is None else self._rows.session_and_user(row)
+    def _plan_get_session_and_user(self, session_token: str) -> Lookup[tuple[Session, User]]:
+        key = (v.check_text(session_token, "session_token"),)
+        return self._ba.session_and_user, key, self._rows.session_and_user
 
     def update_session(self, session_token: str, **changes: Any) -> Session | None:
         key = (v.check_text(session_token, "session_token"),)
