@@ -451,6 +451,15 @@ def check_imported(record: object) -> None:
 
 def check_text(value: object, what: str) -> str:
     """Check a lookup key (token, provider, identifier): a non-empty string without NUL."""
+    # Every request checks its session token: pass the usual key (ASCII, so
+    # no lone surrogates) without the general checks' two calls.
+    if (
+        type(value) is str
+        and 0 < len(value) <= _MAX_TEXT
+        and value.isascii()
+        and "\x00" not in value
+    ):
+        return value
     return _required_text(value, what)
 
 

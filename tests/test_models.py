@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from auth_store.errors import ValidationError
 from auth_store.models import Account, Credential, Session, User
-from auth_store.validation import validate_id
+from auth_store.validation import _MAX_TEXT, _required_text, check_text, validate_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,3 +48,42 @@ def test_library_code_has_no_id_asserts_or_empty_id_fallbacks() -> None:
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "tok",
+        "a" * _MAX_TEXT,
+        "a" * (_MAX_TEXT + 1),
+        "",
+        "a\x00b",
+        "\x00",
+        "caf\u00e9",
+        "\u00e9" * (_MAX_TEXT + 1),
+        "a\ud800",
+        _Text("tok"),
+        _Text(""),
+        b"tok",
+        None,
+        7,
+    ],
+    ids=repr,
+)
+def test_check_text_decides_as_the_general_text_checks(value: object) -> None:
+    """``check_text``'s fast path for the usual key changes no answer or message."""
+
+    def outcome(check: Callable[[object, str], str]) -> tuple[str, object]:
+        try:
+            return "accepted", check(value, "key")
+        except ValidationError as exc:
+            return "refused", str(exc)
+
+    kind, result = outcome(check_text)
+    assert (kind, result) == outcome(_required_text)
+    if kind == "accepted":
+        assert result is value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import sqlite3
@@ -34,6 +35,8 @@ from auth_store import (
 from auth_store.adapter import Adapter
 from auth_store.adapters.sql import CONFLICTS, Dialect, load_migrations
 from auth_store.adapters.sql.base import IMPORT_CHUNK
+from auth_store.adapters.sql.rows import RowCodec
+from auth_store.adapters.sql.rows import _check_plain as check_plain
 from auth_store.adapters.sql.statements import Change, Statements
 from auth_store.adapters.sqlite import SQLiteAdapter, SQLiteDialect
 from auth_store.testing import AdapterConformance, RawStorage
@@ -597,6 +600,70 @@ class TestSharedSQLLayer:
         assert sum(text.count("?") for text in qmark.values()) > 50
         for name, text in qmark.items():
             assert format_style[name] == text.replace("?", "%s"), name
+
+    @pytest.mark.parametrize("details", [True, False], ids=["details", "no-details"])
+    def test_readers_build_what_the_models_init_builds(self, details: bool) -> None:
+        codec = RowCodec(SQLiteDialect())
+        at = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+        session = Session(
+            id="sid",
+            session_token="tok",
+            user_id="uid",
+            expires=at,
+            created_at=at - timedelta(days=1) if details else None,
+            updated_at=at - timedelta(hours=1) if details else None,
+            ip_address="203.0.113.7" if details else None,
+            user_agent="Firefox" if details else None,
+        )
+        user = User(
+            id="uid",
+            email="a@example.com",
+            email_verified=at if details else None,
+            name="A" if details else None,
+            image="https://example.com/a.png" if details else None,
+            extra={"role": "admin", "n": [1, {"x": None}]} if details else {},
+        )
+        session_row = codec.session_params(session)
+        user_row = codec.user_params(user)
+        decoded = [
+            *codec.session_and_user((*session_row, *user_row)),
+            codec.session(session_row),
+            codec.user(user_row),
+        ]
+        for got, want in zip(decoded, [session, user, session, user], strict=True):
+            assert type(got) is type(want)
+            assert got == want
+            assert list(vars(got).items()) == list(vars(want).items())  # same fields, same order
+        got_session, got_user = decoded[:2]
+        assert isinstance(got_session, Session)
+        assert isinstance(got_user, User)
+        got_user.extra["role"] = "member"  # each read gets its own objects
+        assert codec.user(user_row).extra == user.extra
+        assert "tok" not in repr(got_session)  # field(repr=False) still applies
+
+    def test_readers_refuse_a_model_that_is_not_a_plain_dataclass(self) -> None:
+        @dataclasses.dataclass(kw_only=True)
+        class Checked:
+            a: int
+
+            def __post_init__(self) -> None:
+                raise AssertionError("unreachable")
+
+        @dataclasses.dataclass(kw_only=True, slots=True)
+        class Slotted:
+            a: int
+
+        @dataclasses.dataclass(kw_only=True)
+        class Plain:
+            a: int
+            b: int = 0
+
+        check_plain(Plain, ("a", "b"))
+        for cls, names in [(Plain, ("a",)), (Plain, ("b", "a")), (Checked, ("a",))]:
+            with pytest.raises(ImportError, match=cls.__name__):
+                check_plain(cls, names)
+        with pytest.raises(ImportError, match="Slotted"):
+            check_plain(Slotted, ("a",))
 
     def test_every_unique_key_gets_its_own_message(self, store: SQLiteAdapter) -> None:
         user = _user(store)

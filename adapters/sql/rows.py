@@ -1,13 +1,15 @@
 """Models to statement parameters and rows back to models, for one dialect.
 
 Column orders are those of ``statements``. Readers are on the per-request
-hot path, so each unpacks the row tuple once and calls the dialect's loaders
-directly. A value that can't be read (hand-edited JSON, a naive datetime)
+hot path, so each unpacks the row tuple once, calls the dialect's loaders
+directly and builds ``Session`` and ``User`` without their ``__init__`` (see
+``_check_plain``). A value that can't be read (hand-edited JSON, a naive datetime)
 becomes a ``StorageError`` naming the collection, never a ``ValueError``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -44,6 +46,40 @@ _SESSION_CHANGE_ORDER = (
     "user_agent",
 )
 _SESSION_DATETIMES = frozenset({"expires", "created_at", "updated_at"})
+
+
+#: Fields of the models the per-request readers build, in declaration order.
+_SESSION_FIELDS = (
+    "session_token",
+    "user_id",
+    "expires",
+    "id",
+    "created_at",
+    "updated_at",
+    "ip_address",
+    "user_agent",
+)
+_USER_FIELDS = ("id", "email", "email_verified", "name", "image", "extra")
+_new = object.__new__
+
+
+def _check_plain(cls: type, names: tuple[str, ...]) -> None:
+    """Refuse to load if ``cls`` is no longer a plain dataclass of exactly ``names``.
+
+    The per-request readers build ``Session`` and ``User`` by setting the
+    instance's ``__dict__`` (in field order, as ``__init__`` would) instead of
+    calling ``__init__``, whose keyword matching costs as much as the rest of
+    decoding the row. That is the same object only while ``__init__`` does
+    nothing but assign these fields.
+    """
+    fields = tuple(f.name for f in dataclasses.fields(cls))
+    plain = not hasattr(cls, "__post_init__") and "__slots__" not in vars(cls)
+    if fields != names or not plain:
+        raise ImportError(f"rows.py builds {cls.__name__} from the fields {names}; update it")
+
+
+_check_plain(Session, _SESSION_FIELDS)
+_check_plain(User, _USER_FIELDS)
 
 
 def _corrupt(collection: str, exc: Exception) -> NoReturn:
@@ -184,14 +220,16 @@ class RowCodec:
     def user(self, row: Row) -> User:
         try:
             id, name, email, verified, image, extra = row
-            return User(
-                id=id,
-                email=self._load_email(email),
-                email_verified=None if verified is None else self._load_dt(verified),
-                name=name,
-                image=image,
-                extra=self._load_json(extra),
-            )
+            user: User = _new(User)
+            user.__dict__ = {
+                "id": id,
+                "email": self._load_email(email),
+                "email_verified": None if verified is None else self._load_dt(verified),
+                "name": name,
+                "image": image,
+                "extra": self._load_json(extra),
+            }
+            return user
         except (ValueError, TypeError) as exc:
             _corrupt("users", exc)
 
@@ -199,16 +237,18 @@ class RowCodec:
         try:
             id, token, user_id, expires, created_at, updated_at, ip_address, user_agent = row
             load_dt = self._load_dt
-            return Session(
-                id=id,
-                session_token=token,
-                user_id=user_id,
-                expires=load_dt(expires),
-                created_at=None if created_at is None else load_dt(created_at),
-                updated_at=None if updated_at is None else load_dt(updated_at),
-                ip_address=ip_address,
-                user_agent=user_agent,
-            )
+            session: Session = _new(Session)
+            session.__dict__ = {
+                "session_token": token,
+                "user_id": user_id,
+                "expires": load_dt(expires),
+                "id": id,
+                "created_at": None if created_at is None else load_dt(created_at),
+                "updated_at": None if updated_at is None else load_dt(updated_at),
+                "ip_address": ip_address,
+                "user_agent": user_agent,
+            }
+            return session
         except (ValueError, TypeError) as exc:
             _corrupt("sessions", exc)
 
@@ -232,26 +272,27 @@ class RowCodec:
                 extra,
             ) = row
             load_dt = self._load_dt
-            return (
-                Session(
-                    id=sid,
-                    session_token=token,
-                    user_id=user_id,
-                    expires=load_dt(expires),
-                    created_at=None if created_at is None else load_dt(created_at),
-                    updated_at=None if updated_at is None else load_dt(updated_at),
-                    ip_address=ip_address,
-                    user_agent=user_agent,
-                ),
-                User(
-                    id=uid,
-                    email=self._load_email(email),
-                    email_verified=None if verified is None else load_dt(verified),
-                    name=name,
-                    image=image,
-                    extra=self._load_json(extra),
-                ),
-            )
+            session: Session = _new(Session)
+            session.__dict__ = {
+                "session_token": token,
+                "user_id": user_id,
+                "expires": load_dt(expires),
+                "id": sid,
+                "created_at": None if created_at is None else load_dt(created_at),
+                "updated_at": None if updated_at is None else load_dt(updated_at),
+                "ip_address": ip_address,
+                "user_agent": user_agent,
+            }
+            user: User = _new(User)
+            user.__dict__ = {
+                "id": uid,
+                "email": self._load_email(email),
+                "email_verified": None if verified is None else load_dt(verified),
+                "name": name,
+                "image": image,
+                "extra": self._load_json(extra),
+            }
+            return session, user
         except (ValueError, TypeError) as exc:
             _corrupt("sessions", exc)
 
