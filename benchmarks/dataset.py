@@ -2,7 +2,9 @@
 
 User ``i`` has one GitHub account and one session; every field is derived
 from ``i`` alone, so any backend can be grown from ``n`` to ``m`` users and
-any lookup key can be computed without keeping the records.
+any lookup key can be computed without keeping the records. The SQL suites
+give the sessions the details an app's ``SessionManager`` records
+(``with_details``), so their lookups decode what an app's would.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import base64
 import hashlib
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from auth_store.models import Account, Model, Session, User, VerificationToken, new_id
 
 __all__ = [
     "EXPIRES",
+    "USER_AGENT",
     "account",
     "email",
     "people",
@@ -27,12 +31,15 @@ __all__ = [
     "user",
     "user_id",
     "verification_tokens",
+    "with_details",
 ]
 
 #: One fixed expiry, so every run stores the same bytes.
 EXPIRES = datetime(2031, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 VERIFIED = datetime(2024, 5, 6, 7, 8, 9, 101112, tzinfo=UTC)
 PROVIDER = "github"
+#: The browser ``SessionManager`` records in the population's sessions.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
 def _digest(kind: str, i: int) -> bytes:
@@ -119,6 +126,21 @@ def verification_tokens(tag: str, count: int) -> list[VerificationToken]:
         )
         for k in range(count)
     ]
+
+
+def with_details(records: Iterable[Model]) -> Iterator[Model]:
+    """The population, each session with the details ``SessionManager`` records."""
+    for record in records:
+        if isinstance(record, Session):
+            started = record.expires - timedelta(days=30)
+            record = replace(
+                record,
+                created_at=started,
+                updated_at=started + timedelta(minutes=7),
+                ip_address="203.0.113.24",
+                user_agent=USER_AGENT,
+            )
+        yield record
 
 
 def sample(size: int, count: int = 4096, seed: int = 8) -> list[int]:

@@ -21,7 +21,8 @@ __all__ = [
 _USER = 'u.id, u.name, u.email, u."emailVerified", u.image, u.extra'
 
 SESSION_AND_USER = (
-    f'SELECT s.id, s."sessionToken", s."userId", s.expires, {_USER}'
+    'SELECT s.id, s."sessionToken", s."userId", s.expires, s."createdAt", s."updatedAt",'
+    f' s."ipAddress", s."userAgent", {_USER}'
     ' FROM sessions s JOIN users u ON u.id = s."userId" WHERE s."sessionToken" = ?'
 )
 USER_BY_EMAIL = f"SELECT {_USER} FROM users u WHERE u.email = ?"

@@ -19,9 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,7 +28,6 @@ from psycopg import sql
 
 import auth_store
 from auth_store.errors import ConfigurationError
-from auth_store.models import Model, Session
 
 from . import dataset, ops, raw_sql
 from .core import TIMES, Entry, Group, Row, Target, Unavailable
@@ -60,22 +57,6 @@ USER_BY_ACCOUNT = (
     f'SELECT {_USER} FROM accounts a JOIN users u ON u.id = a."userId"{_USER_SIDE}'
     ' WHERE a.provider = ? AND a."providerAccountId" = ?'
 )
-_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-
-
-def _with_details(records: Iterable[Model]) -> Iterator[Model]:
-    """The population, each session with the details ``SessionManager`` records."""
-    for record in records:
-        if isinstance(record, Session):
-            started = record.expires - timedelta(days=30)
-            record = replace(
-                record,
-                created_at=started,
-                updated_at=started + timedelta(minutes=7),
-                ip_address="203.0.113.24",
-                user_agent=_USER_AGENT,
-            )
-        yield record
 
 
 def _with_database(url: str, database: str) -> str:
@@ -124,7 +105,7 @@ class PostgresSuite:
 
     def grow(self, size: int) -> None:
         if size > self._size:
-            self.store.import_records(_with_details(dataset.people(self._size, size)))
+            self.store.import_records(dataset.with_details(dataset.people(self._size, size)))
             self.raw.execute("ANALYZE")
             self._size = size
         if self.store.counts()["users"] < size:

@@ -7,6 +7,7 @@ every record it looks up, and produce the table, the docs section and the plot.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from auth_store.adapters.file import FileAdapter
-from benchmarks import dataset, report
+from auth_store.adapters.sqlite import SQLiteAdapter
+from benchmarks import dataset, raw_sql, report
 from benchmarks.core import Row, Target
 from benchmarks.ops import Budgets
 from benchmarks.suite_file import FileSuite
@@ -154,6 +156,32 @@ def test_file_bulk_fill_matches_what_the_adapter_writes(tmp_path: Path) -> None:
             written = (suite.root / collection / name).read_bytes()
             assert written == (tmp_path / "reference" / collection / name).read_bytes()
     reference.close()
+
+
+def test_raw_sqlite_statements_read_what_the_adapter_reads(tmp_path: Path) -> None:
+    """A fair baseline: each raw lookup fetches the adapter's columns, values and all."""
+    path = tmp_path / "auth.db"
+    with SQLiteAdapter(path) as store:
+        store.import_records(dataset.with_details(dataset.people(0, 3)))
+        raw = sqlite3.connect(path)
+        try:
+            pairs = [
+                (raw_sql.SESSION_AND_USER, store._sql.session_and_user, dataset.session_token(1)),
+                (raw_sql.USER_BY_EMAIL, store._sql.user_by_email, dataset.email(1)),
+                (raw_sql.USER_BY_ID, store._sql.user_by_id, dataset.user_id(1)),
+            ]
+            for mine, theirs, key in pairs:
+                ours, adapters = raw.execute(mine, (key,)), raw.execute(theirs, (key,))
+                assert [c[0] for c in ours.description] == [c[0] for c in adapters.description]
+                row = ours.fetchone()
+                assert row == adapters.fetchone()
+                assert None not in row  # every detail is there to decode
+            account = (dataset.PROVIDER, dataset.provider_account_id(2))
+            ours = raw.execute(raw_sql.USER_BY_ACCOUNT, account).fetchone()
+            assert ours == raw.execute(store._sql.user_by_account, account).fetchone()
+            assert ours is not None
+        finally:
+            raw.close()
 
 
 def test_enumeration_benchmark_smoke_run(tmp_path: Path) -> None:
