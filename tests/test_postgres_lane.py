@@ -9,6 +9,7 @@ one is never lent, and closing hands everything back.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -91,7 +92,7 @@ def test_a_connection_goes_back_through_the_pool_after_hold_seconds(
     store: PostgresAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = store.create_user(User(email="ada@example.com"))
-    now = [postgres_lane.monotonic()]
+    now = [time.monotonic()]
     monkeypatch.setattr(postgres_lane, "monotonic", lambda: now[0])
     store.get_user(str(user.id))
     before = _requests(store)
