@@ -61,7 +61,7 @@ class _Pool(Protocol[C]):
 class Lent(Generic[C]):
     """A connection lent by a ``Lane``: give it back with ``Lane.give_back``."""
 
-    __slots__ = ("conn", "poller", "since")
+    __slots__ = ("conn", "cursor", "poller", "since")
 
     def __init__(self, conn: C, since: float, poller: Any) -> None:
         self.conn = conn
@@ -69,6 +69,8 @@ class Lent(Generic[C]):
         self.since = since
         #: A ``select.poll`` object watching its socket (None where there is none).
         self.poller = poller
+        #: The cursor the backend keeps for its one-statement calls on it (theirs to set).
+        self.cursor: Any = None
 
 
 def _poller(conn: _Conn) -> Any:
