@@ -504,9 +504,7 @@ class PostgresAdapter(SQLAdapter):
         self._lane.close()
         self._pool.close()
 
-    def _read(
-        self, statement: str, params: Sequence[Any], *, one: bool, attempts: int = 2
-    ) -> Any:
+    def _read(self, statement: str, params: Sequence[Any], *, one: bool, attempts: int = 2) -> Any:
         # The per-request path: no context managers, one cursor kept per connection.
         lane = self._lane
         prepare = self._prepare or None

@@ -41,7 +41,6 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from auth_store.async_twin import AsyncTwin
 from auth_store.greenlet_bridge import await_only, run_sync, sync_context
-
 from auth_store.models import Session, User
 
 from .postgres import (
