@@ -28,7 +28,6 @@ import select
 import shutil
 import subprocess
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -352,9 +351,6 @@ class PostgresAdapter(SQLAdapter):
         self.where = _where(conninfo)
         self._conninfo = conninfo  # has the password: never shown, logged or put in argv
         self._prepare: bool = prepare
-        self._cursors: weakref.WeakKeyDictionary[Connection, psycopg.Cursor[Any]] = (
-            weakref.WeakKeyDictionary()
-        )
         self._check_one: Callable[[Connection], None] = (
             ConnectionPool.check_connection if pool_check == "always" else check_if_spoken_to
         )
@@ -524,9 +520,9 @@ class PostgresAdapter(SQLAdapter):
                 raise self._error(exc) from exc
             conn = lent.conn
             try:
-                cursor = self._cursors.get(conn)
+                cursor = lent.cursor
                 if cursor is None:
-                    cursor = self._cursors[conn] = conn.cursor()
+                    cursor = lent.cursor = conn.cursor()
                 cursor.execute(statement, params, prepare=prepare)
                 return cursor.fetchone() if one else cursor.fetchall()
             except DRIVER_ERRORS as exc:
@@ -560,9 +556,9 @@ class PostgresAdapter(SQLAdapter):
         conn = lent.conn
         lost = False
         try:
-            cursor = self._cursors.get(conn)
+            cursor = lent.cursor
             if cursor is None:
-                cursor = self._cursors[conn] = conn.cursor()
+                cursor = lent.cursor = conn.cursor()
             cursor.execute(statement, params, prepare=self._prepare or None)
             row = None if cursor.description is None else cursor.fetchone()
             return cursor.rowcount, row

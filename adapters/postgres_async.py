@@ -320,8 +320,9 @@ class AsyncPostgresAdapter(AsyncTwin):
             await run_sync(sync._drop_dead)
             # The one retry of a read whose connection died, as the sync read does it.
             return await run_sync(sync._read, statement, params, one=True, attempts=1)
-        if not lane.keep(lent):
-            await run_sync(lane.give_back, lent)
+        to_pool = lane.keep(lent)
+        if to_pool is not None:
+            await run_sync(lane.to_pool, to_pool)
         return row
 
     async def _write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
