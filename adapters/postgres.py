@@ -446,8 +446,11 @@ class PostgresAdapter(SQLAdapter):
         return cast(Self, klass(create=create, **arguments))  # type: ignore[arg-type]
 
     @classmethod
-    async def connect_async(cls, url: str) -> AsyncAdapter:
-        """The native async twin (``SupportsNativeAsync``): psycopg's async pool, no threads."""
+    async def connect_async(cls, url: str, *, create: bool = True) -> AsyncAdapter:
+        """The native async twin (``SupportsNativeAsync``): psycopg's async pool, no threads.
+
+        ``create=False`` opens only an existing store, as ``open_existing``.
+        """
         try:
             from .postgres_async import AsyncPostgresAdapter
         except ModuleNotFoundError as exc:
@@ -457,7 +460,7 @@ class PostgresAdapter(SQLAdapter):
                 "the async Postgres store needs the greenlet package:"
                 " pip install 'auth-store[postgres]'"
             ) from exc
-        return await AsyncPostgresAdapter.open(url)
+        return await AsyncPostgresAdapter.open(url, create=create)
 
     @classmethod
     def class_for_url(cls, url: str) -> tuple[type[PostgresAdapter], dict[str, object]]:

@@ -260,10 +260,13 @@ class AsyncPostgresAdapter(AsyncTwin):
     sync: PostgresAdapter
 
     @classmethod
-    async def open(cls, url: str) -> Self:
-        """Open the store ``url`` names; ``StorageError`` if the server can't be reached."""
+    async def open(cls, url: str, *, create: bool = True) -> Self:
+        """Open the store ``url`` names; ``StorageError`` if the server can't be reached.
+
+        ``create=False``: ``NoStoreError`` where there is no store (``open_existing``).
+        """
         klass, arguments = PostgresAdapter.class_for_url(url)
-        sync = await run_sync(_ON_THE_LOOP[klass], **arguments)
+        sync = await run_sync(_ON_THE_LOOP[klass], create=create, **arguments)
         return cls(sync)
 
     async def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
