@@ -451,12 +451,11 @@ def check_imported(record: object) -> None:
 
 def check_text(value: object, what: str) -> str:
     """Check a lookup key (token, provider, identifier): a non-empty string without NUL."""
-    # Every request checks its session token: pass the usual key (ASCII, so
-    # no lone surrogates) without the general checks' two calls.
+    # The per-request case (an ASCII token of sane length) in one expression.
     if (
         type(value) is str
-        and 0 < len(value) <= _MAX_TEXT
         and value.isascii()
+        and 0 < len(value) <= _MAX_TEXT
         and "\x00" not in value
     ):
         return value
