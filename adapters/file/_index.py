@@ -19,11 +19,14 @@ lines outnumber live entries, the log is rewritten with only the live ones
 under a new generation (a *compaction*): the new table is written first,
 then the log, so a process that reads the new log finds its table.
 
-Before every lookup a process compares the log's inode, size and mtime with
+Before a lookup a process compares the log's inode, size and mtime with
 what it read last: unchanged costs one ``stat``; grown means reading only the
 new lines; a new inode or generation means mapping the new table. So a lookup
 made after another process committed finds the record, and costs the same at
-1k and at 1M records.
+1k and at 1M records. A lookup of a unique key may first try the view it
+holds (``candidates(..., fresh=False)``): the caller checks the record it
+names against its file, and only when none matches brings the view up to date
+and looks again (a view is also refreshed once it is ``STALE_AFTER`` old).
 
 Indices may hold *more* than the records (a line written by a writer that
 died before the record), never less; the store checks the record on every
@@ -36,6 +39,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +65,17 @@ CHECKPOINT_MIN = 256
 CHECKPOINT_SHARE = 32
 
 
+#: A view answers optimistic lookups (``fresh=False``) for at most this many seconds.
+STALE_AFTER = 1.0
+
+_quote = json.encoder.encode_basestring  # the C one when present; never escapes non-ASCII
+
+
 def _line(entry: Entry) -> bytes:
+    """The log line of an entry: ``json.dumps(entry, ensure_ascii=False, separators=(",", ":"))``
+    (written by hand: four strings need no encoder)."""
+    if all(type(part) is str for part in entry):
+        return ("[" + ",".join(map(_quote, entry)) + "]\n").encode("utf-8")
     return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
@@ -99,6 +113,9 @@ class IndexLog:
         self._dir_fd = dir_fd
         self.lock = threading.Lock()
         self._fd = -1
+        #: An O_APPEND descriptor of the log, kept for appends while its inode is ``_wino``.
+        self._wfd = -1
+        self._wino = -1
         self._table: Table | None = None
         self._reset()
 
@@ -106,6 +123,8 @@ class IndexLog:
         self._ino = -1
         self._mtime = -1
         self._offset = 0  # bytes consumed: always the end of a complete line
+        self._size = 0  # the log's size at the last stat (past _offset: a torn line)
+        self._checked = -STALE_AFTER  # time.monotonic() of the last refresh
         self._generation = ""
         self._fields = {name: _Field(spec) for name, spec in self.specs.items()}
         #: Change lines read (the table's and the tail's), and lines found unreadable.
@@ -127,7 +146,9 @@ class IndexLog:
             ) from None
         except OSError as exc:
             raise StorageError(f"cannot stat {self.where}: {exc.strerror}") from exc
+        self._checked = time.monotonic()
         if st.st_ino == self._ino and st.st_size == self._offset and st.st_mtime_ns == self._mtime:
+            self._size = st.st_size
             return
         try:
             if (
@@ -216,6 +237,7 @@ class IndexLog:
             self._parse(data[:end], self._offset)
             self._offset += end
         self._mtime = st.st_mtime_ns
+        self._size = st.st_size
         if retry and self.bad_lines > bad_before:
             # A garbled tail can be a read that raced the repair of a torn line:
             # start over from the file rather than trust where we stopped.
@@ -256,12 +278,13 @@ class IndexLog:
         return True
 
     def _apply(self, state: _Field, op: str, key: str, stem: str, offset: int) -> None:
-        at = self._locate(state, key, stem)
+        wanted = number(key, ordered=state.spec.ordered) if state.numbers else 0
+        at = self._locate(state, key, stem, wanted)
         if op == "+":
             if at is not None:
                 return
             if state.spec.unique:
-                for other, was in self._find(state, key):  # the newest line for a key wins
+                for other, was in self._find(state, key, wanted):  # the newest line wins
                     self._remove(state, key, other, was)
             state.added.setdefault(key, {})[stem] = offset
             state.live += 1
@@ -278,15 +301,17 @@ class IndexLog:
             state.dead.add(at)
         state.live -= 1
 
-    def _locate(self, state: _Field, key: str, stem: str) -> int | None:
-        """The line offset of entry (key, stem) if it is in force."""
+    def _locate(self, state: _Field, key: str, stem: str, wanted: int | None = None) -> int | None:
+        """The line offset of entry (key, stem) if it is in force (``wanted``: the key's
+        number, when the caller has it)."""
         added = state.added.get(key)
         if added is not None and stem in added:
             return added[stem]
         numbers, tags = state.numbers, state.tags
         if not numbers:
             return None
-        wanted = number(key, ordered=state.spec.ordered)
+        if wanted is None:
+            wanted = number(key, ordered=state.spec.ordered)
         low = bisect_left(numbers, wanted)
         high = bisect_right(numbers, wanted, low)
         mark = tag(stem)
@@ -303,11 +328,12 @@ class IndexLog:
                 return at
         return None
 
-    def _find(self, state: _Field, key: str) -> list[tuple[str, int]]:
-        """Every (stem, line offset) in force under ``key``."""
+    def _find(self, state: _Field, key: str, wanted: int | None = None) -> list[tuple[str, int]]:
+        """Every (stem, line offset) in force under ``key`` (``wanted``: its number)."""
         found: list[tuple[str, int]] = []
         if state.numbers:
-            wanted = number(key, ordered=state.spec.ordered)
+            if wanted is None:
+                wanted = number(key, ordered=state.spec.ordered)
             numbers, offsets = state.numbers, state.offsets
             i = bisect_left(numbers, wanted)
             while i < len(numbers) and numbers[i] == wanted:
@@ -356,14 +382,18 @@ class IndexLog:
 
     # -- lookups ----------------------------------------------------------------
 
-    def candidates(self, name: str, key: str) -> list[str]:
+    def candidates(self, name: str, key: str, *, fresh: bool = True) -> list[str]:
         """The stems that may be indexed under ``key`` in field ``name``, refreshed first.
 
         Table entries are matched by the key's 64-bit hash and not re-read: the
-        caller checks each record's key, as it must anyway.
+        caller checks each record's key, as it must anyway. With ``fresh=False``
+        the view held is used as it is (unless it is older than ``STALE_AFTER``):
+        it may lack the newest entries, so a caller that finds no matching record
+        among these asks again with ``fresh=True``.
         """
         with self.lock:
-            self.refresh()
+            if fresh or self._ino < 0 or time.monotonic() - self._checked > STALE_AFTER:
+                self.refresh()
             state = self._fields[name]
             stems: list[str] = []
             numbers = state.numbers
@@ -431,7 +461,7 @@ class IndexLog:
         with self.lock:
             self.refresh()
             self._cut_torn_tail()
-            st = _atomic.append(self._dir_fd, LOG_NAME, data, durable=durable, where=self.where)
+            st = _atomic.append_to(self._writer(), data, durable=durable, where=self.where)
             if st.st_ino != self._ino or st.st_size != self._offset + len(data):
                 self._ino = -1  # someone else wrote too: reread from scratch next time
                 return
@@ -446,26 +476,46 @@ class IndexLog:
     def _cut_torn_tail(self) -> None:
         # Bytes past the last complete line while we hold the exclusive lock can
         # only be a line torn by a writer that died: drop them before appending.
+        # (Call right after refresh, which measured the log under the same lock.)
+        if self._size <= self._offset:
+            return
         try:
-            st = os.stat(LOG_NAME, dir_fd=self._dir_fd, follow_symlinks=False)
-            if st.st_size > self._offset and st.st_ino == self._ino:
-                _truncate(self._dir_fd, LOG_NAME, self._offset)
+            _truncate(self._dir_fd, LOG_NAME, self._offset)
         except OSError as exc:
             raise StorageError(f"cannot repair {self.where}: {exc.strerror}") from exc
+        self._size = self._offset
+
+    def _writer(self) -> int:
+        """An O_APPEND descriptor of the log file ``refresh`` just read (hold the store's
+        lock): the one kept, unless the log was replaced since it was opened."""
+        if self._wfd >= 0 and self._wino == self._ino:
+            return self._wfd
+        self._close_writer()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(LOG_NAME, flags, dir_fd=self._dir_fd)
+        except OSError as exc:
+            raise StorageError(f"cannot open {self.where}: {exc.strerror}") from exc
+        self._wfd, self._wino = fd, os.fstat(fd).st_ino
+        return fd
+
+    def _close_writer(self) -> None:
+        if self._wfd >= 0:
+            os.close(self._wfd)
+            self._wfd = self._wino = -1
 
     def _live(self) -> int:
         return sum(state.live for state in self._fields.values())
 
-    def needs_compaction(self, min_dead: int) -> bool:
-        """Whether dead lines outnumber both ``min_dead`` and the live entries."""
+    def due(self, min_dead: int) -> str | None:
+        """The upkeep the log needs now: ``"compact"`` when dead lines outnumber both
+        ``min_dead`` and the live entries, ``"checkpoint"`` when the tail has grown enough
+        to fold into a new table, else ``None``."""
         with self.lock:
-            dead = self.lines - self._live()
-            return dead > max(min_dead, self._live())
-
-    def needs_checkpoint(self) -> bool:
-        """Whether the tail has grown enough to fold into a new table."""
-        with self.lock:
-            return self.tail_lines() > self._checkpoint_after()
+            live = self._live()
+            if self.lines - live > max(min_dead, live):
+                return "compact"
+            return "checkpoint" if self.tail_lines() > self._checkpoint_after() else None
 
     def checkpoint(self, *, durable: bool) -> None:
         """Write a table of every entry in force, covering the whole log."""
@@ -662,6 +712,7 @@ class IndexLog:
         """Close the log and unmap the table. Idempotent."""
         with self.lock:
             self._close_fd()
+            self._close_writer()
             self._reset()
 
 

@@ -46,6 +46,7 @@ from ._layout import (
     INDEX_DIR,
     META_NAME,
     Collection,
+    IndexSpec,
     decode_record,
 )
 from ._locking import LOCK_NAME, StoreLock
@@ -63,6 +64,11 @@ TABLE_AFTER_BYTES = 1 << 18
 
 #: A record found through an index: its file stem and raw content.
 Found = tuple[str, dict[str, Any]]
+
+#: (collection, field) -> the index's spec.
+_INDEX_SPECS = {
+    (name, spec.field): spec for name, c in COLLECTION_SPECS.items() for spec in c.indices
+}
 
 
 def _same(a: str, b: str) -> bool:
@@ -318,10 +324,11 @@ class FileStore:
         Either one starts with every log fsynced: a table never points past what
         is on disk.
         """
-        if collection.index.needs_compaction(self.compact_min_dead):
+        due = collection.index.due(self.compact_min_dead)
+        if due == "compact":
             self.sync_indices()
             collection.index.compact(durable=self.durable)
-        elif collection.index.needs_checkpoint():
+        elif due == "checkpoint":
             self.sync_indices()
             collection.index.checkpoint(durable=self.durable)
 
@@ -418,9 +425,28 @@ class FileStore:
     # -- verified lookups -------------------------------------------------------
 
     def find_unique(self, collection: Collection, field: str, key: str) -> Found | None:
-        """The record whose ``field`` key is ``key``, checked against its file."""
-        spec = next(s for s in collection.spec.indices if s.field == field)
-        for stem in collection.index.candidates(field, key):
+        """The record whose ``field`` key is ``key``, checked against its file.
+
+        The index view this process holds is tried first: a record it names whose
+        file holds ``key`` is the answer (keys are unique among the records, and
+        the file is read now), whatever the index learnt since. Only when none
+        does is the view brought up to date and asked again, so a record another
+        process just wrote is found. Under the write lock, where a miss is the
+        usual answer (a conflict check), the view is refreshed first.
+        """
+        spec = _INDEX_SPECS[collection.name, field]
+        index = collection.index
+        if not self.lock.owned():
+            found = self._match(collection, spec, index.candidates(field, key, fresh=False), key)
+            if found is not None:
+                return found
+        return self._match(collection, spec, index.candidates(field, key), key)
+
+    @staticmethod
+    def _match(collection: Collection, spec: IndexSpec, stems: list[str], key: str) -> Found | None:
+        """The first of ``stems`` whose record's key is ``key``."""
+        field = spec.field
+        for stem in stems:
             record = collection.read(stem)
             if record is None:
                 continue
