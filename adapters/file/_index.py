@@ -112,6 +112,8 @@ class IndexLog:
         self.specs = {spec.name: spec for spec in specs}
         self._dir_fd = dir_fd
         self.lock = threading.Lock()
+        #: Which holding of the store's write lock the calling thread is in (0: none).
+        self.holding: Callable[[], int] = lambda: 0
         self._fd = -1
         #: An O_APPEND descriptor of the log, kept for appends while its inode is ``_wino``.
         self._wfd = -1
@@ -125,6 +127,7 @@ class IndexLog:
         self._offset = 0  # bytes consumed: always the end of a complete line
         self._size = 0  # the log's size at the last stat (past _offset: a torn line)
         self._checked = -STALE_AFTER  # time.monotonic() of the last refresh
+        self._fresh_in = 0  # the holding of the write lock the view is known current in
         self._generation = ""
         self._fields = {name: _Field(spec) for name, spec in self.specs.items()}
         #: Change lines read (the table's and the tail's), and lines found unreadable.
@@ -136,8 +139,24 @@ class IndexLog:
 
     # -- reading the log (hold self.lock) ---------------------------------------
 
+    def _drop_view(self) -> None:
+        """Make the next refresh read the log from scratch."""
+        self._ino = -1
+        self._fresh_in = 0
+
     def refresh(self) -> None:
-        """Bring the in-memory view up to date with the files (hold ``self.lock``)."""
+        """Bring the in-memory view up to date with the files (hold ``self.lock``).
+
+        Once per holding of the store's write lock: while it is held nothing
+        else appends, so the view stays current until the holder lets go.
+        """
+        holding = self.holding()
+        if holding and holding == self._fresh_in:
+            return
+        self._refresh()
+        self._fresh_in = holding if self._ino >= 0 else 0
+
+    def _refresh(self) -> None:
         try:
             st = os.stat(LOG_NAME, dir_fd=self._dir_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -461,9 +480,13 @@ class IndexLog:
         with self.lock:
             self.refresh()
             self._cut_torn_tail()
-            st = _atomic.append_to(self._writer(), data, durable=durable, where=self.where)
+            try:
+                st = _atomic.append_to(self._writer(), data, durable=durable, where=self.where)
+            except BaseException:
+                self._fresh_in = 0  # the lines may be in the file: the next refresh reads them
+                raise
             if st.st_ino != self._ino or st.st_size != self._offset + len(data):
-                self._ino = -1  # someone else wrote too: reread from scratch next time
+                self._drop_view()  # someone else wrote too: reread from scratch next time
                 return
             offset = self._offset
             for (op, name, key, stem), line in zip(entries, lines, strict=True):
@@ -546,7 +569,7 @@ class IndexLog:
                 durable=durable,
                 where=f"{self.dir_where}/{table_name(self._generation)}",
             )
-            self._ino = -1  # map the new table at the next refresh
+            self._drop_view()  # map the new table at the next refresh
 
     def compact(self, *, durable: bool) -> None:
         """Rewrite the log with only the entries in force (copied, not re-encoded)."""
@@ -598,7 +621,7 @@ class IndexLog:
             )
             data = b"".join(parts)
             _atomic.write_atomic(self._dir_fd, LOG_NAME, data, durable=durable, where=self.where)
-            self._ino = -1
+            self._drop_view()
             self.remove_old_tables()
 
     def remove_old_tables(self) -> list[str]:
@@ -689,6 +712,8 @@ class IndexLog:
                     break
                 end = start
             os.ftruncate(fd, end)
+            with self.lock:
+                self._drop_view()
             return True
         except OSError as exc:
             raise StorageError(f"cannot repair {self.where}: {exc.strerror}") from exc

@@ -175,7 +175,7 @@ def encode_record(record: dict[str, Any]) -> bytes:
     """A raw record as the human-readable bytes of its file: ``json.dumps`` with
     ``indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False``, byte for byte."""
     try:
-        if record and not any(isinstance(v, _CONTAINERS) for v in record.values()):
+        if record and _SCALARS.issuperset(map(type, record.values())):
             # A flat record (a session, a token): one pass of the C encoder, whose
             # item separator carries the newline and the indentation.
             text = "{\n  " + _encode_flat(record)[1:-1] + "\n}"
@@ -191,7 +191,7 @@ class _Unusual(Exception):
 
 
 _quote = json.encoder.encode_basestring  # the C one when present; never escapes non-ASCII
-_CONTAINERS = (dict, list, tuple)
+_SCALARS = frozenset({str, int, bool, float, type(None)})
 _encode_flat = json.JSONEncoder(
     sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",\n  ", ": ")
 ).encode

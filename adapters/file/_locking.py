@@ -40,6 +40,7 @@ class StoreLock:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._owner = 0  # thread id of the holder
+        self._holding = 0  # counts the holdings (outermost acquisitions) of this lock
         self._pid = os.getpid()
         self._fd = self._open()
         #: The lock file's size when known (read or written under the lock), else -1.
@@ -83,6 +84,7 @@ class StoreLock:
                 except OSError as exc:
                     raise StorageError(f"cannot lock {self._where}: {exc.strerror}") from exc
                 self._owner = threading.get_ident()
+                self._holding += 1
             self._depth += 1
             try:
                 yield outermost
@@ -96,6 +98,11 @@ class StoreLock:
     def owned(self) -> bool:
         """Whether the calling thread holds the lock."""
         return self._owner == threading.get_ident() and self._pid == os.getpid()
+
+    def holding(self) -> int:
+        """A number for the calling thread's current holding of the lock, new at each
+        acquisition (0 when it does not hold it)."""
+        return self._holding if self.owned() else 0
 
     def read_intent(self) -> bytes:
         """The intent left in the lock file (empty when the last writer finished)."""

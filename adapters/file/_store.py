@@ -107,9 +107,9 @@ class FileStore:
             with self.lock.exclusive():
                 version = self._open_meta()
                 for name, spec in COLLECTION_SPECS.items():
-                    self.collections[name] = Collection(
-                        self.root_fd, self.root, spec, durable=durable
-                    )
+                    collection = Collection(self.root_fd, self.root, spec, durable=durable)
+                    collection.index.holding = self.lock.holding
+                    self.collections[name] = collection
                 if version < FORMAT_VERSION:
                     self._upgrade(version)
                 self._recover_on_open()
