@@ -74,9 +74,11 @@ _quote = json.encoder.encode_basestring  # the C one when present; never escapes
 def _line(entry: Entry) -> bytes:
     """The log line of an entry: ``json.dumps(entry, ensure_ascii=False, separators=(",", ":"))``
     (written by hand: four strings need no encoder)."""
-    if all(type(part) is str for part in entry):
+    try:
         return ("[" + ",".join(map(_quote, entry)) + "]\n").encode("utf-8")
-    return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    except TypeError:  # not a string: json.dumps says how (or refuses)
+        text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        return (text + "\n").encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -296,9 +298,11 @@ class IndexLog:
         self._apply(state, op, key, stem, offset)
         return True
 
-    def _apply(self, state: _Field, op: str, key: str, stem: str, offset: int) -> None:
+    def _apply(
+        self, state: _Field, op: str, key: str, stem: str, offset: int, mark: int | None = None
+    ) -> None:
         wanted = number(key, ordered=state.spec.ordered) if state.numbers else 0
-        at = self._locate(state, key, stem, wanted)
+        at = self._locate(state, key, stem, wanted, mark)
         if op == "+":
             if at is not None:
                 return
@@ -320,9 +324,16 @@ class IndexLog:
             state.dead.add(at)
         state.live -= 1
 
-    def _locate(self, state: _Field, key: str, stem: str, wanted: int | None = None) -> int | None:
-        """The line offset of entry (key, stem) if it is in force (``wanted``: the key's
-        number, when the caller has it)."""
+    def _locate(
+        self,
+        state: _Field,
+        key: str,
+        stem: str,
+        wanted: int | None = None,
+        mark: int | None = None,
+    ) -> int | None:
+        """The line offset of entry (key, stem) if it is in force (``wanted``, ``mark``: the
+        key's number and the stem's tag, when the caller has them)."""
         added = state.added.get(key)
         if added is not None and stem in added:
             return added[stem]
@@ -333,7 +344,8 @@ class IndexLog:
             wanted = number(key, ordered=state.spec.ordered)
         low = bisect_left(numbers, wanted)
         high = bisect_right(numbers, wanted, low)
-        mark = tag(stem)
+        if mark is None:
+            mark = tag(stem)
         # Entries of one number are sorted by tag (a thousand sessions can expire
         # at the same microsecond): a second binary search, within their range.
         i = bisect_left(tags, mark, low, high)
@@ -489,8 +501,15 @@ class IndexLog:
                 self._drop_view()  # someone else wrote too: reread from scratch next time
                 return
             offset = self._offset
+            marks: dict[str, int] = {}  # a write's lines share one stem: hash it once
             for (op, name, key, stem), line in zip(entries, lines, strict=True):
-                self._apply(self._fields[name], op, key, stem, offset)
+                state = self._fields[name]
+                mark = None
+                if state.numbers:
+                    mark = marks.get(stem)
+                    if mark is None:
+                        mark = marks[stem] = tag(stem)
+                self._apply(state, op, key, stem, offset, mark)
                 offset += len(line)
             self.lines += len(entries)
             self._offset = st.st_size

@@ -71,6 +71,17 @@ _INDEX_SPECS = {
 }
 
 
+def _intent(collection: str, stem: str, keys: list[tuple[str, str]]) -> bytes:
+    """The intent line: ``json.dumps({"c": collection, "s": stem, "k": keys})`` and a newline
+    (written by hand: a handful of strings need no encoder)."""
+    pairs = ", ".join([f"[{_ascii(field)}, {_ascii(key)}]" for field, key in keys])
+    text = f'{{"c": {_ascii(collection)}, "s": {_ascii(stem)}, "k": [{pairs}]}}\n'
+    return text.encode("ascii")
+
+
+_ascii = json.encoder.encode_basestring_ascii
+
+
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
@@ -274,8 +285,7 @@ class FileStore:
         new_keys = self.keys(collection, new) if new is not None else {}
         adds = [(f, k) for f, k in new_keys.items() if old_keys.get(f) != k]
         drops = [(f, k) for f, k in old_keys.items() if new_keys.get(f) != k]
-        intent = {"c": collection.name, "s": stem, "k": adds + drops}
-        self.lock.write_intent(json.dumps(intent).encode("utf-8") + b"\n")
+        self.lock.write_intent(_intent(collection.name, stem, adds + drops))
         index = collection.index
         try:
             self._append(index, [("+", f, k, stem) for f, k in adds])
