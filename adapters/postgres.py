@@ -28,7 +28,6 @@ import select
 import shutil
 import subprocess
 import time
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -352,9 +351,6 @@ class PostgresAdapter(SQLAdapter):
         self.where = _where(conninfo)
         self._conninfo = conninfo  # has the password: never shown, logged or put in argv
         self._prepare: bool = prepare
-        self._cursors: weakref.WeakKeyDictionary[Connection, psycopg.Cursor[Any]] = (
-            weakref.WeakKeyDictionary()
-        )
         self._check_one: Callable[[Connection], None] = (
             ConnectionPool.check_connection if pool_check == "always" else check_if_spoken_to
         )
@@ -450,8 +446,11 @@ class PostgresAdapter(SQLAdapter):
         return cast(Self, klass(create=create, **arguments))  # type: ignore[arg-type]
 
     @classmethod
-    async def connect_async(cls, url: str) -> AsyncAdapter:
-        """The native async twin (``SupportsNativeAsync``): psycopg's async pool, no threads."""
+    async def connect_async(cls, url: str, *, create: bool = True) -> AsyncAdapter:
+        """The native async twin (``SupportsNativeAsync``): psycopg's async pool, no threads.
+
+        ``create=False`` opens only an existing store, as ``open_existing``.
+        """
         try:
             from .postgres_async import AsyncPostgresAdapter
         except ModuleNotFoundError as exc:
@@ -461,7 +460,7 @@ class PostgresAdapter(SQLAdapter):
                 "the async Postgres store needs the greenlet package:"
                 " pip install 'auth-store[postgres]'"
             ) from exc
-        return await AsyncPostgresAdapter.open(url)
+        return await AsyncPostgresAdapter.open(url, create=create)
 
     @classmethod
     def class_for_url(cls, url: str) -> tuple[type[PostgresAdapter], dict[str, object]]:
@@ -508,9 +507,7 @@ class PostgresAdapter(SQLAdapter):
         self._lane.close()
         self._pool.close()
 
-    def _read(
-        self, statement: str, params: Sequence[Any], *, one: bool, attempts: int = 2
-    ) -> Any:
+    def _read(self, statement: str, params: Sequence[Any], *, one: bool, attempts: int = 2) -> Any:
         # The per-request path: no context managers, one cursor kept per connection.
         lane = self._lane
         prepare = self._prepare or None
@@ -521,9 +518,9 @@ class PostgresAdapter(SQLAdapter):
                 raise self._error(exc) from exc
             conn = lent.conn
             try:
-                cursor = self._cursors.get(conn)
+                cursor = lent.cursor
                 if cursor is None:
-                    cursor = self._cursors[conn] = conn.cursor()
+                    cursor = lent.cursor = conn.cursor()
                 cursor.execute(statement, params, prepare=prepare)
                 return cursor.fetchone() if one else cursor.fetchall()
             except DRIVER_ERRORS as exc:
@@ -557,9 +554,9 @@ class PostgresAdapter(SQLAdapter):
         conn = lent.conn
         lost = False
         try:
-            cursor = self._cursors.get(conn)
+            cursor = lent.cursor
             if cursor is None:
-                cursor = self._cursors[conn] = conn.cursor()
+                cursor = lent.cursor = conn.cursor()
             cursor.execute(statement, params, prepare=self._prepare or None)
             row = None if cursor.description is None else cursor.fetchone()
             return cursor.rowcount, row

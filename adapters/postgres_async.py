@@ -41,7 +41,6 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from auth_store.async_twin import AsyncTwin
 from auth_store.greenlet_bridge import await_only, run_sync, sync_context
-
 from auth_store.models import Session, User
 
 from .postgres import (
@@ -261,10 +260,13 @@ class AsyncPostgresAdapter(AsyncTwin):
     sync: PostgresAdapter
 
     @classmethod
-    async def open(cls, url: str) -> Self:
-        """Open the store ``url`` names; ``StorageError`` if the server can't be reached."""
+    async def open(cls, url: str, *, create: bool = True) -> Self:
+        """Open the store ``url`` names; ``StorageError`` if the server can't be reached.
+
+        ``create=False``: ``NoStoreError`` where there is no store (``open_existing``).
+        """
         klass, arguments = PostgresAdapter.class_for_url(url)
-        sync = await run_sync(_ON_THE_LOOP[klass], **arguments)
+        sync = await run_sync(_ON_THE_LOOP[klass], create=create, **arguments)
         return cls(sync)
 
     async def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -317,8 +319,9 @@ class AsyncPostgresAdapter(AsyncTwin):
             await run_sync(sync._drop_dead)
             # The one retry of a read whose connection died, as the sync read does it.
             return await run_sync(sync._read, statement, params, one=True, attempts=1)
-        if not lane.keep(lent):
-            await run_sync(lane.give_back, lent)
+        to_pool = lane.keep(lent)
+        if to_pool is not None:
+            await run_sync(lane.to_pool, to_pool)
         return row
 
     async def _write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:

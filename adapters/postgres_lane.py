@@ -22,9 +22,12 @@ connection idling in the lane:
   ``auto`` polls the socket (one syscall, the poller kept with the idle
   connection), ``always`` is a round trip.
 
-The lane's critical sections never block or await, so one lane serves both
-threads (the sync backend) and tasks on one event loop (the async twin,
-whose pool calls suspend the caller's greenlet outside those sections).
+Taking and giving back are a list's atomic ``pop`` and ``append`` (no lock
+on the common path); only a caller that goes to the pool takes the lock, to
+count itself as waiting. Nothing in the lane blocks or awaits except the
+pool's own calls, so one lane serves both threads (the sync backend) and
+the tasks of one event loop (the async twin: its pool calls suspend the
+caller's greenlet; ``take_ready``/``keep`` never call the pool).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ class _Pool(Protocol[C]):
 class Lent(Generic[C]):
     """A connection lent by a ``Lane``: give it back with ``Lane.give_back``."""
 
-    __slots__ = ("conn", "poller", "since")
+    __slots__ = ("conn", "cursor", "poller", "since")
 
     def __init__(self, conn: C, since: float, poller: Any) -> None:
         self.conn = conn
@@ -69,6 +72,8 @@ class Lent(Generic[C]):
         self.since = since
         #: A ``select.poll`` object watching its socket (None where there is none).
         self.poller = poller
+        #: The cursor the backend keeps for its one-statement calls on it (theirs to set).
+        self.cursor: Any = None
 
 
 def _poller(conn: _Conn) -> Any:
@@ -115,22 +120,32 @@ class Lane(Generic[C]):
 
     def take(self) -> Lent[C]:
         """A connection: the most recently given back one that passes the check, or the pool's."""
-        while True:
+        lent = self._from_idle()
+        if lent is not None:
+            return lent
+        with self._lock:
+            self._waiting += 1
+        try:
+            # One given back after the first look, by a giver that saw no waiter yet.
+            lent = self._from_idle()
+            if lent is not None:
+                return lent
+            return Lent(self._pool.getconn(), monotonic(), None)
+        finally:
             with self._lock:
-                if not self._idle:
-                    self._waiting += 1
-                    break
-                lent = self._idle.pop()
+                self._waiting -= 1
+
+    def _from_idle(self) -> Lent[C] | None:
+        idle = self._idle
+        while True:
+            try:
+                lent = idle.pop()
+            except IndexError:
+                return None
             if monotonic() - lent.since >= self._hold:
                 self._pool.putconn(lent.conn)  # its turn through the pool's housekeeping
             elif self._passes(lent):
                 return lent
-        try:
-            conn = self._pool.getconn()
-        finally:
-            with self._lock:
-                self._waiting -= 1
-        return Lent(conn, monotonic(), None)
 
     def _passes(self, lent: Lent[C]) -> bool:
         conn = lent.conn
@@ -147,47 +162,69 @@ class Lane(Generic[C]):
         return True
 
     def take_ready(self) -> Lent[C] | None:
-        """``take`` without calling the pool or the check: the last idle connection
-        if it is quiet (``auto`` check) and not due back; ``None`` otherwise
-        (then ``take`` does what is needed)."""
+        """``take`` without calling the pool or the check, for the callers of one event
+        loop: the last idle connection if it is quiet (``auto`` check) and not due
+        back; ``None`` otherwise (then ``take`` does what is needed)."""
         if not self._quiet_is_fine:
             return None
-        with self._lock:
-            if not self._idle:
-                return None
-            lent = self._idle[-1]
-            poller = lent.poller
-            if poller is None or monotonic() - lent.since >= self._hold or poller.poll(0):
-                return None
-            return self._idle.pop()
+        idle = self._idle
+        try:
+            lent = idle[-1]
+        except IndexError:
+            return None
+        poller = lent.poller
+        if poller is None or monotonic() - lent.since >= self._hold or poller.poll(0):
+            return None
+        return idle.pop()
 
-    def keep(self, lent: Lent[C]) -> bool:
-        """Put a connection given back in the lane, if the rules allow; False: it goes to the pool."""
+    def keep(self, lent: Lent[C]) -> Lent[C] | None:
+        """Put a connection given back in the lane, if the rules allow.
+
+        Returns the connection that must go to the pool instead (this one, or
+        one a caller that started waiting on the pool meanwhile needs), or None.
+        """
         # Not idle: in a transaction or an error (the pool resets it), or closed (UNKNOWN).
-        if lent.conn.pgconn.transaction_status != _IDLE or monotonic() - lent.since >= self._hold:
-            return False
+        if (
+            lent.conn.pgconn.transaction_status != _IDLE
+            or monotonic() - lent.since >= self._hold
+            or self._waiting
+            or self._closed
+        ):
+            return lent
         if lent.poller is None:
             lent.poller = _poller(lent.conn)
-        with self._lock:
-            if self._waiting or self._closed:
-                return False
-            self._idle.append(lent)
-            return True
+        idle = self._idle
+        idle.append(lent)
+        # Appends and pops are atomic; a caller counted as waiting after the
+        # check above looks at the lane once more before it waits on the pool.
+        if self._waiting or self._closed:
+            try:
+                return idle.pop()
+            except IndexError:
+                return None  # taken meanwhile
+        return None
 
     def give_back(self, lent: Lent[C]) -> None:
         """Return what ``take`` lent: to the lane, or to the pool (see the module's rules)."""
-        if not self.keep(lent):
-            self._pool.putconn(lent.conn)
+        to_pool = self.keep(lent)
+        if to_pool is not None:
+            self._pool.putconn(to_pool.conn)
+
+    def to_pool(self, lent: Lent[C]) -> None:
+        """Give a connection to the pool (what ``keep`` returned)."""
+        self._pool.putconn(lent.conn)
 
     def flush(self) -> None:
         """Give every idle connection back to the pool (before it checks, drains or closes)."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for lent in idle:
+        idle = self._idle
+        while True:
+            try:
+                lent = idle.pop()
+            except IndexError:
+                return
             self._pool.putconn(lent.conn)
 
     def close(self) -> None:
         """From now on every connection given back goes to the pool; the idle ones go now."""
-        with self._lock:
-            self._closed = True
+        self._closed = True
         self.flush()

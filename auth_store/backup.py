@@ -17,11 +17,13 @@ Any other backend, or ``format="jsonl"``, gets ``export()`` as JSON Lines
 (``.jsonl``, see ``auth_store.jsonl``).
 
 Every backup is written under a temporary name in a private directory,
-fsynced and renamed, so a file with a backup's name is always complete; it
-is readable by its owner only. Afterwards only the newest ``keep`` backups of
-the same store (same backend and name) are kept in ``dest_dir`` - older ones
-are deleted; files that do not match the naming pattern are never touched.
-``keep=0`` keeps all.
+fsynced and moved into place, so a file with a backup's name is always
+complete; it is readable by its owner only. A backup never replaces a file:
+should one with its name (the time to the microsecond) be there already, it
+fails with ``auth_store.output_file.OutputExistsError`` and writes nothing.
+Afterwards only the newest ``keep`` backups of the same store (same backend
+and name) are kept in ``dest_dir`` - older ones are deleted; files that do
+not match the naming pattern are never touched. ``keep=0`` keeps all.
 
 ``restore(path, target)`` reads any of these files back into a store that
 must be empty (an interrupted restore can be rerun). The backend whose
@@ -60,6 +62,7 @@ from .connect import backend_classes
 from .errors import StorageError, ValidationError
 from .jsonl import JsonlSource, export_file
 from .migration import MigrationResult, Source, migrate
+from .output_file import publish
 
 __all__ = [
     "BACKUP_NAME",
@@ -168,20 +171,11 @@ def _prune(dest_dir: Path, backend: str, name: str, keep: int) -> list[Path]:
     return old
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _finish(tmp: Path, final: Path) -> None:
     os.chmod(tmp, 0o600)
     with open(tmp, "rb") as stream:
         os.fsync(stream.fileno())
-    os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    publish(tmp, final)  # never over a file that has the name already
 
 
 # -- backup ------------------------------------------------------------------

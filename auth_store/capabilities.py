@@ -296,8 +296,12 @@ class SupportsNativeAsync(Protocol):
     """
 
     @classmethod
-    async def connect_async(cls, url: str) -> AsyncAdapter:
-        """Open the store ``url`` names as an ``AsyncAdapter`` (what ``from_url`` is to sync)."""
+    async def connect_async(cls, url: str, *, create: bool = True) -> AsyncAdapter:
+        """Open the store ``url`` names as an ``AsyncAdapter`` (what ``from_url`` is to sync).
+
+        ``create=False``: only a store that exists, as ``OpensExisting.open_existing``
+        (``NoStoreError`` otherwise, nothing created); it is passed only when false.
+        """
         ...
 
 

@@ -81,18 +81,23 @@ def connect(url: str | None = None, *, create: bool = True) -> Adapter:
     that does not is opened as its ``from_url`` opens it.
     """
     url = _url(url)
-    cls = backend_class(url)
+    return _open(backend_class(url), url, create)
+
+
+def _open(cls: type[Adapter], url: str, create: bool) -> Adapter:
     if not create and issubclass(cls, OpensExisting):
         return cls.open_existing(url)
     return cls.from_url(url)
 
 
-async def connect_async(url: str | None = None) -> AsyncAdapter:
+async def connect_async(url: str | None = None, *, create: bool = True) -> AsyncAdapter:
     """The async twin of ``connect``: ``store = await auth_store.connect_async(url)``.
 
     A backend with a native twin (``SupportsNativeAsync``: Postgres) opens
     it; any other is opened as ``connect`` opens it, off the event loop, and
     runs on worker threads (``async_twin.ThreadedAsyncAdapter``).
+    ``create=False`` is ``connect``'s: ``NoStoreError`` where there is no
+    store, and nothing created.
     """
     from .async_twin import ThreadedAsyncAdapter
     from .capabilities import SupportsNativeAsync
@@ -100,8 +105,10 @@ async def connect_async(url: str | None = None) -> AsyncAdapter:
     url = _url(url)
     cls = backend_class(url)
     if issubclass(cls, SupportsNativeAsync):
-        return await cls.connect_async(url)
-    return ThreadedAsyncAdapter(await asyncio.to_thread(cls.from_url, url))
+        # ``create`` only when it is not the default: a backend of another
+        # package may implement the older ``connect_async(url)``.
+        return await (cls.connect_async(url) if create else cls.connect_async(url, create=False))
+    return ThreadedAsyncAdapter(await asyncio.to_thread(_open, cls, url, create))
 
 
 def _url(url: str | None) -> str:

@@ -17,14 +17,14 @@ the file into an empty store and exporting again gives the same record lines.
 
 Files are written to a temporary name and renamed into place, readable by the
 owner only: an export holds password hashes, ciphertexts and, in Auth.js
-compatibility mode, live session tokens.
+compatibility mode, live session tokens. An existing file is never replaced
+unless asked (``export_file(..., overwrite=True)``), and never one behind a
+symbolic link.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +32,7 @@ from typing import IO, Any
 from . import clock
 from .errors import StorageError, ValidationError
 from .models import COLLECTIONS, Model
+from .output_file import atomic_output
 from .records import collection_of, dump_datetime, from_dict, to_dict
 
 __all__ = [
@@ -91,23 +92,17 @@ def export_file(
     *,
     backend: str | None = None,
     on_record: RecordCallback | None = None,
+    overwrite: bool = False,
 ) -> dict[str, int]:
-    """Write an export to ``path`` atomically (temp file, fsync, rename), mode 0600."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:  # name the folder given, not the temporary file's random name
-        raise OSError(exc.errno, exc.strerror, os.fspath(path.parent)) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            counts = write_jsonl(records, stream, backend=backend, on_record=on_record)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return counts
+    """Write an export to ``path`` atomically (temp file, fsync, rename), mode 0600.
+
+    An existing file is refused (``auth_store.output_file.OutputExistsError``)
+    unless ``overwrite``, and so are a directory, a symbolic link and anything
+    but a regular file, even with it; a failure leaves what was at ``path``
+    as it was (``auth_store.output_file``).
+    """
+    with atomic_output(path, overwrite=overwrite) as stream:
+        return write_jsonl(records, stream, backend=backend, on_record=on_record)
 
 
 def _parse(line: str, number: int) -> dict[str, Any]:

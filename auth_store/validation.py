@@ -451,6 +451,14 @@ def check_imported(record: object) -> None:
 
 def check_text(value: object, what: str) -> str:
     """Check a lookup key (token, provider, identifier): a non-empty string without NUL."""
+    # The per-request case (an ASCII token of sane length) in one expression.
+    if (
+        type(value) is str
+        and value.isascii()
+        and 0 < len(value) <= _MAX_TEXT
+        and "\x00" not in value
+    ):
+        return value
     return _required_text(value, what)
 
 

@@ -38,6 +38,9 @@ class AsyncTwinConformance(AdapterConformance):
     def open(self, url: str) -> Adapter:
         return blocking.connect(url)
 
+    def open_existing(self, url: str) -> Adapter:
+        return blocking.connect(url, create=False)
+
     def raw(self, adapter: Adapter, url: str) -> RawStorage:
         return raw_storage_for(blocking.inner_adapter(adapter), url)
 

@@ -25,6 +25,7 @@ from auth_store.migration import (
     verify,
 )
 from auth_store.models import COLLECTIONS
+from auth_store.output_file import OutputExistsError, check_output
 
 from ._common import (
     BadUsage,
@@ -181,31 +182,48 @@ def verify_command(
 
 
 @click.command("export")
-@click.argument("file", required=False, default="-", type=PathParam(dir_okay=False))
+@click.argument(
+    "file", required=False, default="-", type=PathParam(dir_okay=False, allow_dash=True)
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace FILE if it exists (a regular file only: a symbolic link, a device or a "
+    "folder is always refused).",
+)
 @pass_state
-def export_command(state: State, file: str) -> None:
-    """Write every record of the store to FILE as JSON Lines (default: stdout).
+def export_command(state: State, file: str, force: bool) -> None:
+    """Write every record of the store to FILE as JSON Lines (default: - for stdout).
 
     The first line is a header with the format version, then one record per
     line in dependency order, then an end line with the counts. The file is
     created readable by its owner only: it holds hashes and ciphertexts.
+
+    An existing FILE is refused unless --force is given. The export is
+    written to a temporary file beside FILE and renamed into place when
+    complete, so a failed export leaves what was at FILE as it was.
     """
-    store = state.open()
     if file == "-":
+        store = state.open()
         write_jsonl(store.export(), sys.stdout, backend=store.backend)
         sys.stdout.flush()
         return
-    total = sum(store.counts().values())
-    with progress_bar(state) as progress:
-        done = 0
+    with _refusing_to_replace("--force"):
+        check_output(file, overwrite=force)  # before any work
+        store = state.open()
+        total = sum(store.counts().values())
+        with progress_bar(state) as progress:
+            done = 0
 
-        def tick(collection: str, n: int) -> None:
-            nonlocal done
-            done += 1
-            if progress is not None and (done % 250 == 0 or done == total):
-                progress("export", done, max(total, done))
+            def tick(collection: str, n: int) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None and (done % 250 == 0 or done == total):
+                    progress("export", done, max(total, done))
 
-        counts = export_file(store.export(), Path(file), backend=store.backend, on_record=tick)
+            counts = export_file(
+                store.export(), Path(file), backend=store.backend, on_record=tick, overwrite=force
+            )
     emit(
         state,
         {"path": file, "counts": counts},
@@ -217,6 +235,15 @@ def export_command(state: State, file: str) -> None:
             )
         ),
     )
+
+
+@contextmanager
+def _refusing_to_replace(flag: str) -> Iterator[None]:
+    """An output file that exists is a usage error naming the path and ``flag``."""
+    try:
+        yield
+    except OutputExistsError as exc:
+        raise BadUsage(f"{describe(exc)} (pass {flag} to replace it)") from None
 
 
 @click.command("import")

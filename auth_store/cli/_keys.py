@@ -9,12 +9,13 @@ oldest first; the newest encrypts). Key material is printed only by
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+
+from auth_store.output_file import atomic_output, check_output
 
 if TYPE_CHECKING:
     from auth_store.adapter import Adapter
@@ -24,26 +25,19 @@ from ._common import BadUsage, PathParam, State, emit, fail, pass_state, progres
 
 
 def _append_key(path: Path, entry: str) -> None:
-    """Add a key entry at the end of a key file (it becomes the primary), atomically, 0600."""
+    """Add a key entry at the end of a key file (it becomes the primary), atomically, 0600.
+
+    The file is replaced as a whole, so a symbolic link is refused rather
+    than swapped for a copy that its target would never see.
+    """
     from auth_store.crypto import Keyring
 
+    check_output(path, overwrite=True)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     text = old + ("" if not old or old.endswith("\n") else "\n") + entry + "\n"
     Keyring.parse(text)  # refuse to write a file the store could not read
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:  # name the folder given, not the temporary file's random name
-        raise OSError(exc.errno, exc.strerror, os.fspath(path.parent)) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, overwrite=True) as stream:
+        stream.write(text)
 
 
 @click.group("keys")

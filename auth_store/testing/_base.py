@@ -83,6 +83,10 @@ class Base:
         """Open a store by URL (``auth_store.connect`` unless overridden)."""
         return auth_store.connect(url)
 
+    def open_existing(self, url: str) -> Adapter:
+        """Open only a store that exists, as ``open`` does (``connect(url, create=False)``)."""
+        return auth_store.connect(url, create=False)
+
     def raw(self, adapter: Adapter, url: str) -> RawStorage:
         """A reader of the raw storage behind ``adapter`` (see ``RawStorage``)."""
         raise NotImplementedError(f"{type(self).__name__} must override raw(adapter, url)")

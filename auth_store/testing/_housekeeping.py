@@ -12,7 +12,7 @@ import pytest
 
 from auth_store.adapter import Adapter
 from auth_store.capabilities import OpensExisting
-from auth_store.connect import backend_class, connect
+from auth_store.connect import backend_class
 from auth_store.errors import ConflictError, NoStoreError
 from auth_store.models import COLLECTIONS, Model, Session
 from auth_store.records import collection_of, to_dict
@@ -315,14 +315,14 @@ class HousekeepingCases(Base):
 
     def test_opening_only_an_existing_store_refuses_a_url_with_none(self, url: str) -> None:
         if not issubclass(backend_class(url), OpensExisting):
-            # Without the capability, connect opens the store as from_url does.
-            with connect(url, create=False) as store:
+            # Without the capability, create=False opens the store as from_url does.
+            with self.open_existing(url) as store:
                 assert isinstance(store, Adapter)
             return
         with pytest.raises(NoStoreError, match="no store at"):
-            connect(url, create=False)
+            self.open_existing(url)
         with pytest.raises(NoStoreError):
-            connect(url, create=False)  # the first refusal created nothing
+            self.open_existing(url)  # the first refusal created nothing
         with self.open(url) as store:  # nor anything half-made that gets in the way
             assert sum(store.counts().values()) == 0
 
@@ -330,5 +330,5 @@ class HousekeepingCases(Base):
     def test_opening_only_an_existing_store_opens_it(self, url: str) -> None:
         with self.open(url) as store:
             user = store.create_user(self.new_user())
-        with connect(url, create=False) as store:
+        with self.open_existing(url) as store:
             assert store.get_user(str(user.id)) == user

@@ -54,9 +54,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run_coroutine_threadsafe(coro, _the_loop()).result()
 
 
-def connect(url: str) -> BlockingAdapter:
-    """``await auth_store.connect_async(url)``, wrapped for sync callers."""
-    return BlockingAdapter(_run(connect_async(url)))
+def connect(url: str, *, create: bool = True) -> BlockingAdapter:
+    """``await auth_store.connect_async(url, create=create)``, wrapped for sync callers."""
+    return BlockingAdapter(_run(connect_async(url, create=create)))
 
 
 def inner_adapter(adapter: Adapter) -> Adapter:

@@ -84,6 +84,9 @@ class TestURL(AdapterConformance):
                 )
             raise
 
+    def open_existing(self, url: str) -> Adapter:
+        return blocking.connect(url, create=False) if self.twin else super().open_existing(url)
+
     def raw(self, adapter: Adapter, url: str) -> RawStorage:
         return raw_storage_for(blocking.inner_adapter(adapter), url)
 
