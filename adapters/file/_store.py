@@ -71,15 +71,15 @@ _INDEX_SPECS = {
 }
 
 
+_ascii = json.encoder.encode_basestring_ascii
+
+
 def _intent(collection: str, stem: str, keys: list[tuple[str, str]]) -> bytes:
     """The intent line: ``json.dumps({"c": collection, "s": stem, "k": keys})`` and a newline
     (written by hand: a handful of strings need no encoder)."""
     pairs = ", ".join([f"[{_ascii(field)}, {_ascii(key)}]" for field, key in keys])
     text = f'{{"c": {_ascii(collection)}, "s": {_ascii(stem)}, "k": [{pairs}]}}\n'
     return text.encode("ascii")
-
-
-_ascii = json.encoder.encode_basestring_ascii
 
 
 def _same(a: str, b: str) -> bool:
