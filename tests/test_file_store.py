@@ -253,6 +253,21 @@ class TestLayout:
                 written = type(exc)
             assert written == expected, record
 
+    def test_index_lines_and_intents_are_those_of_json_dumps(self) -> None:
+        # Both are written by hand; other versions of auth-store read them with json.
+        from auth_store.adapters.file._index import _line
+        from auth_store.adapters.file._store import _intent
+
+        odd = ['["github","1"]', 'a"b\\c', "é\u2028\n\t\x00", "", "ada@example.com"]
+        for key in odd:
+            entry = ("+", "provider_account", key, "stem-1")
+            expected = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+            assert _line(entry) == expected.encode("utf-8")
+            keys = [("provider_account", key), ("user_id", key)]
+            intent = json.dumps({"c": "accounts", "s": "stem-1", "k": keys}) + "\n"
+            assert _intent("accounts", "stem-1", keys) == intent.encode("utf-8")
+        assert _intent("users", "u", []) == b'{"c": "users", "s": "u", "k": []}\n'
+
     def test_every_collection_has_its_files_and_indices(
         self, store: FileAdapter, root: Path
     ) -> None:
