@@ -69,13 +69,15 @@ def from_dict(collection: str, data: dict[str, Any]) -> Model:
         raise ValidationError(f"unknown collection {collection!r:.40}")
     if not isinstance(data, dict):
         raise ValidationError(f"a {collection} record must be an object")
-    unknown = set(data) - _FIELD_NAMES[collection]
-    if unknown:
+    names = _FIELD_NAMES[collection]
+    if not names.issuperset(data):
+        unknown = set(data) - names
         raise ValidationError(f"unknown {collection} field(s): {', '.join(sorted(unknown))}")
     values = dict(data)
     for name in _DATETIME_FIELDS[collection]:
-        if isinstance(values.get(name), str):
-            values[name] = load_datetime(values[name])
+        value = values.get(name)
+        if isinstance(value, str):
+            values[name] = load_datetime(value)
     try:
         return COLLECTIONS[collection](**values)
     except TypeError as exc:

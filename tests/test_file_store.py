@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -217,6 +218,56 @@ class TestLayout:
         assert lines[0]["log"] == "users"
         assert lines[1:] == [["+", "email", "ada@example.com", user.id]]
 
+    def test_record_bytes_are_those_of_json_dumps(self) -> None:
+        # encode_record writes records without the pure-Python indenting encoder; its
+        # bytes must stay those of json.dumps, whatever a record (or its extra) holds.
+        from auth_store.adapters.file._layout import encode_record
+
+        rng = random.Random(17)
+        scalars = [None, True, False, 0, -7, 2**70, 1.5, "", 'a"b\\', "é\u2028\n\t\x00"]
+
+        def value(depth: int) -> Any:
+            roll = rng.random()
+            if depth > 3 or roll < 0.5:
+                return rng.choice(scalars)
+            if roll < 0.7:
+                return [value(depth + 1) for _ in range(rng.randrange(4))]
+            if roll < 0.8:
+                return tuple(value(depth + 1) for _ in range(rng.randrange(3)))
+            keys = ["a", "é", "z\n", "", "B"]
+            return {rng.choice(keys) + str(i): value(depth + 1) for i in range(rng.randrange(4))}
+
+        records: list[Any] = [{}, {"nan": float("nan")}, {"lone": "\ud800"}, {1: "int key"}]
+        records += [{f"f{i}": value(0) for i in range(rng.randrange(7))} for _ in range(500)]
+        for record in records:
+            try:
+                text = json.dumps(
+                    record, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False
+                )
+                expected: Any = (text + "\n").encode("utf-8")
+            except (ValueError, TypeError) as exc:
+                expected = type(exc)
+            try:
+                written: Any = encode_record(record)
+            except (ValueError, TypeError) as exc:
+                written = type(exc)
+            assert written == expected, record
+
+    def test_index_lines_and_intents_are_those_of_json_dumps(self) -> None:
+        # Both are written by hand; other versions of auth-store read them with json.
+        from auth_store.adapters.file._index import _line
+        from auth_store.adapters.file._store import _intent
+
+        odd = ['["github","1"]', 'a"b\\c', "é\u2028\n\t\x00", "", "ada@example.com"]
+        for key in odd:
+            entry = ("+", "provider_account", key, "stem-1")
+            expected = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+            assert _line(entry) == expected.encode("utf-8")
+            keys = [("provider_account", key), ("user_id", key)]
+            intent = json.dumps({"c": "accounts", "s": "stem-1", "k": keys}) + "\n"
+            assert _intent("accounts", "stem-1", keys) == intent.encode("utf-8")
+        assert _intent("users", "u", []) == b'{"c": "users", "s": "u", "k": []}\n'
+
     def test_every_collection_has_its_files_and_indices(
         self, store: FileAdapter, root: Path
     ) -> None:
@@ -346,6 +397,27 @@ class TestSharing:
             assert reader.get_session_and_user(session.session_token) is None
             assert reader.get_account("google", "g1") is None
             assert reader.list_authenticators_by_user_id(uid) == []
+
+    def test_a_view_held_from_before_changes_answers_with_the_records(self, root: Path) -> None:
+        # The reader's lookups hit first through the index view it already holds; each
+        # answer must still be the record that has the key now, never a former holder.
+        with FileAdapter(root) as writer, FileAdapter(root) as reader:
+            ada = _user(writer)
+            bob = _user(writer, "bob@example.com")
+            session = _session(writer, ada, "moving-token")
+            assert reader.get_user_by_email("ada@example.com") == ada
+            assert reader.get_session_and_user("moving-token") == (session, ada)
+            moved = writer.update_user(_uid(ada), email="ada@new.example.com")
+            carol = _user(writer, "ada@example.com")
+            writer.delete_session("moving-token")
+            again = _session(writer, bob, "moving-token")
+            assert reader.get_user_by_email("ada@example.com") == carol
+            assert reader.get_user_by_email("ada@new.example.com") == moved
+            assert reader.get_session_and_user("moving-token") == (again, bob)
+            writer.delete_user(_uid(carol))
+            assert reader.get_user_by_email("ada@example.com") is None
+            writer.delete_session("moving-token")
+            assert reader.get_session_and_user("moving-token") is None
 
     def test_another_process_sees_committed_writes(self, root: Path) -> None:
         with FileAdapter(root) as parent:
@@ -705,7 +777,10 @@ class TestRecovery:
         bob = _user(store, "bob@example.com")
         with _log(root, "users").open("a", encoding="utf-8") as edit:
             edit.write(json.dumps(["+", "email", "ada@example.com", bob.id]) + "\n")
-        assert store.get_user_by_email("ada@example.com") is None  # never bob
+        with FileAdapter(root) as fresh:  # its view ends with the stale line
+            assert fresh.get_user_by_email("ada@example.com") is None  # never bob
+        # A view from before the edit may still name ada, whose file has the key.
+        assert store.get_user_by_email("ada@example.com") in (None, ada)
         assert store.get_user_by_email("bob@example.com") == bob
         assert _kinds(store) == {"stale-index-entry", "missing-index-entry"}
         report = store.repair()

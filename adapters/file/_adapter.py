@@ -172,20 +172,21 @@ class FileAdapter(Adapter):
 
     def _any_model(self, collection: Collection, stem: str, record: dict[str, Any]) -> Model:
         """The model a raw record holds; a damaged or misnamed record is a ``StorageError``."""
-        where = collection.path(stem)
         try:
             actual_stem = collection.spec.stem(record)
             model = from_dict(collection.name, record)
         except (KeyError, TypeError, ValidationError) as exc:
-            message = f"record file {where} is not a valid {collection.name} record"
+            message = f"record file {collection.path(stem)} is not a valid {collection.name} record"
             raise StorageError(message) from exc
         if actual_stem != stem:
+            where = collection.path(stem)
             raise StorageError(f"record file {where} holds another record (misnamed file)")
         for name in _DATETIME_FIELDS[collection.name]:
             value = getattr(model, name)
-            if value is None:
-                continue
+            if value is None or (isinstance(value, datetime) and value.tzinfo is UTC):
+                continue  # what this store writes: parsed "+00:00" is the UTC singleton
             if not isinstance(value, datetime) or value.utcoffset() is None:
+                where = collection.path(stem)
                 raise StorageError(f"record file {where} has a {name} without a time zone")
             if value.utcoffset():
                 setattr(model, name, value.astimezone(UTC))  # edited by hand: UTC out

@@ -21,7 +21,7 @@ from auth_store.errors import StorageError
 
 __all__ = [
     "TEMP_SUFFIX",
-    "append",
+    "append_to",
     "datasync",
     "fsync",
     "is_temp_name",
@@ -35,6 +35,8 @@ TEMP_SUFFIX = ".tmp"
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_MODE = 0o600  # records hold hashes, ciphertexts and tokens
+#: The first read of ``read``: larger than nearly every record.
+_READ_FIRST = 1 << 14
 
 
 def temp_name(name: str) -> str:
@@ -136,12 +138,13 @@ def read(dir_fd: int, name: str, *, where: str) -> bytes | None:
     except OSError as exc:
         raise StorageError(f"cannot read {where}: {exc.strerror}") from exc
     try:
-        size = os.fstat(fd).st_size
-        data = os.read(fd, size + 1)
-        if len(data) <= size:  # the usual case: one read reaches the end
+        # No fstat first: a read of a regular file that returns less than it asked
+        # for has reached the end, so one read serves every record of usual size.
+        data = os.read(fd, _READ_FIRST)
+        if len(data) < _READ_FIRST:
             return data
         chunks = [data]
-        while chunk := os.read(fd, 65536):
+        while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as exc:
@@ -150,22 +153,18 @@ def read(dir_fd: int, name: str, *, where: str) -> bytes | None:
         os.close(fd)
 
 
-def append(dir_fd: int, name: str, data: bytes, *, durable: bool, where: str) -> os.stat_result:
-    """Append ``data`` to ``name`` (which must exist) and return its stat afterwards.
+def append_to(fd: int, data: bytes, *, durable: bool, where: str) -> os.stat_result:
+    """Append ``data`` through ``fd`` (opened with ``O_APPEND``); return its stat afterwards.
 
     With ``durable`` the data is fdatasync'ed before this returns.
     """
     try:
-        fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        _write_all(fd, data)
     except OSError as exc:
-        raise StorageError(f"cannot open {where}: {exc.strerror}") from exc
+        raise StorageError(f"cannot append to {where}: {exc.strerror}") from exc
+    if durable:
+        datasync(fd, where)
     try:
-        try:
-            _write_all(fd, data)
-        except OSError as exc:
-            raise StorageError(f"cannot append to {where}: {exc.strerror}") from exc
-        if durable:
-            datasync(fd, where)
         return os.fstat(fd)
-    finally:
-        os.close(fd)
+    except OSError as exc:
+        raise StorageError(f"cannot stat {where}: {exc.strerror}") from exc

@@ -19,11 +19,14 @@ lines outnumber live entries, the log is rewritten with only the live ones
 under a new generation (a *compaction*): the new table is written first,
 then the log, so a process that reads the new log finds its table.
 
-Before every lookup a process compares the log's inode, size and mtime with
+Before a lookup a process compares the log's inode, size and mtime with
 what it read last: unchanged costs one ``stat``; grown means reading only the
 new lines; a new inode or generation means mapping the new table. So a lookup
 made after another process committed finds the record, and costs the same at
-1k and at 1M records.
+1k and at 1M records. A lookup of a unique key may first try the view it
+holds (``candidates(..., fresh=False)``): the caller checks the record it
+names against its file, and only when none matches brings the view up to date
+and looks again (a view is also refreshed once it is ``STALE_AFTER`` old).
 
 Indices may hold *more* than the records (a line written by a writer that
 died before the record), never less; the store checks the record on every
@@ -36,6 +39,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,8 +65,20 @@ CHECKPOINT_MIN = 256
 CHECKPOINT_SHARE = 32
 
 
+#: A view answers optimistic lookups (``fresh=False``) for at most this many seconds.
+STALE_AFTER = 1.0
+
+_quote = json.encoder.encode_basestring  # the C one when present; never escapes non-ASCII
+
+
 def _line(entry: Entry) -> bytes:
-    return (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    """The log line of an entry: ``json.dumps(entry, ensure_ascii=False, separators=(",", ":"))``
+    (written by hand: four strings need no encoder)."""
+    try:
+        return ("[" + ",".join(map(_quote, entry)) + "]\n").encode("utf-8")
+    except TypeError:  # not a string: json.dumps says how (or refuses)
+        text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        return (text + "\n").encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,12 @@ class IndexLog:
         self.specs = {spec.name: spec for spec in specs}
         self._dir_fd = dir_fd
         self.lock = threading.Lock()
+        #: Which holding of the store's write lock the calling thread is in (0: none).
+        self.holding: Callable[[], int] = lambda: 0
         self._fd = -1
+        #: An O_APPEND descriptor of the log, kept for appends while its inode is ``_wino``.
+        self._wfd = -1
+        self._wino = -1
         self._table: Table | None = None
         self._reset()
 
@@ -106,6 +127,9 @@ class IndexLog:
         self._ino = -1
         self._mtime = -1
         self._offset = 0  # bytes consumed: always the end of a complete line
+        self._size = 0  # the log's size at the last stat (past _offset: a torn line)
+        self._checked = -STALE_AFTER  # time.monotonic() of the last refresh
+        self._fresh_in = 0  # the holding of the write lock the view is known current in
         self._generation = ""
         self._fields = {name: _Field(spec) for name, spec in self.specs.items()}
         #: Change lines read (the table's and the tail's), and lines found unreadable.
@@ -117,8 +141,24 @@ class IndexLog:
 
     # -- reading the log (hold self.lock) ---------------------------------------
 
+    def _drop_view(self) -> None:
+        """Make the next refresh read the log from scratch."""
+        self._ino = -1
+        self._fresh_in = 0
+
     def refresh(self) -> None:
-        """Bring the in-memory view up to date with the files (hold ``self.lock``)."""
+        """Bring the in-memory view up to date with the files (hold ``self.lock``).
+
+        Once per holding of the store's write lock: while it is held nothing
+        else appends, so the view stays current until the holder lets go.
+        """
+        holding = self.holding()
+        if holding and holding == self._fresh_in:
+            return
+        self._refresh()
+        self._fresh_in = holding if self._ino >= 0 else 0
+
+    def _refresh(self) -> None:
         try:
             st = os.stat(LOG_NAME, dir_fd=self._dir_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -127,7 +167,9 @@ class IndexLog:
             ) from None
         except OSError as exc:
             raise StorageError(f"cannot stat {self.where}: {exc.strerror}") from exc
+        self._checked = time.monotonic()
         if st.st_ino == self._ino and st.st_size == self._offset and st.st_mtime_ns == self._mtime:
+            self._size = st.st_size
             return
         try:
             if (
@@ -216,6 +258,7 @@ class IndexLog:
             self._parse(data[:end], self._offset)
             self._offset += end
         self._mtime = st.st_mtime_ns
+        self._size = st.st_size
         if retry and self.bad_lines > bad_before:
             # A garbled tail can be a read that raced the repair of a torn line:
             # start over from the file rather than trust where we stopped.
@@ -255,13 +298,16 @@ class IndexLog:
         self._apply(state, op, key, stem, offset)
         return True
 
-    def _apply(self, state: _Field, op: str, key: str, stem: str, offset: int) -> None:
-        at = self._locate(state, key, stem)
+    def _apply(
+        self, state: _Field, op: str, key: str, stem: str, offset: int, mark: int | None = None
+    ) -> None:
+        wanted = number(key, ordered=state.spec.ordered) if state.numbers else 0
+        at = self._locate(state, key, stem, wanted, mark)
         if op == "+":
             if at is not None:
                 return
             if state.spec.unique:
-                for other, was in self._find(state, key):  # the newest line for a key wins
+                for other, was in self._find(state, key, wanted):  # the newest line wins
                     self._remove(state, key, other, was)
             state.added.setdefault(key, {})[stem] = offset
             state.live += 1
@@ -278,18 +324,28 @@ class IndexLog:
             state.dead.add(at)
         state.live -= 1
 
-    def _locate(self, state: _Field, key: str, stem: str) -> int | None:
-        """The line offset of entry (key, stem) if it is in force."""
+    def _locate(
+        self,
+        state: _Field,
+        key: str,
+        stem: str,
+        wanted: int | None = None,
+        mark: int | None = None,
+    ) -> int | None:
+        """The line offset of entry (key, stem) if it is in force (``wanted``, ``mark``: the
+        key's number and the stem's tag, when the caller has them)."""
         added = state.added.get(key)
         if added is not None and stem in added:
             return added[stem]
         numbers, tags = state.numbers, state.tags
         if not numbers:
             return None
-        wanted = number(key, ordered=state.spec.ordered)
+        if wanted is None:
+            wanted = number(key, ordered=state.spec.ordered)
         low = bisect_left(numbers, wanted)
         high = bisect_right(numbers, wanted, low)
-        mark = tag(stem)
+        if mark is None:
+            mark = tag(stem)
         # Entries of one number are sorted by tag (a thousand sessions can expire
         # at the same microsecond): a second binary search, within their range.
         i = bisect_left(tags, mark, low, high)
@@ -303,11 +359,12 @@ class IndexLog:
                 return at
         return None
 
-    def _find(self, state: _Field, key: str) -> list[tuple[str, int]]:
-        """Every (stem, line offset) in force under ``key``."""
+    def _find(self, state: _Field, key: str, wanted: int | None = None) -> list[tuple[str, int]]:
+        """Every (stem, line offset) in force under ``key`` (``wanted``: its number)."""
         found: list[tuple[str, int]] = []
         if state.numbers:
-            wanted = number(key, ordered=state.spec.ordered)
+            if wanted is None:
+                wanted = number(key, ordered=state.spec.ordered)
             numbers, offsets = state.numbers, state.offsets
             i = bisect_left(numbers, wanted)
             while i < len(numbers) and numbers[i] == wanted:
@@ -356,14 +413,18 @@ class IndexLog:
 
     # -- lookups ----------------------------------------------------------------
 
-    def candidates(self, name: str, key: str) -> list[str]:
+    def candidates(self, name: str, key: str, *, fresh: bool = True) -> list[str]:
         """The stems that may be indexed under ``key`` in field ``name``, refreshed first.
 
         Table entries are matched by the key's 64-bit hash and not re-read: the
-        caller checks each record's key, as it must anyway.
+        caller checks each record's key, as it must anyway. With ``fresh=False``
+        the view held is used as it is (unless it is older than ``STALE_AFTER``):
+        it may lack the newest entries, so a caller that finds no matching record
+        among these asks again with ``fresh=True``.
         """
         with self.lock:
-            self.refresh()
+            if fresh or self._ino < 0 or time.monotonic() - self._checked > STALE_AFTER:
+                self.refresh()
             state = self._fields[name]
             stems: list[str] = []
             numbers = state.numbers
@@ -431,13 +492,24 @@ class IndexLog:
         with self.lock:
             self.refresh()
             self._cut_torn_tail()
-            st = _atomic.append(self._dir_fd, LOG_NAME, data, durable=durable, where=self.where)
+            try:
+                st = _atomic.append_to(self._writer(), data, durable=durable, where=self.where)
+            except BaseException:
+                self._fresh_in = 0  # the lines may be in the file: the next refresh reads them
+                raise
             if st.st_ino != self._ino or st.st_size != self._offset + len(data):
-                self._ino = -1  # someone else wrote too: reread from scratch next time
+                self._drop_view()  # someone else wrote too: reread from scratch next time
                 return
             offset = self._offset
+            marks: dict[str, int] = {}  # a write's lines share one stem: hash it once
             for (op, name, key, stem), line in zip(entries, lines, strict=True):
-                self._apply(self._fields[name], op, key, stem, offset)
+                state = self._fields[name]
+                mark = None
+                if state.numbers:
+                    mark = marks.get(stem)
+                    if mark is None:
+                        mark = marks[stem] = tag(stem)
+                self._apply(state, op, key, stem, offset, mark)
                 offset += len(line)
             self.lines += len(entries)
             self._offset = st.st_size
@@ -446,26 +518,46 @@ class IndexLog:
     def _cut_torn_tail(self) -> None:
         # Bytes past the last complete line while we hold the exclusive lock can
         # only be a line torn by a writer that died: drop them before appending.
+        # (Call right after refresh, which measured the log under the same lock.)
+        if self._size <= self._offset:
+            return
         try:
-            st = os.stat(LOG_NAME, dir_fd=self._dir_fd, follow_symlinks=False)
-            if st.st_size > self._offset and st.st_ino == self._ino:
-                _truncate(self._dir_fd, LOG_NAME, self._offset)
+            _truncate(self._dir_fd, LOG_NAME, self._offset)
         except OSError as exc:
             raise StorageError(f"cannot repair {self.where}: {exc.strerror}") from exc
+        self._size = self._offset
+
+    def _writer(self) -> int:
+        """An O_APPEND descriptor of the log file ``refresh`` just read (hold the store's
+        lock): the one kept, unless the log was replaced since it was opened."""
+        if self._wfd >= 0 and self._wino == self._ino:
+            return self._wfd
+        self._close_writer()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(LOG_NAME, flags, dir_fd=self._dir_fd)
+        except OSError as exc:
+            raise StorageError(f"cannot open {self.where}: {exc.strerror}") from exc
+        self._wfd, self._wino = fd, os.fstat(fd).st_ino
+        return fd
+
+    def _close_writer(self) -> None:
+        if self._wfd >= 0:
+            os.close(self._wfd)
+            self._wfd = self._wino = -1
 
     def _live(self) -> int:
         return sum(state.live for state in self._fields.values())
 
-    def needs_compaction(self, min_dead: int) -> bool:
-        """Whether dead lines outnumber both ``min_dead`` and the live entries."""
+    def due(self, min_dead: int) -> str | None:
+        """The upkeep the log needs now: ``"compact"`` when dead lines outnumber both
+        ``min_dead`` and the live entries, ``"checkpoint"`` when the tail has grown enough
+        to fold into a new table, else ``None``."""
         with self.lock:
-            dead = self.lines - self._live()
-            return dead > max(min_dead, self._live())
-
-    def needs_checkpoint(self) -> bool:
-        """Whether the tail has grown enough to fold into a new table."""
-        with self.lock:
-            return self.tail_lines() > self._checkpoint_after()
+            live = self._live()
+            if self.lines - live > max(min_dead, live):
+                return "compact"
+            return "checkpoint" if self.tail_lines() > self._checkpoint_after() else None
 
     def checkpoint(self, *, durable: bool) -> None:
         """Write a table of every entry in force, covering the whole log."""
@@ -496,7 +588,7 @@ class IndexLog:
                 durable=durable,
                 where=f"{self.dir_where}/{table_name(self._generation)}",
             )
-            self._ino = -1  # map the new table at the next refresh
+            self._drop_view()  # map the new table at the next refresh
 
     def compact(self, *, durable: bool) -> None:
         """Rewrite the log with only the entries in force (copied, not re-encoded)."""
@@ -548,7 +640,7 @@ class IndexLog:
             )
             data = b"".join(parts)
             _atomic.write_atomic(self._dir_fd, LOG_NAME, data, durable=durable, where=self.where)
-            self._ino = -1
+            self._drop_view()
             self.remove_old_tables()
 
     def remove_old_tables(self) -> list[str]:
@@ -639,6 +731,8 @@ class IndexLog:
                     break
                 end = start
             os.ftruncate(fd, end)
+            with self.lock:
+                self._drop_view()
             return True
         except OSError as exc:
             raise StorageError(f"cannot repair {self.where}: {exc.strerror}") from exc
@@ -662,6 +756,7 @@ class IndexLog:
         """Close the log and unmap the table. Idempotent."""
         with self.lock:
             self._close_fd()
+            self._close_writer()
             self._reset()
 
 

@@ -28,6 +28,7 @@ from auth_store.errors import StorageError
 __all__ = ["LOCK_NAME", "StoreLock"]
 
 LOCK_NAME = ".lock"
+_READ_FIRST = 1 << 12
 
 
 class StoreLock:
@@ -38,8 +39,12 @@ class StoreLock:
         self._where = where
         self._thread_lock = threading.RLock()
         self._depth = 0
+        self._owner = 0  # thread id of the holder
+        self._holding = 0  # counts the holdings (outermost acquisitions) of this lock
         self._pid = os.getpid()
         self._fd = self._open()
+        #: The lock file's size when known (read or written under the lock), else -1.
+        self._intent_size = -1
 
     def _open(self) -> int:
         try:
@@ -60,6 +65,8 @@ class StoreLock:
         self._pid = os.getpid()
         self._thread_lock = threading.RLock()
         self._depth = 0
+        self._owner = 0
+        self._intent_size = -1
         self._fd = self._open()
 
     @contextmanager
@@ -76,36 +83,58 @@ class StoreLock:
                     fcntl.flock(self._fd, fcntl.LOCK_EX)
                 except OSError as exc:
                     raise StorageError(f"cannot lock {self._where}: {exc.strerror}") from exc
+                self._owner = threading.get_ident()
+                self._holding += 1
             self._depth += 1
             try:
                 yield outermost
             finally:
                 self._depth -= 1
                 if outermost:
+                    # Another process may write the lock file once we let go.
+                    self._owner, self._intent_size = 0, -1
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def owned(self) -> bool:
+        """Whether the calling thread holds the lock."""
+        return self._owner == threading.get_ident() and self._pid == os.getpid()
+
+    def holding(self) -> int:
+        """A number for the calling thread's current holding of the lock, new at each
+        acquisition (0 when it does not hold it)."""
+        return self._holding if self.owned() else 0
 
     def read_intent(self) -> bytes:
         """The intent left in the lock file (empty when the last writer finished)."""
         try:
-            size = os.fstat(self._fd).st_size
-            return os.pread(self._fd, size, 0) if size else b""
+            intent = os.pread(self._fd, _READ_FIRST, 0)  # empty, or one short line
+            if len(intent) == _READ_FIRST:
+                intent += os.pread(self._fd, os.fstat(self._fd).st_size, _READ_FIRST)
         except OSError as exc:
             raise StorageError(f"cannot read the lock file of {self._where}") from exc
+        self._intent_size = len(intent) if self.owned() else -1
+        return intent
 
     def write_intent(self, data: bytes) -> None:
         """Record what the write about to start touches (call with the lock held)."""
         try:
-            os.ftruncate(self._fd, 0)
+            if self._intent_size != 0:  # an empty file (the usual case) needs no truncation
+                os.ftruncate(self._fd, 0)
+                self._intent_size = 0
             os.pwrite(self._fd, data, 0)
         except OSError as exc:
+            self._intent_size = -1
             raise StorageError(f"cannot write the lock file of {self._where}") from exc
+        self._intent_size = len(data)
 
     def clear_intent(self) -> None:
         """Mark the write as finished."""
         try:
             os.ftruncate(self._fd, 0)
         except OSError as exc:
+            self._intent_size = -1
             raise StorageError(f"cannot write the lock file of {self._where}") from exc
+        self._intent_size = 0
 
     def close(self) -> None:
         """Close the descriptor (releasing the lock if held). Idempotent."""

@@ -46,6 +46,7 @@ from ._layout import (
     INDEX_DIR,
     META_NAME,
     Collection,
+    IndexSpec,
     decode_record,
 )
 from ._locking import LOCK_NAME, StoreLock
@@ -63,6 +64,22 @@ TABLE_AFTER_BYTES = 1 << 18
 
 #: A record found through an index: its file stem and raw content.
 Found = tuple[str, dict[str, Any]]
+
+#: (collection, field) -> the index's spec.
+_INDEX_SPECS = {
+    (name, spec.field): spec for name, c in COLLECTION_SPECS.items() for spec in c.indices
+}
+
+
+_ascii = json.encoder.encode_basestring_ascii
+
+
+def _intent(collection: str, stem: str, keys: list[tuple[str, str]]) -> bytes:
+    """The intent line: ``json.dumps({"c": collection, "s": stem, "k": keys})`` and a newline
+    (written by hand: a handful of strings need no encoder)."""
+    pairs = ", ".join([f"[{_ascii(field)}, {_ascii(key)}]" for field, key in keys])
+    text = f'{{"c": {_ascii(collection)}, "s": {_ascii(stem)}, "k": [{pairs}]}}\n'
+    return text.encode("ascii")
 
 
 def _same(a: str, b: str) -> bool:
@@ -101,9 +118,9 @@ class FileStore:
             with self.lock.exclusive():
                 version = self._open_meta()
                 for name, spec in COLLECTION_SPECS.items():
-                    self.collections[name] = Collection(
-                        self.root_fd, self.root, spec, durable=durable
-                    )
+                    collection = Collection(self.root_fd, self.root, spec, durable=durable)
+                    collection.index.holding = self.lock.holding
+                    self.collections[name] = collection
                 if version < FORMAT_VERSION:
                     self._upgrade(version)
                 self._recover_on_open()
@@ -268,8 +285,7 @@ class FileStore:
         new_keys = self.keys(collection, new) if new is not None else {}
         adds = [(f, k) for f, k in new_keys.items() if old_keys.get(f) != k]
         drops = [(f, k) for f, k in old_keys.items() if new_keys.get(f) != k]
-        intent = {"c": collection.name, "s": stem, "k": adds + drops}
-        self.lock.write_intent(json.dumps(intent).encode("utf-8") + b"\n")
+        self.lock.write_intent(_intent(collection.name, stem, adds + drops))
         index = collection.index
         try:
             self._append(index, [("+", f, k, stem) for f, k in adds])
@@ -318,10 +334,11 @@ class FileStore:
         Either one starts with every log fsynced: a table never points past what
         is on disk.
         """
-        if collection.index.needs_compaction(self.compact_min_dead):
+        due = collection.index.due(self.compact_min_dead)
+        if due == "compact":
             self.sync_indices()
             collection.index.compact(durable=self.durable)
-        elif collection.index.needs_checkpoint():
+        elif due == "checkpoint":
             self.sync_indices()
             collection.index.checkpoint(durable=self.durable)
 
@@ -418,9 +435,28 @@ class FileStore:
     # -- verified lookups -------------------------------------------------------
 
     def find_unique(self, collection: Collection, field: str, key: str) -> Found | None:
-        """The record whose ``field`` key is ``key``, checked against its file."""
-        spec = next(s for s in collection.spec.indices if s.field == field)
-        for stem in collection.index.candidates(field, key):
+        """The record whose ``field`` key is ``key``, checked against its file.
+
+        The index view this process holds is tried first: a record it names whose
+        file holds ``key`` is the answer (keys are unique among the records, and
+        the file is read now), whatever the index learnt since. Only when none
+        does is the view brought up to date and asked again, so a record another
+        process just wrote is found. Under the write lock, where a miss is the
+        usual answer (a conflict check), the view is refreshed first.
+        """
+        spec = _INDEX_SPECS[collection.name, field]
+        index = collection.index
+        if not self.lock.owned():
+            found = self._match(collection, spec, index.candidates(field, key, fresh=False), key)
+            if found is not None:
+                return found
+        return self._match(collection, spec, index.candidates(field, key), key)
+
+    @staticmethod
+    def _match(collection: Collection, spec: IndexSpec, stems: list[str], key: str) -> Found | None:
+        """The first of ``stems`` whose record's key is ``key``."""
+        field = spec.field
+        for stem in stems:
             record = collection.read(stem)
             if record is None:
                 continue
