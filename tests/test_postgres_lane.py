@@ -154,3 +154,16 @@ def test_closing_hands_the_lane_back_and_later_calls_fail_cleanly(store: Postgre
     assert store._lane.idle == 0
     with pytest.raises(StorageError, match="closed"):
         store.get_user(str(user.id))
+
+
+def test_an_import_replaces_the_connections_it_used(store: PostgresAdapter) -> None:
+    # A server process that ran a bulk import answers prepared lookups slower
+    # afterwards (measured, docs/benchmarks.md): the store moves on to new ones.
+    store.create_user(User(email="ada@example.com"))
+    with store._lease() as conn:
+        before = conn.info.backend_pid
+    store.import_records([User(email=f"u{n}@example.com") for n in range(5)])
+    with store._lease() as conn:
+        after = conn.info.backend_pid
+    assert after != before
+    assert store.get_user_by_email("u4@example.com") is not None

@@ -539,7 +539,11 @@ class SQLAdapter(Adapter, abc.ABC):
                 self._insert_runs(runs)
                 runs, pending = [], 0
         self._insert_runs(runs)
+        self._after_import()
         return counts
+
+    def _after_import(self) -> None:
+        """Runs after ``import_records`` has written everything (a backend's hook)."""
 
     def _import_params(self, record: Model) -> Params:
         rows = self._rows

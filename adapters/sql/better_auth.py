@@ -453,6 +453,7 @@ class BetterAuthMethods(SQLAdapter):
                 self._insert_steps(pending)
                 pending = []
         self._insert_steps(pending)
+        self._after_import()
         return counts
 
     def _insert_steps(self, records: list[list[Step]]) -> None:
