@@ -40,12 +40,12 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import auth_store
-from auth_store.models import Model, Session
+from auth_store.models import Model
 
 from . import dataset, ops, raw_sql, suite_postgres
 from .timing import Budget, Case, measure
@@ -63,7 +63,6 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 #: The default flavor's targets, which the better-auth flavor must meet as well.
 TARGETS = {"sqlite": 1.5, "postgres": 1.2}
 _BASELINE = {"sqlite": "raw sqlite3 join", "postgres": "raw prepared psycopg join"}
-_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 #: The hand-written read: the same values, in one statement, without the mapping.
 RAW_JOIN = (
@@ -111,17 +110,7 @@ class Result:
 
 def _population(users: int) -> Iterator[Model]:
     """Users with accounts and sessions; each session with the details sessions record."""
-    for record in dataset.people(0, users):
-        if isinstance(record, Session):
-            started = record.expires - timedelta(days=7)
-            record = replace(
-                record,
-                created_at=started,
-                updated_at=started + timedelta(minutes=7),
-                ip_address="203.0.113.24",
-                user_agent=_USER_AGENT,
-            )
-        yield record
+    return dataset.with_details(dataset.people(0, users))
 
 
 @contextmanager
