@@ -8,7 +8,9 @@ share one database; opening a database whose tables Auth.js created upgrades
 them in place once (see ``postgres_authjs``).
 
 Every connection is in autocommit mode with ``TimeZone`` UTC and, with the
-``schema`` option, ``search_path`` set to that schema alone. A read is one
+``schema`` option, ``search_path`` set to that schema alone. Calls borrow
+connections through a lane of idle ones in front of the pool
+(``postgres_lane``: no pool bookkeeping per call). A read is one
 prepared statement on a pooled connection (``get_session_and_user`` is one
 join: one round trip); so is a write that is one statement (an INSERT, or an
 UPDATE/DELETE ... RETURNING), atomic on its own in autocommit mode, and a
