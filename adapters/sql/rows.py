@@ -254,47 +254,7 @@ class RowCodec:
 
     def session_and_user(self, row: Row) -> tuple[Session, User]:
         """A row of ``session_and_user``: the session's columns, then the user's."""
-        try:
-            (
-                sid,
-                token,
-                user_id,
-                expires,
-                created_at,
-                updated_at,
-                ip_address,
-                user_agent,
-                uid,
-                name,
-                email,
-                verified,
-                image,
-                extra,
-            ) = row
-            load_dt = self._load_dt
-            session: Session = _new(Session)
-            session.__dict__ = {
-                "session_token": token,
-                "user_id": user_id,
-                "expires": load_dt(expires),
-                "id": sid,
-                "created_at": None if created_at is None else load_dt(created_at),
-                "updated_at": None if updated_at is None else load_dt(updated_at),
-                "ip_address": ip_address,
-                "user_agent": user_agent,
-            }
-            user: User = _new(User)
-            user.__dict__ = {
-                "id": uid,
-                "email": self._load_email(email),
-                "email_verified": None if verified is None else load_dt(verified),
-                "name": name,
-                "image": image,
-                "extra": self._load_json(extra),
-            }
-            return session, user
-        except (ValueError, TypeError) as exc:
-            _corrupt("sessions", exc)
+        return self.session(row[:8]), self.user(row[8:])
 
     def account(self, row: Row) -> Account:
         try:
